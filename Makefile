@@ -1,0 +1,50 @@
+# The front door. No logic here: each target is one command in the right environment.
+# Recipes: RECIPE=recipes/<name>.yaml; overrides: ARGS="finetune.epochs=1 serve.port=8001".
+RECIPE ?= recipes/quickstart.yaml
+ARGS   ?=
+APP     = $(shell python3 envs/manage.py python app)
+export PYTHONPATH := $(CURDIR)
+
+.PHONY: help setup validate data convert train export serve stop status parity bench quickstart test
+
+help:        ## list the targets
+	@grep -E '^[a-z]+:.*## ' Makefile | sed 's/:.*## /\t/' | expand -t 14
+
+setup:       ## create the app / train / serve environments (idempotent)
+	@python3 envs/manage.py setup
+
+validate: setup  ## validate RECIPE and print every error at once
+	@$(APP) -m recipes.validate $(RECIPE) $(ARGS)
+
+data: setup  ## convert the recipe's data sources into LLaMA-Factory datasets
+	@$(APP) -m converters.build $(RECIPE) $(ARGS)
+
+convert: setup  ## convert one source by hand: FORMAT=name SRC='files' OUT=dir
+	@$(APP) -m converters $(FORMAT) $(SRC) --out $(OUT)
+
+train: setup  ## llamafactory-cli train on the rendered recipe (resumes)
+	@$(APP) -m train $(RECIPE) $(ARGS)
+
+export: setup  ## llamafactory-cli export (merge) + checks of the merged model
+	@$(APP) -m train.export $(RECIPE) $(ARGS)
+
+serve: setup  ## start vLLM in the background and wait until it answers
+	@$(APP) -m serve start $(RECIPE) $(ARGS)
+
+stop: setup  ## stop what `make serve` started for RECIPE
+	@$(APP) -m serve stop $(RECIPE) $(ARGS)
+
+status: setup  ## list the servers started from any run directory
+	@$(APP) -m serve status
+
+parity: setup  ## greedy outputs: HF+peft vs vLLM merged vs vLLM LoRA-mounted
+	@$(APP) -m evaluation.parity $(RECIPE) $(ARGS)
+
+bench: setup  ## serving throughput: vLLM vs a hand-written transformers server
+	@$(APP) -m bench.serving $(RECIPE) $(ARGS)
+
+quickstart: setup  ## the whole pipeline on the embedded default, offline, CPU
+	@$(APP) -m scripts.quickstart $(ARGS)
+
+test: setup  ## the test suite (what CI runs)
+	@$(APP) -m pytest -q tests $(PYTEST_ARGS)

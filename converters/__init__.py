@@ -1,0 +1,12 @@
+"""Converters: one module per public data format, one signature.
+
+Each format module exposes `read(path) -> Iterator[Example | Reject]`, streaming
+one source file; malformed rows come back as `Reject`s (file, line, reason)
+instead of being dropped silently.
+"""
+from converters import alpaca, qa_jsonl
+
+FORMATS = {
+    "qa-jsonl": qa_jsonl.read,
+    "alpaca": alpaca.read,
+}

@@ -1,0 +1,158 @@
+"""`make parity`: does the served model answer exactly like the trained one?
+
+Greedy decoding of the same chats through three paths, compared token for token:
+  hf      transformers + peft, base with the adapter (how LLaMA-Factory trained it)
+  merged  vLLM serving the merged export
+  lora    vLLM serving the base with the adapter mounted (--enable-lora)
+Prompt token ids are compared too (a different chat template shows up there).
+A divergence is put down to numerics only when the HF reference's top-1 and
+top-2 logits at that step were closer than parity.tolerance; anything else is a
+mismatch, and the command exits 1.
+
+Servers already started by `make serve` for this recipe (either mode) are used
+as they are; a missing one is started on a free port for the check and stopped after.
+
+Run as:
+    python -m evaluation.parity recipes/quickstart.yaml [parity.prompts=16 ...]
+"""
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+import httpx
+
+from envs import bin_of
+from recipes.load import load_or_exit, run_dir, start_run
+from recipes.render import base_model_path, trained_dir
+from recipes.schema import Recipe
+from serve import process
+from serve.vllm_cmd import api_key, pid_file, plan
+from train.logged import run_logged
+
+MODES = ("merged", "lora")
+
+
+def load_chats(recipe: Recipe, n: int) -> list[list[dict]]:
+    chats = []
+    for split in ("test", "validation", "train"):
+        path = run_dir(recipe) / "data" / f"{split}.jsonl"
+        if not path.exists():
+            continue
+        for line in path.read_text(encoding="utf-8").splitlines():
+            row = json.loads(line)
+            user = row["instruction"] + ("\n" + row["input"] if row.get("input") else "")
+            chat = [{"role": "system", "content": row["system"]}] if row.get("system") else []
+            chats.append(chat + [{"role": "user", "content": user}])
+            if len(chats) == n:
+                return chats
+    if not chats:
+        raise SystemExit(f"error: no examples in {run_dir(recipe)}/data/; run `make data` first")
+    return chats
+
+
+def hf_reference(recipe: Recipe, chats: list[list[dict]], out: Path) -> list[dict]:
+    request = {"base": base_model_path(recipe), "adapter": str(trained_dir(recipe).resolve()),
+               "max_new_tokens": recipe.parity.max_new_tokens, "chats": chats}
+    req_file, res_file = out / "hf_request.json", out / "hf_result.json"
+    req_file.write_text(json.dumps(request, ensure_ascii=False), encoding="utf-8")
+    code = run_logged([bin_of("train"), "-m", "train.hf_generate", str(req_file), str(res_file)],
+                      run_dir(recipe) / "logs" / "parity.log", {"HF_HUB_OFFLINE": "1"})
+    if code != 0:
+        raise SystemExit(f"error: HF reference generation failed; see {run_dir(recipe)}/logs/parity.log")
+    return json.loads(res_file.read_text())
+
+
+def vllm_outputs(url: str, model: str, key: str | None, chats: list[list[dict]], max_tokens: int) -> list[dict]:
+    headers = {"Authorization": f"Bearer {key}"} if key else {}
+    results = []
+    with httpx.Client(timeout=120) as client:
+        for chat in chats:
+            body = {"model": model, "messages": chat, "max_tokens": max_tokens, "temperature": 0,
+                    "return_token_ids": True}
+            reply = client.post(f"{url}/chat/completions", json=body, headers=headers)
+            reply.raise_for_status()
+            data = reply.json()
+            results.append({"prompt_ids": data.get("prompt_token_ids"),
+                            "output_ids": data["choices"][0].get("token_ids") or [],
+                            "text": data["choices"][0]["message"]["content"]})
+    return results
+
+
+def compare(ref: dict, got: dict, eos_ids: set[int], tolerance: float) -> str:
+    """'match', 'numerics@i', 'MISMATCH@i' or 'PROMPT' (different prompt tokens)."""
+    if got["prompt_ids"] is not None and got["prompt_ids"] != ref["prompt_ids"]:
+        return "PROMPT"
+    a = [t for t in ref["output_ids"]]
+    b = [t for t in got["output_ids"]]
+    while a and a[-1] in eos_ids:  # both stop at EOS; only one side may report it
+        a.pop()
+    while b and b[-1] in eos_ids:
+        b.pop()
+    if a == b:
+        return "match"
+    i = next((k for k, (x, y) in enumerate(zip(a, b)) if x != y), min(len(a), len(b)))
+    margin = ref["margins"][i] if i < len(ref["margins"]) else float("inf")
+    return f"numerics@{i}" if margin < tolerance else f"MISMATCH@{i}"
+
+
+def ensure_server(recipe: Recipe, mode: str, started: list) -> dict:
+    running = process.read_record(pid_file(recipe, mode))
+    if running:
+        return running
+    port = process.free_port()
+    launch = plan(recipe, mode=mode, port=port)
+    file = run_dir(recipe) / "serve" / f"parity-{mode}.json"
+    print(f"   starting a temporary vLLM ({mode}) on port {port}")
+    record = process.start(f"vLLM parity ({mode})", launch.argv, launch.env, recipe.serve.host, port,
+                           launch.url, launch.models, file, run_dir(recipe) / "logs" / f"vllm-parity-{mode}.log",
+                           recipe.serve.startup_timeout_s, api_key(recipe))
+    started.append(file)
+    return record
+
+
+def main(argv: list[str]) -> int:
+    recipe = load_or_exit(argv)
+    out = start_run(recipe, "parity") / "parity"
+    out.mkdir(exist_ok=True)
+    chats = load_chats(recipe, recipe.parity.prompts)
+    print(f"== parity: {len(chats)} prompts, greedy, max {recipe.parity.max_new_tokens} new tokens")
+    ref = hf_reference(recipe, chats, out)
+    tok_cfg = json.loads((Path(base_model_path(recipe)) / "generation_config.json").read_text()) \
+        if (Path(base_model_path(recipe)) / "generation_config.json").exists() else {}
+    eos = tok_cfg.get("eos_token_id", [])
+    eos_ids = set(eos if isinstance(eos, list) else [eos])
+    started: list[Path] = []
+    served: dict[str, list[dict]] = {}
+    try:
+        for mode in MODES:
+            record = ensure_server(recipe, mode, started)
+            model = record["models"][0] if mode == "merged" else recipe.serve.adapters[0].name
+            served[mode] = vllm_outputs(record["url"], model, api_key(recipe), chats, recipe.parity.max_new_tokens)
+    finally:
+        for file in started:
+            process.stop(file)
+    rows, failed = [], False
+    print(f"\n   {'#':>3s}  {'hf tokens':>9s}  {'vllm merged':14s}  {'vllm lora':14s}  hf text (start)")
+    for i, r in enumerate(ref):
+        verdicts = {m: compare(r, served[m][i], eos_ids, recipe.parity.tolerance) for m in MODES}
+        failed |= any(v.startswith(("MISMATCH", "PROMPT")) for v in verdicts.values())
+        text = served["lora"][i]["text"].replace("\n", "⏎")[:24]
+        print(f"   {i:3d}  {len(r['output_ids']):9d}  {verdicts['merged']:14s}  {verdicts['lora']:14s}  {text}")
+        rows.append({"prompt": i, "hf_tokens": len(r["output_ids"]), **verdicts})
+    summary = {m: sum(row[m] == "match" for row in rows) for m in MODES}
+    (out / "parity.json").write_text(json.dumps({"rows": rows, "exact_matches": summary,
+                                                 "tolerance": recipe.parity.tolerance}, indent=2))
+    print(f"\n   exact: merged {summary['merged']}/{len(rows)}, lora {summary['lora']}/{len(rows)}; "
+          f"table in {out}/parity.json")
+    if failed:
+        print("error: served outputs differ from the trained model beyond numerics. PROMPT = the "
+              "chat template differs; MISMATCH@i = tokens differ at step i (check EOS / "
+              "generation_config / max_lora_rank).", file=sys.stderr)
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))

@@ -1,0 +1,204 @@
+"""The recipe schema: one YAML file per experiment, one section per stage.
+
+Every model forbids unknown keys, so a typo is an error rather than a silently
+ignored setting. Defaults are the values a 1-GPU LoRA run would want; the
+quickstart recipe overrides what a 2-core CPU needs.
+"""
+from __future__ import annotations
+
+from typing import Any, Literal, Optional
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+TINY = "tiny"  # model.name_or_path value selecting the generated embedded model
+
+# Formats `make data` understands in this release (the full set arrives with
+# the converters issue); kept here so validation can list them.
+DATA_FORMATS = ("qa-jsonl", "alpaca")
+
+
+class Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", validate_assignment=True)
+
+
+class TinyModel(Strict):
+    """Shape of the generated Qwen2-architecture model (random weights)."""
+    seed: int = 0
+    vocab_size: int = Field(3000, ge=300, le=65536)  # BPE merges learnt on the samples
+    hidden_size: int = Field(128, ge=64)
+    intermediate_size: int = Field(256, ge=64)
+    num_layers: int = Field(2, ge=1, le=8)
+    num_heads: int = Field(2, ge=1)
+    num_kv_heads: int = Field(1, ge=1)
+    max_position_embeddings: int = 2048
+
+    @model_validator(mode="after")
+    def head_dim_supported(self) -> "TinyModel":
+        # vLLM's CPU attention supports only these head sizes (DESIGN.md §4).
+        if self.hidden_size % self.num_heads:
+            raise ValueError("hidden_size must be divisible by num_heads")
+        head_dim = self.hidden_size // self.num_heads
+        if head_dim not in (32, 64, 80, 96, 112, 128, 192, 256):
+            raise ValueError(f"head_dim = hidden_size/num_heads = {head_dim}; vLLM CPU "
+                             "supports 32, 64, 80, 96, 112, 128, 192, 256")
+        if self.num_heads % self.num_kv_heads:
+            raise ValueError("num_heads must be a multiple of num_kv_heads")
+        return self
+
+
+class ModelSection(Strict):
+    name_or_path: str = Field(description="hub id (org/name), local directory, or 'tiny'")
+    template: str = "qwen"  # LLaMA-Factory chat template name
+    trust_remote_code: bool = False
+    tiny: TinyModel = TinyModel()
+
+
+class DataSource(Strict):
+    name: Optional[str] = None  # defaults to the file stem
+    format: Literal[DATA_FORMATS]  # type: ignore[valid-type]
+    path: str
+    max_samples: Optional[int] = Field(None, ge=1)
+
+
+class DataSection(Strict):
+    sources: list[DataSource] = Field(min_length=1)
+    system_prompt: Optional[str] = None  # written into every example's `system` field
+    val_size: float = Field(0.1, ge=0.0, lt=0.5)   # share held out for validation
+    test_size: float = Field(0.1, ge=0.0, lt=0.5)  # share held out as a test split
+    max_reject_share: float = Field(0.05, ge=0.0, le=1.0)  # fail `make data` above this
+
+
+class LoraSettings(Strict):
+    rank: int = Field(8, ge=1, le=1024)
+    alpha: int = Field(16, ge=1)
+    dropout: float = Field(0.05, ge=0.0, lt=1.0)
+    target: str = "all"  # LLaMA-Factory lora_target: "all" or comma-separated module names
+
+
+class Distributed(Strict):
+    """torchrun knobs LLaMA-Factory's launcher reads from the environment.
+
+    Multi-node: run the same recipe on every node with its own rank, e.g.
+    `make train ARGS="finetune.distributed.node_rank=1"`.
+    """
+    force_torchrun: bool = False          # FORCE_TORCHRUN (automatic with >1 GPU)
+    nnodes: int = Field(1, ge=1)          # NNODES
+    node_rank: int = Field(0, ge=0)       # NODE_RANK
+    nproc_per_node: Optional[int] = Field(None, ge=1)  # NPROC_PER_NODE (default: all GPUs)
+    master_addr: Optional[str] = None     # MASTER_ADDR
+    master_port: Optional[int] = Field(None, ge=1, le=65535)  # MASTER_PORT
+
+    def env(self) -> dict[str, str]:
+        pairs = {"FORCE_TORCHRUN": "1" if self.force_torchrun or self.nnodes > 1 else None,
+                 "NNODES": str(self.nnodes) if self.nnodes > 1 else None,
+                 "NODE_RANK": str(self.node_rank) if self.nnodes > 1 else None,
+                 "NPROC_PER_NODE": str(self.nproc_per_node) if self.nproc_per_node else None,
+                 "MASTER_ADDR": self.master_addr, "MASTER_PORT": str(self.master_port or "") or None}
+        return {k: v for k, v in pairs.items() if v}
+
+
+class FinetuneSection(Strict):
+    method: Literal["lora", "full", "qlora"] = "lora"
+    lora: LoraSettings = LoraSettings()
+    quantization_bit: Literal[4, 8] = 4  # used by qlora only
+    epochs: float = Field(3.0, gt=0)
+    max_steps: Optional[int] = Field(None, ge=1)  # overrides epochs when set
+    learning_rate: float = Field(1e-4, gt=0, lt=1)
+    batch_size: int = Field(2, ge=1)  # per device
+    gradient_accumulation: int = Field(8, ge=1)
+    cutoff_len: int = Field(1024, ge=16)
+    warmup_ratio: float = Field(0.1, ge=0.0, lt=1.0)
+    scheduler: Literal["linear", "cosine", "constant", "constant_with_warmup",
+                       "cosine_with_restarts", "polynomial"] = "cosine"
+    precision: Literal["bf16", "fp16", "fp32"] = "bf16"
+    logging_steps: int = Field(10, ge=1)
+    save_steps: int = Field(200, ge=1)
+    save_total_limit: Optional[int] = Field(3, ge=1)
+    deepspeed: Optional[Literal[0, 2, 3]] = None  # ZeRO stage; LLaMA-Factory's bundled configs
+    gradient_checkpointing: bool = False
+    flash_attn: Literal["auto", "disabled", "sdpa", "fa2"] = "auto"
+    distributed: Distributed = Distributed()
+    seed: int = 42
+    extra: dict[str, Any] = {}  # any other LLaMA-Factory key, passed through verbatim
+
+    @model_validator(mode="after")
+    def no_lora_settings_for_full(self) -> "FinetuneSection":
+        if self.method == "full" and "lora" in self.model_fields_set:
+            raise ValueError("finetune.lora is set but method is 'full'; remove it or use lora/qlora")
+        return self
+
+
+class ExportSection(Strict):
+    enabled: bool = True  # merge the LoRA adapter into the base (lora/qlora only)
+    shard_size_gb: int = Field(5, ge=1)  # LLaMA-Factory export_size
+    device: Literal["cpu", "auto"] = "cpu"
+    check: bool = True  # load the merged model and check template, EOS, pad, generation_config
+
+
+class Adapter(Strict):
+    name: str = Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
+    path: Optional[str] = None  # None: this recipe's own trained adapter
+
+
+class ServeSection(Strict):
+    mode: Literal["lora", "merged"] = "lora"  # base + adapters mounted, or the merged export
+    base_name: str = "base"                  # served name of the base model (lora mode)
+    merged_name: Optional[str] = None        # served name of the merged model; default <name>-merged
+    adapters: list[Adapter] = [Adapter(name="med-lora")]
+    host: str = "127.0.0.1"
+    port: int = Field(8000, ge=1, le=65535)
+    api_key_env: Optional[str] = "MEDKIT_API_KEY"  # env var holding the key; unset var = no auth
+    max_model_len: Optional[int] = Field(4096, ge=16)
+    dtype: Literal["auto", "bfloat16", "float16", "float32"] = "auto"
+    gpu_memory_utilization: float = Field(0.9, gt=0.0, le=1.0)
+    tensor_parallel_size: int = Field(1, ge=1)
+    pipeline_parallel_size: int = Field(1, ge=1)
+    distributed_executor_backend: Optional[Literal["mp", "ray", "uni"]] = None
+    max_num_seqs: Optional[int] = Field(None, ge=1)
+    cpu_kvcache_space_gib: int = Field(2, ge=1)  # VLLM_CPU_KVCACHE_SPACE on CPU-only machines
+    startup_timeout_s: int = Field(600, ge=10)
+    extra_args: list[str] = []  # any other `vllm serve` flag, verbatim
+
+    @field_validator("host")
+    @classmethod
+    def host_not_empty(cls, v: str) -> str:
+        if not v.strip():
+            raise ValueError("host is empty; use 127.0.0.1 (local only) or 0.0.0.0 (all interfaces)")
+        return v
+
+
+class ParitySection(Strict):
+    """`make parity`: greedy outputs of HF+peft vs vLLM merged vs vLLM LoRA-mounted."""
+    prompts: int = Field(8, ge=1, le=512)        # taken from the test split (then validation, train)
+    max_new_tokens: int = Field(32, ge=1, le=4096)
+    # A divergence counts as numerics when, at the first differing step, the HF
+    # reference's top-1 and top-2 logits were closer than this (logit units).
+    tolerance: float = Field(1e-3, ge=0.0)
+
+
+class Reserved(Strict):
+    """Sections owned by later stages (RAG, evaluation, demo); reserved, empty for now."""
+    model_config = ConfigDict(extra="allow")
+
+
+class Recipe(Strict):
+    name: str = Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
+    run_dir: Optional[str] = None  # default runs/<name>
+    model: ModelSection
+    data: DataSection
+    finetune: FinetuneSection = FinetuneSection()
+    export: ExportSection = ExportSection()
+    serve: ServeSection = ServeSection()
+    parity: ParitySection = ParitySection()
+    rag: Optional[Reserved] = None
+    eval: Optional[Reserved] = None
+    demo: Optional[Reserved] = None
+
+    @model_validator(mode="after")
+    def adapters_unique(self) -> "Recipe":
+        names = [a.name for a in self.serve.adapters]
+        if len(names) != len(set(names)):
+            raise ValueError(f"serve.adapters names must be unique, got {names}")
+        if self.serve.base_name in names:
+            raise ValueError(f"serve.base_name '{self.serve.base_name}' clashes with an adapter name")
+        return self

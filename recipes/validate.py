@@ -1,0 +1,37 @@
+"""Validate one or more recipes and print every error at once.
+
+Run as:
+    python -m recipes.validate recipes/quickstart.yaml [finetune.epochs=1 ...]
+    python -m recipes.validate recipes/*.yaml
+Exit status: 0 all valid, 2 at least one invalid.
+"""
+from __future__ import annotations
+
+import sys
+
+from recipes.load import RecipeError, load_recipe, resolved_yaml
+
+
+def main(argv: list[str]) -> int:
+    files = [a for a in argv if "=" not in a]
+    overrides = [a for a in argv if "=" in a]
+    if not files:
+        print(__doc__, file=sys.stderr)
+        return 2
+    status = 0
+    for file in files:
+        try:
+            recipe = load_recipe(file, overrides)
+        except RecipeError as exc:
+            print(exc.render(), file=sys.stderr)
+            status = 2
+            continue
+        if len(files) == 1:
+            print(resolved_yaml(recipe))
+        print(f"{file}: valid (name={recipe.name}, model={recipe.model.name_or_path}, "
+              f"method={recipe.finetune.method}, serve={recipe.serve.mode})")
+    return status
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))

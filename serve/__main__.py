@@ -1,0 +1,71 @@
+"""`make serve` / `make stop` / `make status`: vLLM's OpenAI server in the background.
+
+Run as:
+    python -m serve start  recipes/quickstart.yaml [serve.mode=merged serve.port=8001 ...]
+    python -m serve stop   recipes/quickstart.yaml
+    python -m serve status [RUNS_ROOT ...]
+Each mode has its own pid file (<run_dir>/serve/vllm-<mode>.json), so the LoRA-mounted
+and merged servers can run side by side on different ports.
+"""
+from __future__ import annotations
+
+import sys
+import time
+from pathlib import Path
+
+from recipes.load import load_or_exit, run_dir, start_run
+from serve import process
+from serve.vllm_cmd import api_key, pid_file, plan
+
+
+def start(argv: list[str]) -> int:
+    recipe = load_or_exit(argv)
+    out = start_run(recipe, "serve")
+    mode = recipe.serve.mode
+    launch = plan(recipe)
+    print(f"== serve: vLLM ({mode}) on {recipe.serve.host}:{recipe.serve.port}, log {out}/logs/vllm-{mode}.log")
+    record = process.start(
+        f"vLLM ({mode})", launch.argv, launch.env, recipe.serve.host, recipe.serve.port, launch.url,
+        launch.models, pid_file(recipe, mode), out / "logs" / f"vllm-{mode}.log",
+        recipe.serve.startup_timeout_s, api_key(recipe), extra={"mode": mode})
+    key_note = f" (Bearer key from ${recipe.serve.api_key_env})" if api_key(recipe) else ""
+    print(f"   ready after {record.get('ready_after_s', 0)} s, pid {record['pid']}")
+    print(f"   base URL  {record['url']}{key_note}")
+    print(f"   models    {', '.join(record['models'])}")
+    print(f"   stop with `make stop RECIPE={argv[0]}`")
+    return 0
+
+
+def stop(argv: list[str]) -> int:
+    recipe = load_or_exit(argv)
+    folder = run_dir(recipe) / "serve"
+    stopped = [process.stop(f) for f in sorted(folder.glob("*.json"))] if folder.exists() else []
+    stopped = [s for s in stopped if s]
+    print("== stop: " + (", ".join(stopped) if stopped else f"nothing running for '{recipe.name}'"))
+    return 0
+
+
+def status(argv: list[str]) -> int:
+    roots = [Path(a) for a in argv] or [Path("runs")]
+    rows = [r for root in roots for r in process.records(root)]
+    if not rows:
+        print("nothing running (searched " + ", ".join(f"{r}/*/serve" for r in roots) + ")")
+        return 0
+    print(f"{'server':22s} {'pid':>7s} {'port':>6s} {'up':>8s}  url / models")
+    for path, rec in rows:
+        up = f"{(time.time() - rec['started']) / 60:.1f} min"
+        print(f"{rec['name']:22s} {rec['pid']:7d} {rec['port']:6d} {up:>8s}  {rec['url']}  "
+              f"[{', '.join(rec['models'])}]  ({path})")
+    return 0
+
+
+def main(argv: list[str]) -> int:
+    commands = {"start": start, "stop": stop, "status": status}
+    if not argv or argv[0] not in commands:
+        print(__doc__, file=sys.stderr)
+        return 2
+    return commands[argv[0]](argv[1:])
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))

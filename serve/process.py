@@ -1,0 +1,156 @@
+"""Start, stop and list background servers, each tracked by a JSON pid file.
+
+A server runs in its own session (process group), so `stop` ends it and every
+worker it spawned, and nothing else: the pid file records the group and the
+command line, and a pid whose command line no longer matches is treated as stale.
+"""
+from __future__ import annotations
+
+import json
+import os
+import signal
+import socket
+import subprocess
+import time
+from pathlib import Path
+
+import httpx
+
+
+def log_tail(log: Path, lines: int = 40) -> str:
+    if not log.exists():
+        return "(no log written)"
+    return "\n".join(log.read_text(encoding="utf-8", errors="replace").splitlines()[-lines:])
+
+
+def port_free(host: str, port: int) -> bool:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            sock.bind((host, port))
+        except OSError:
+            return False
+    return True
+
+
+def free_port(host: str = "127.0.0.1") -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind((host, 0))
+        return sock.getsockname()[1]
+
+
+def cmdline(pid: int) -> str:
+    try:
+        return Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode()
+    except OSError:
+        return ""
+
+
+def read_record(pid_file: Path) -> dict | None:
+    """The record if its process still runs the recorded command; stale files are removed."""
+    if not pid_file.exists():
+        return None
+    record = json.loads(pid_file.read_text())
+    if record["marker"] not in cmdline(record["pid"]):
+        pid_file.unlink(missing_ok=True)
+        return None
+    return record
+
+
+def models_answer(url: str, key: str | None, timeout: float = 2.0) -> list[str] | None:
+    headers = {"Authorization": f"Bearer {key}"} if key else {}
+    try:
+        reply = httpx.get(f"{url}/models", headers=headers, timeout=timeout)
+    except httpx.HTTPError:
+        return None
+    if reply.status_code != 200:
+        return None
+    return [m["id"] for m in reply.json().get("data", [])]
+
+
+def kill_group(pgid: int, grace_s: float = 20.0) -> None:
+    try:
+        os.killpg(pgid, signal.SIGTERM)
+    except ProcessLookupError:
+        return
+    deadline = time.time() + grace_s
+    while time.time() < deadline:
+        try:
+            os.killpg(pgid, 0)
+        except ProcessLookupError:
+            return
+        time.sleep(0.2)
+    try:
+        os.killpg(pgid, signal.SIGKILL)
+    except ProcessLookupError:
+        pass
+
+
+def start(name: str, argv: list[str], env: dict[str, str], host: str, port: int, url: str,
+          expect_models: list[str], pid_file: Path, log: Path, timeout_s: int,
+          api_key: str | None = None, extra: dict | None = None) -> dict:
+    """Start `argv` in the background and wait until GET {url}/models lists `expect_models`.
+
+    Raises SystemExit with the log tail when the process dies or never answers;
+    in both cases nothing is left running.
+    """
+    running = read_record(pid_file)
+    if running:
+        print(f"   {name} already running: pid {running['pid']}, {running['url']}")
+        return running
+    if not port_free(host, port):
+        raise SystemExit(f"error: port {port} on {host} is already in use. Stop what holds it "
+                         f"(`make status` lists our servers) or pick another port, e.g. "
+                         f"ARGS=\"serve.port={port + 1}\"")
+    log.parent.mkdir(parents=True, exist_ok=True)
+    pid_file.parent.mkdir(parents=True, exist_ok=True)
+    with log.open("a", encoding="utf-8") as out:
+        out.write(f"\n=== {time.strftime('%Y-%m-%d %H:%M:%S')} starting {name} on port {port}\n")
+        out.flush()
+        proc = subprocess.Popen(argv, stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+                                env={**os.environ, **env}, start_new_session=True)
+    record = {"name": name, "pid": proc.pid, "pgid": proc.pid, "port": port, "url": url,
+              "models": expect_models, "log": str(log), "marker": argv[2] if len(argv) > 2 else argv[0],
+              "started": time.time(), **(extra or {})}
+    pid_file.write_text(json.dumps(record, indent=2))
+    started = time.time()
+    try:
+        while True:
+            if proc.poll() is not None:
+                pid_file.unlink(missing_ok=True)
+                kill_group(proc.pid, grace_s=5)
+                raise SystemExit(f"error: {name} exited with status {proc.returncode} during start-up. "
+                                 f"Last lines of {log}:\n{log_tail(log)}")
+            listed = models_answer(url, api_key)
+            if listed is not None and all(m in listed for m in expect_models):
+                break
+            if time.time() - started > timeout_s:
+                raise TimeoutError
+            time.sleep(1.0)
+    except (TimeoutError, KeyboardInterrupt) as exc:
+        kill_group(proc.pid)
+        pid_file.unlink(missing_ok=True)
+        why = "interrupted" if isinstance(exc, KeyboardInterrupt) else f"not ready after {timeout_s} s"
+        raise SystemExit(f"error: {name} {why}; stopped it. Last lines of {log}:\n{log_tail(log)}") from None
+    record["ready_after_s"] = round(time.time() - started, 1)
+    pid_file.write_text(json.dumps(record, indent=2))
+    return record
+
+
+def stop(pid_file: Path) -> str | None:
+    """Stop the server recorded in `pid_file`; a missing or stale file is not an error."""
+    record = read_record(pid_file)
+    pid_file.unlink(missing_ok=True)
+    if not record:
+        return None
+    kill_group(record["pgid"])
+    return f"{record['name']} (pid {record['pid']}, port {record['port']})"
+
+
+def records(root: Path) -> list[tuple[Path, dict]]:
+    found = []
+    for pid_file in sorted(root.glob("*/serve/*.json")):
+        record = read_record(pid_file)
+        if record:
+            found.append((pid_file, record))
+    return found

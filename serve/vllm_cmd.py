@@ -1,0 +1,106 @@
+"""Translate a recipe's serve section into vLLM's own OpenAI server command line.
+
+vLLM does the serving; this file only chooses its flags. Two modes:
+  merged  --model <merged export> --served-model-name <merged_name>
+  lora    --model <base> --served-model-name <base_name>
+          --enable-lora --lora-modules name=path ... --max-lora-rank <from adapter_config r>
+"""
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+from envs import bin_of
+from envs.manage import has_nvidia_gpu
+from recipes.load import run_dir
+from recipes.render import base_model_path, merged_dir, trained_dir
+from recipes.schema import TINY, Recipe
+
+# vLLM accepts only these values for --max-lora-rank (vllm/config/lora.py).
+VLLM_LORA_RANKS = (1, 8, 16, 32, 64, 128, 256, 320, 512)
+
+
+@dataclass
+class LaunchPlan:
+    argv: list[str]
+    env: dict[str, str]
+    models: list[str]  # served model names, base/merged first
+    url: str
+
+
+def adapter_paths(recipe: Recipe) -> dict[str, Path]:
+    return {a.name: Path(a.path) if a.path else trained_dir(recipe) for a in recipe.serve.adapters}
+
+
+def lora_rank(adapter: Path) -> int:
+    """The adapter's `r`, rounded up to a rank vLLM accepts."""
+    config = adapter / "adapter_config.json"
+    if not config.exists():
+        raise SystemExit(f"error: no LoRA adapter at {adapter}/ (adapter_config.json missing); "
+                         f"run `make train` first or fix serve.adapters[].path")
+    r = int(json.loads(config.read_text())["r"])
+    for allowed in VLLM_LORA_RANKS:
+        if r <= allowed:
+            return allowed
+    raise SystemExit(f"error: adapter {adapter} has rank {r}; vLLM supports at most {VLLM_LORA_RANKS[-1]}")
+
+
+def api_key(recipe: Recipe) -> str | None:
+    var = recipe.serve.api_key_env
+    return os.environ.get(var) or None if var else None
+
+
+def plan(recipe: Recipe, mode: str | None = None, port: int | None = None) -> LaunchPlan:
+    s = recipe.serve
+    mode = mode or s.mode
+    port = port or s.port
+    gpu = has_nvidia_gpu()
+    if mode == "merged":
+        model = merged_dir(recipe)
+        if not (model / "config.json").exists():
+            raise SystemExit(f"error: no merged model in {model}/; run `make export` first "
+                             f"(or serve the adapter with serve.mode=lora)")
+        names = [s.merged_name or f"{recipe.name}-merged"]
+        model_arg = str(model.resolve())
+    else:
+        names = [s.base_name]
+        model_arg = base_model_path(recipe)
+    argv = [bin_of("serve"), "-m", "vllm.entrypoints.openai.api_server",
+            "--model", model_arg, "--served-model-name", names[0],
+            "--host", s.host, "--port", str(port), "--dtype", s.dtype,
+            "--tensor-parallel-size", str(s.tensor_parallel_size),
+            "--pipeline-parallel-size", str(s.pipeline_parallel_size),
+            "--generation-config", "auto"]  # take EOS/sampling defaults from the model's generation_config.json
+    if recipe.model.trust_remote_code:
+        argv.append("--trust-remote-code")
+    if s.max_model_len:
+        argv += ["--max-model-len", str(s.max_model_len)]
+    if s.max_num_seqs:
+        argv += ["--max-num-seqs", str(s.max_num_seqs)]
+    if s.distributed_executor_backend:
+        argv += ["--distributed-executor-backend", s.distributed_executor_backend]
+    if gpu:
+        argv += ["--gpu-memory-utilization", str(s.gpu_memory_utilization)]
+    if mode == "lora":
+        adapters = adapter_paths(recipe)
+        ranks = [lora_rank(path) for path in adapters.values()]
+        argv += ["--enable-lora", "--max-lora-rank", str(max(ranks)), "--max-loras", str(len(adapters)),
+                 "--lora-modules", *[f"{name}={path.resolve()}" for name, path in adapters.items()]]
+        names += list(adapters)
+    argv += s.extra_args
+    env = {}
+    if not gpu:
+        env["VLLM_CPU_KVCACHE_SPACE"] = str(s.cpu_kvcache_space_gib)  # GiB
+    if recipe.model.name_or_path == TINY:
+        env["HF_HUB_OFFLINE"] = "1"
+    key = api_key(recipe)
+    if key:
+        env["VLLM_API_KEY"] = key  # via the environment, so the key never shows in `ps`
+    host = "127.0.0.1" if s.host in ("0.0.0.0", "::") else s.host
+    return LaunchPlan(argv=argv, env=env, models=names, url=f"http://{host}:{port}/v1")
+
+
+def pid_file(recipe: Recipe, mode: str) -> Path:
+    return run_dir(recipe) / "serve" / f"vllm-{mode}.json"

@@ -1,0 +1,98 @@
+"""`make train`: LoRA / full / QLoRA SFT through `llamafactory-cli train`.
+
+Steps: build the datasets if missing, generate the tiny model if the recipe
+asks for it, render LLaMA-Factory's YAML, run it. Checkpoints land in the run
+directory; re-running after an interruption resumes from the last one
+(LLaMA-Factory finds it in output_dir). A finished run is not trained again
+unless its rendered config changed.
+
+Run as:
+    python -m train recipes/quickstart.yaml [key.sub=value ...]
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import shutil
+import sys
+from pathlib import Path
+
+from converters.build import build as build_data
+from envs import bin_of
+from recipes.load import load_or_exit, run_dir, start_run
+from recipes.render import trained_dir, write_configs
+from recipes.schema import TINY, Recipe
+from train.logged import run_logged
+
+DONE = "medkit_train_done.json"  # written into output_dir when training finished
+
+
+def ensure_data(recipe: Recipe) -> None:
+    if not (run_dir(recipe) / "data" / "dataset_info.json").exists():
+        print("== data: no datasets in the run directory yet, building them")
+        summary = build_data(recipe.data, recipe.finetune.seed, run_dir(recipe) / "data")
+        print(f"   splits: {summary['splits']}")
+
+
+def ensure_tiny_model(recipe: Recipe) -> None:
+    if recipe.model.name_or_path != TINY:
+        return
+    out = run_dir(recipe) / "tiny-model"
+    spec = recipe.model.tiny.model_dump()
+    code = run_logged([bin_of("train"), "-m", "train.tiny_model", str(out), json.dumps(spec)],
+                      run_dir(recipe) / "logs" / "tiny-model.log", {"HF_HUB_OFFLINE": "1"})
+    if code != 0:
+        sys.exit(f"error: building the tiny model failed (exit {code}); see {run_dir(recipe)}/logs/tiny-model.log")
+
+
+def config_digest(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def prepare_output_dir(output: Path, digest: str) -> bool:
+    """True when training must run. Clears a dir holding nothing resumable."""
+    done = output / DONE
+    if done.exists():
+        if json.loads(done.read_text()).get("config_sha256") == digest:
+            return False
+        sys.exit(f"error: {output} holds a finished run trained with a different config.\n"
+                 f"Move or delete it (or change the recipe's name) to train again.")
+    if output.exists() and not any(output.glob("checkpoint-*")):
+        shutil.rmtree(output)  # an attempt that died before its first checkpoint: nothing to resume
+    elif output.exists():
+        last = max(output.glob("checkpoint-*"), key=lambda p: int(p.name.split("-")[-1]))
+        print(f"   resuming from {last}")
+    return True
+
+
+def main(argv: list[str]) -> int:
+    recipe = load_or_exit(argv)
+    out = start_run(recipe, "train")
+    ensure_data(recipe)
+    ensure_tiny_model(recipe)
+    paths = write_configs(recipe)
+    output = trained_dir(recipe)
+    digest = config_digest(paths["train"])
+    if not prepare_output_dir(output, digest):
+        print(f"== train: already finished with this config: {output}/ (nothing to do)")
+        return 0
+    env = {"DISABLE_VERSION_CHECK": "1", **recipe.finetune.distributed.env()}
+    if recipe.model.name_or_path == TINY:
+        env["HF_HUB_OFFLINE"] = "1"
+    print(f"== train: llamafactory-cli train {paths['train']}" +
+          (f"  (env {' '.join(f'{k}={v}' for k, v in env.items() if k != 'DISABLE_VERSION_CHECK')})"))
+    code = run_logged([bin_of("train", "llamafactory-cli"), "train", str(paths["train"])],
+                      out / "logs" / "train.log", env)
+    if code != 0:
+        print(f"error: llamafactory-cli train exited {code}; log: {out}/logs/train.log. "
+              f"Re-run `make train` to resume from the last checkpoint.", file=sys.stderr)
+        return code
+    (output / DONE).write_text(json.dumps({"config_sha256": digest}))
+    plots = sorted(p.name for p in output.glob("training_*.png"))
+    print(f"== train: done. output {output}/  loss plots {plots}  "
+          f"tensorboard --logdir {out}/logs/tensorboard")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))

@@ -1,0 +1,50 @@
+"""Greedy reference outputs from transformers + peft: the model as LLaMA-Factory trained it.
+
+For each chat, records the prompt token ids (from the tokenizer's chat template),
+the generated token ids, and per step the gap between the top-1 and top-2
+logits, which tells a numerics tie from a real difference in `make parity`.
+
+Runs in the train environment. Run as:
+    python -m train.hf_generate REQUEST.json RESULT.json
+REQUEST: {"base": dir, "adapter": dir|null, "max_new_tokens": int, "chats": [[{role, content}, ...], ...]}
+"""
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+
+def generate(request: dict) -> list[dict]:
+    import torch
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    torch.manual_seed(0)
+    tok = AutoTokenizer.from_pretrained(request["base"])
+    model = AutoModelForCausalLM.from_pretrained(request["base"], dtype=torch.float32)
+    if request.get("adapter"):
+        from peft import PeftModel
+        model = PeftModel.from_pretrained(model, request["adapter"])
+    model.eval()
+    results = []
+    for chat in request["chats"]:
+        enc = tok.apply_chat_template(chat, add_generation_prompt=True, return_tensors="pt", return_dict=True)
+        with torch.no_grad():
+            out = model.generate(**enc, do_sample=False, max_new_tokens=request["max_new_tokens"],
+                                 output_logits=True, return_dict_in_generate=True)
+        prompt_len = enc["input_ids"].shape[1]
+        margins = []
+        for step_logits in out.logits:
+            top = torch.topk(step_logits[0].float(), 2).values
+            margins.append(float(top[0] - top[1]))
+        results.append({"prompt_ids": enc["input_ids"][0].tolist(),
+                        "output_ids": out.sequences[0, prompt_len:].tolist(),
+                        "margins": margins})
+    return results
+
+
+if __name__ == "__main__":
+    if len(sys.argv) != 3:
+        sys.exit(__doc__)
+    req = json.loads(Path(sys.argv[1]).read_text(encoding="utf-8"))
+    Path(sys.argv[2]).write_text(json.dumps(generate(req)), encoding="utf-8")
