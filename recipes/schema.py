@@ -31,6 +31,9 @@ class TinyModel(Strict):
     num_heads: int = Field(2, ge=1)
     num_kv_heads: int = Field(1, ge=1)
     max_position_embeddings: int = 2048
+    # Std of the random weights. Larger than Qwen's 0.02 so that the frozen tied
+    # embedding gives logits enough range for LoRA to make sharp predictions.
+    initializer_range: float = Field(0.1, gt=0.0, le=1.0)
 
     @model_validator(mode="after")
     def head_dim_supported(self) -> "TinyModel":

@@ -36,6 +36,11 @@ CHAT_TEMPLATE = (
 )
 
 
+# Qwen2's pre-tokenizer split: letters runs, single digits, punctuation runs, newlines, spaces.
+QWEN2_SPLIT = (r"(?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\r\n\p{L}\p{N}]?\p{L}+|\p{N}"
+               r"| ?[^\s\p{L}\p{N}]+[\r\n]*|\s*[\r\n]+|\s+(?!\S)|\s+")
+
+
 def corpus() -> Iterator[str]:
     """Every string found in the bundled samples, in a fixed file order."""
     def strings(node):
@@ -68,11 +73,18 @@ def corpus() -> Iterator[str]:
 
 
 def build_tokenizer(vocab_size: int):
-    from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
+    from tokenizers import Regex, Tokenizer, decoders, models, normalizers, pre_tokenizers, trainers
     from transformers import PreTrainedTokenizerFast
 
     bpe = Tokenizer(models.BPE())
-    bpe.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
+    # Qwen2's own normalizer and pre-tokenizer. Newer transformers (the serve env)
+    # rebuild a model_type=qwen2 tokenizer with exactly these, whatever tokenizer.json
+    # says; any other choice makes vLLM split digits differently from training.
+    bpe.normalizer = normalizers.NFC()
+    bpe.pre_tokenizer = pre_tokenizers.Sequence([
+        pre_tokenizers.Split(Regex(QWEN2_SPLIT), behavior="isolated"),
+        pre_tokenizers.ByteLevel(add_prefix_space=False, use_regex=False),
+    ])
     bpe.decoder = decoders.ByteLevel()
     trainer = trainers.BpeTrainer(vocab_size=vocab_size, special_tokens=SPECIAL, show_progress=False,
                                   initial_alphabet=pre_tokenizers.ByteLevel.alphabet())
@@ -101,6 +113,7 @@ def build(out: Path, spec: dict) -> None:
         intermediate_size=spec["intermediate_size"], num_hidden_layers=spec["num_layers"],
         num_attention_heads=spec["num_heads"], num_key_value_heads=spec["num_kv_heads"],
         max_position_embeddings=spec["max_position_embeddings"], tie_word_embeddings=True,
+        initializer_range=spec["initializer_range"],
         bos_token_id=eot, eos_token_id=im_end, pad_token_id=eot,
     )
     torch.manual_seed(spec["seed"])
