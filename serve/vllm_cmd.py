@@ -83,7 +83,7 @@ def plan(recipe: Recipe, mode: str | None = None, port: int | None = None) -> La
         argv += ["--distributed-executor-backend", s.distributed_executor_backend]
     if gpu:
         argv += ["--gpu-memory-utilization", str(s.gpu_memory_utilization)]
-    if mode == "lora":
+    if mode == "lora" and recipe.serve.adapters:
         adapters = adapter_paths(recipe)
         ranks = [lora_rank(path) for path in adapters.values()]
         argv += ["--enable-lora", "--max-lora-rank", str(max(ranks)), "--max-loras", str(len(adapters)),
