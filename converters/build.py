@@ -6,8 +6,9 @@ Writes into <run_dir>/data/:
     rejects.jsonl                               every malformed row with file, line, reason
     summary.json                                counts per source and split, rejects by reason
 
-Splits are decided per example by a seeded hash of its text, so they are
-deterministic and stay stable when rows are added. Re-running overwrites.
+Official splits (an example's meta["split"]) are kept; otherwise the split is
+decided per example by a seeded hash of its text, so it is deterministic and
+stays stable when rows are added. Re-running overwrites.
 
 Run as:
     python -m converters.build recipes/quickstart.yaml [key.sub=value ...]
@@ -72,7 +73,9 @@ def build(data: DataSection, seed: int, out: Path) -> dict:
                 break
             if data.system_prompt and not item.system:
                 item.system = data.system_prompt
-            split = split_of(item, seed, data.val_size, data.test_size)
+            split = item.meta.get("split")  # an official split (cMedQA2 dev/test) wins
+            if split not in SPLITS:
+                split = split_of(item, seed, data.val_size, data.test_size)
             buckets[split].append(item.to_alpaca())
             counts["kept"] += 1
             counts[split] += 1

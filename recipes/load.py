@@ -43,6 +43,8 @@ def apply_override(tree: dict, path: list[str], value: Any) -> None:
     node: Any = tree
     for i, part in enumerate(path[:-1]):
         if isinstance(node, list):
+            if int(part) == len(node):  # `adapters.1.name=x` on a one-item list appends an item
+                node.append({})
             node = node[int(part)]
             continue
         if node.get(part) is None:

@@ -76,6 +76,10 @@ def kill_group(pgid: int, grace_s: float = 20.0) -> None:
     deadline = time.time() + grace_s
     while time.time() < deadline:
         try:
+            os.waitpid(pgid, os.WNOHANG)  # reap the leader if it is our own child (else a zombie lingers)
+        except ChildProcessError:
+            pass
+        try:
             os.killpg(pgid, 0)
         except ProcessLookupError:
             return

@@ -60,7 +60,10 @@ def corpus() -> Iterator[str]:
         except UnicodeDecodeError:
             text = raw.decode("gb18030", errors="replace")
         if path.suffix == ".json":
-            yield from strings(json.loads(text))
+            try:
+                yield from strings(json.loads(text))
+            except json.JSONDecodeError:
+                yield from text.splitlines()
         elif path.suffix == ".jsonl":
             for line in text.splitlines():
                 if line.strip():

@@ -85,3 +85,16 @@ def test_convert_by_hand(tmp_path):
     assert done.returncode == 0, done.stderr
     assert "alpaca: kept 20, rejected 0" in done.stdout
     assert len((tmp_path / "alpaca.jsonl").read_text().splitlines()) == 20
+
+
+def test_format_names_match_the_schema():
+    from converters import FORMATS
+    from recipes.schema import DATA_FORMATS
+    assert set(FORMATS) == set(DATA_FORMATS)
+
+
+def test_official_split_is_kept(tmp_path):
+    data = DataSection(sources=[{"format": "cmedqa2", "path": "data/samples/cmedqa2"}],
+                       max_reject_share=0.5)
+    summary = build(data, 42, tmp_path)
+    assert summary["splits"] == {"train": 6, "validation": 3, "test": 5}

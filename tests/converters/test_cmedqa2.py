@@ -62,10 +62,11 @@ def test_zipped_release_with_macosx_junk(tmp_path):
     folder.mkdir()
     for name in FILES:
         archive = folder / (name.rsplit(".", 1)[0] + ".zip")
-        with zipfile.ZipFile(archive, "w") as zf:
-            zf.write(SAMPLES / name, name)
-            zf.writestr(f"__MACOSX/._{name}", b"\x00\x05\x16\x07junk\xff\xfe")
+        with zipfile.ZipFile(archive, "w") as zf:  # junk first, one entry with the real file's name
             zf.writestr("__MACOSX/", b"")
+            zf.writestr(f"__MACOSX/{name}", b"junk,\xff\xfe\n1,2,3,4\n")
+            zf.writestr(f"__MACOSX/._{name}", b"\x00\x05\x16\x07junk\xff\xfe")
+            zf.write(SAMPLES / name, name)
     plain, _ = split(cmedqa2.read(SAMPLES))
     examples, rejects = split(cmedqa2.read(folder))
     assert [(e.instruction, e.output, e.meta) for e in examples] == [(e.instruction, e.output, e.meta) for e in plain]
@@ -77,6 +78,15 @@ def test_v1_file_names(tmp_path):
     folder = copy_samples(tmp_path, {"question.csv": "questions.csv", "answer.csv": "answers.csv"})
     examples, rejects = split(cmedqa2.read(folder))
     assert (len(examples), len(rejects)) == (14, 1)
+
+
+def test_unquoted_commas_stay_in_content(tmp_path):
+    folder = copy_samples(tmp_path)
+    text = (folder / "answer.csv").read_text(encoding="utf-8")
+    (folder / "answer.csv").write_text(text.replace("3,45012302,小孩新陈代谢旺盛，", "3,45012302,小孩新陈代谢旺盛,,"), encoding="utf-8")
+    examples, rejects = split(cmedqa2.read(folder))
+    assert len(examples) == 14 and len(rejects) == 1
+    assert next(e for e in examples if e.meta["ans_id"] == 3).output.startswith("小孩新陈代谢旺盛,,入睡后")
 
 
 def test_gb18030_encoded_files(tmp_path):

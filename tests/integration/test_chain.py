@@ -1,0 +1,153 @@
+"""The spine on CPU with real engines: LLaMA-Factory trains and merges the tiny model,
+vLLM (CPU build) serves it both ways, the official openai client talks to it.
+
+One run directory is built once for the module; tests then use it in order.
+"""
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import openai
+import pytest
+
+from serve.process import free_port
+from tests.conftest import ROOT, run_module
+
+RECIPE = "recipes/quickstart.yaml"
+KEY = "test-key-123"
+QUESTION = [{"role": "user", "content": "最近总是失眠，白天没精神，该怎么调理？"}]
+
+
+def vllm_pids(marker: str) -> list[int]:
+    found = subprocess.run(["pgrep", "-f", f"vllm.entrypoints.*{marker}"], capture_output=True, text=True)
+    return [int(p) for p in found.stdout.split()]
+
+
+@pytest.fixture(scope="module")
+def chain(tmp_path_factory):
+    run_dir = tmp_path_factory.mktemp("runs") / "chain"
+    ports = {"lora": free_port(), "merged": free_port()}
+    base = [RECIPE, f"run_dir={run_dir}"]
+    outputs = {}
+    for stage in ("converters.build", "train", "train.export"):
+        done = run_module(stage, *base)
+        assert done.returncode == 0, f"{stage} failed:\n{done.stdout[-3000:]}\n{done.stderr[-3000:]}"
+        outputs[stage] = done.stdout
+    env = {"MEDKIT_API_KEY": KEY}
+    argv = {"lora": base + [f"serve.port={ports['lora']}"],
+            "merged": base + ["serve.mode=merged", f"serve.port={ports['merged']}"]}
+    yield {"dir": run_dir, "ports": ports, "argv": argv, "env": env, "outputs": outputs}
+    run_module("serve", "stop", *base)
+    for pid in vllm_pids(str(run_dir)):
+        os.kill(pid, signal.SIGKILL)
+
+
+def test_training_wrote_adapter_logs_and_plots(chain):
+    out: Path = chain["dir"]
+    adapter = json.loads((out / "adapter" / "adapter_config.json").read_text())
+    assert adapter["r"] == 16 and adapter["peft_type"] == "LORA"
+    assert (out / "adapter" / "training_loss.png").stat().st_size > 1000
+    assert list((out / "logs" / "tensorboard").rglob("events.out.tfevents.*"))
+    losses = [json.loads(l)["loss"] for l in (out / "adapter" / "trainer_log.jsonl").read_text().splitlines()
+              if "loss" in json.loads(l)]
+    assert losses[-1] < losses[0] - 1.0, f"training did not reduce the loss: {losses[0]} -> {losses[-1]}"
+    assert (out / "recipe.resolved.yaml").exists() and (out / "llamafactory" / "train.yaml").exists()
+    # the tiny model is generated on demand with the shape the recipe asks for
+    config = json.loads((out / "tiny-model" / "config.json").read_text())
+    assert config["hidden_size"] // config["num_attention_heads"] == 64
+
+
+def test_export_checked_the_merged_model(chain):
+    text = chain["outputs"]["train.export"]
+    for check in ("chat template present", "eos token set", "pad token set",
+                  "generation_config stops at the tokenizer's eos", "forward pass finite"):
+        assert f"ok    {check}" in text
+    assert "FAIL" not in text
+
+
+def test_serve_lora_and_merged_answer_the_openai_client(chain):
+    for mode in ("lora", "merged"):
+        done = run_module("serve", "start", *chain["argv"][mode], env=chain["env"])
+        assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-2000:]
+        assert f"base URL  http://127.0.0.1:{chain['ports'][mode]}/v1" in done.stdout
+    lora = openai.OpenAI(base_url=f"http://127.0.0.1:{chain['ports']['lora']}/v1", api_key=KEY)
+    merged = openai.OpenAI(base_url=f"http://127.0.0.1:{chain['ports']['merged']}/v1", api_key=KEY)
+    assert {m.id for m in lora.models.list()} == {"base", "med-lora"}
+    assert [m.id for m in merged.models.list()] == ["med-merged"]
+
+    answers = {}
+    for client, model in ((lora, "base"), (lora, "med-lora"), (merged, "med-merged")):
+        reply = client.chat.completions.create(model=model, messages=QUESTION, max_tokens=24, temperature=0)
+        assert reply.object == "chat.completion" and reply.usage.completion_tokens > 0
+        stream = client.chat.completions.create(model=model, messages=QUESTION, max_tokens=24,
+                                                temperature=0, stream=True)
+        streamed = "".join(c.choices[0].delta.content or "" for c in stream if c.choices)
+        assert streamed == reply.choices[0].message.content
+        answers[model] = streamed
+    assert answers["med-lora"] != answers["base"], "the adapter must change the base model's answer"
+    assert answers["med-lora"] == answers["med-merged"], "merged and mounted LoRA answer alike"
+    assert answers["med-lora"].startswith("【"), "the tuned model opens with a section header"
+
+    anonymous = openai.OpenAI(base_url=f"http://127.0.0.1:{chain['ports']['lora']}/v1", api_key="wrong")
+    with pytest.raises(openai.AuthenticationError):
+        anonymous.chat.completions.create(model="base", messages=QUESTION, max_tokens=2)
+
+
+def test_parity_uses_the_running_servers_and_matches(chain):
+    done = run_module("evaluation.parity", *chain["argv"]["lora"], env=chain["env"])
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-2000:]
+    assert "starting a temporary" not in done.stdout
+    table = json.loads((chain["dir"] / "parity" / "parity.json").read_text())
+    assert table["exact_matches"] == {"merged": 8, "lora": 8}
+
+
+def test_status_lists_and_stop_ends_exactly_these_servers(chain):
+    listed = run_module("serve", "status", str(chain["dir"].parent))
+    assert "vLLM (lora)" in listed.stdout and "vLLM (merged)" in listed.stdout
+    pids = vllm_pids(str(chain["dir"]))
+    assert pids
+    done = run_module("serve", "stop", *chain["argv"]["lora"])
+    assert done.returncode == 0 and "vLLM (lora)" in done.stdout and "vLLM (merged)" in done.stdout
+    time.sleep(1)
+    assert vllm_pids(str(chain["dir"])) == []
+    assert "nothing running" in run_module("serve", "status", str(chain["dir"].parent)).stdout
+
+
+def test_vllm_failing_to_start_shows_the_log_and_leaves_no_process(chain):
+    port = free_port()
+    # 999999 tokens exceed the tiny model's 2048 positions: vLLM refuses at start-up
+    done = run_module("serve", "start", RECIPE, f"run_dir={chain['dir']}", f"serve.port={port}",
+                      "serve.max_model_len=999999")
+    assert done.returncode != 0
+    assert "exited with status" in done.stderr and "Last lines of" in done.stderr
+    assert "max_model_len" in done.stderr or "max-model-len" in done.stderr
+    assert vllm_pids(str(chain["dir"])) == []
+    assert not (chain["dir"] / "serve" / "vllm-lora.json").exists()
+
+
+def test_interrupted_training_resumes_from_its_last_checkpoint(chain, tmp_path):
+    run_dir = tmp_path / "resume"
+    args = [RECIPE, f"run_dir={run_dir}", "finetune.save_steps=20", "finetune.epochs=6"]
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    first = subprocess.Popen([sys.executable, "-m", "train", *args], cwd=ROOT, env=env,
+                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
+    deadline = time.time() + 300
+    while not (run_dir / "adapter" / "checkpoint-40").exists():
+        assert first.poll() is None, "training ended before it could be interrupted"
+        assert time.time() < deadline, "no checkpoint within 300 s"
+        time.sleep(0.2)
+    os.killpg(first.pid, signal.SIGKILL)  # as abrupt as a lost SSH session or an OOM kill
+    first.wait()
+    assert not (run_dir / "adapter" / "medkit_train_done.json").exists()
+
+    second = run_module("train", *args)
+    assert second.returncode == 0, second.stdout[-3000:]
+    assert "resuming from" in second.stdout and "Resuming training from" in second.stdout
+    state = json.loads((run_dir / "adapter" / "trainer_state.json").read_text())
+    assert state["global_step"] == state["max_steps"] == 120

@@ -1,0 +1,62 @@
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from recipes.load import load_recipe
+from serve.vllm_cmd import lora_rank, plan
+from tests.conftest import ROOT
+
+
+def fake_adapter(path, r):
+    path.mkdir(parents=True)
+    (path / "adapter_config.json").write_text(json.dumps({"r": r}))
+    return path
+
+
+@pytest.mark.parametrize("r,expected", [(1, 1), (8, 8), (12, 16), (16, 16), (33, 64), (300, 320)])
+def test_lora_rank_rounds_up_to_what_vllm_accepts(tmp_path, r, expected):
+    assert lora_rank(fake_adapter(tmp_path / "a", r)) == expected
+
+
+def test_lora_rank_beyond_vllm_limit(tmp_path):
+    with pytest.raises(SystemExit, match="at most 512"):
+        lora_rank(fake_adapter(tmp_path / "a", 1024))
+
+
+def test_lora_plan_mounts_every_adapter_and_hides_the_key(tmp_path, monkeypatch):
+    monkeypatch.setenv("MEDKIT_SERVE_DEVICE", "cpu")
+    monkeypatch.setenv("MEDKIT_API_KEY", "s3cret")
+    own = fake_adapter(tmp_path / "run" / "adapter", 16)
+    other = fake_adapter(tmp_path / "other", 64)
+    recipe = load_recipe(ROOT / "recipes/quickstart.yaml", [
+        f"run_dir={tmp_path}/run", "serve.adapters.1.name=second", f"serve.adapters.1.path={other}",
+        "serve.tensor_parallel_size=2", "serve.distributed_executor_backend=ray"])
+    launch = plan(recipe)
+    argv = " ".join(launch.argv)
+    assert "-m vllm.entrypoints.openai.api_server" in argv
+    assert f"--lora-modules med-lora={own.resolve()} second={other.resolve()}" in argv
+    assert "--max-lora-rank 64" in argv and "--max-loras 2" in argv and "--enable-lora" in argv
+    assert "--served-model-name base" in argv and "--max-model-len 1024" in argv
+    assert "--tensor-parallel-size 2" in argv and "--distributed-executor-backend ray" in argv
+    assert "s3cret" not in argv and launch.env["VLLM_API_KEY"] == "s3cret"
+    assert launch.env["VLLM_CPU_KVCACHE_SPACE"] == "1"
+    assert launch.models == ["base", "med-lora", "second"]
+    assert launch.url == "http://127.0.0.1:8000/v1"
+
+
+def test_merged_plan_needs_an_export(tmp_path):
+    recipe = load_recipe(ROOT / "recipes/quickstart.yaml", [f"run_dir={tmp_path}/run", "serve.mode=merged"])
+    with pytest.raises(SystemExit, match="run `make export` first"):
+        plan(recipe)
+    (tmp_path / "run" / "merged").mkdir(parents=True)
+    (tmp_path / "run" / "merged" / "config.json").write_text("{}")
+    launch = plan(recipe)
+    assert "--served-model-name med-merged" in " ".join(launch.argv) and "--enable-lora" not in launch.argv
+
+
+def test_lora_plan_without_training_says_what_to_run(tmp_path):
+    recipe = load_recipe(ROOT / "recipes/quickstart.yaml", [f"run_dir={tmp_path}/run"])
+    with pytest.raises(SystemExit, match="run `make train` first"):
+        plan(recipe)
