@@ -12,7 +12,7 @@ import sys
 from pathlib import Path
 
 from converters import FORMATS
-from converters.build import write_jsonl
+from converters.build import lf_entry, write_jsonl
 from converters.common import Reject
 
 
@@ -34,8 +34,7 @@ def main(argv: list[str]) -> int:
     name = args.format.replace("-", "_")
     write_jsonl(args.out / f"{name}.jsonl", (e.to_alpaca() for e in examples))
     write_jsonl(args.out / "rejects.jsonl", (json.loads(r.to_json()) for r in rejects))
-    info = {name: {"file_name": f"{name}.jsonl", "columns": {
-        "prompt": "instruction", "query": "input", "response": "output", "system": "system"}}}
+    info = {name: lf_entry(f"{name}.jsonl")}
     (args.out / "dataset_info.json").write_text(json.dumps(info, indent=2), encoding="utf-8")
     print(f"{args.format}: kept {len(examples)}, rejected {len(rejects)} -> {args.out}/")
     return 0

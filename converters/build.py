@@ -49,10 +49,14 @@ def write_jsonl(path: Path, rows) -> int:
     return count
 
 
+def lf_entry(file_name: str) -> dict:
+    """A dataset_info.json entry for one of our alpaca-column JSONL files."""
+    return {"file_name": file_name,
+            "columns": {"prompt": "instruction", "query": "input", "response": "output", "system": "system"}}
+
+
 def dataset_info(files: dict[str, str]) -> dict:
-    columns = {"prompt": "instruction", "query": "input", "response": "output", "system": "system"}
-    return {f"{DATASET_PREFIX}_{split}": {"file_name": name, "columns": columns}
-            for split, name in files.items()}
+    return {f"{DATASET_PREFIX}_{split}": lf_entry(name) for split, name in files.items()}
 
 
 def build(data: DataSection, seed: int, out: Path) -> dict:

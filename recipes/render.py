@@ -70,7 +70,6 @@ def train_config(recipe: Recipe) -> dict[str, Any]:
         "preprocessing_num_workers": 1,
         "dataloader_num_workers": 0,
         "output_dir": str(trained_dir(recipe).resolve()),
-        "logging_dir": str(out / "logs" / "tensorboard"),
         "report_to": "tensorboard",
         "logging_steps": ft.logging_steps,
         "save_steps": ft.save_steps,

@@ -15,6 +15,7 @@ import hashlib
 import json
 import shutil
 import sys
+import time
 from pathlib import Path
 
 from converters.build import build as build_data
@@ -57,10 +58,17 @@ def prepare_output_dir(output: Path, digest: str) -> bool:
             return False
         sys.exit(f"error: {output} holds a finished run trained with a different config.\n"
                  f"Move or delete it (or change the recipe's name) to train again.")
-    if output.exists() and not any(output.glob("checkpoint-*")):
+    for partial in sorted(output.glob("checkpoint-*")):
+        # the Trainer writes trainer_state.json last: without it the save was cut short
+        if partial.name.split("-")[-1].isdigit() and not (partial / "trainer_state.json").exists():
+            aside = partial.with_name(f"{partial.name}.incomplete-{int(time.time())}")
+            partial.rename(aside)
+            print(f"   {partial.name} was cut short while saving; moved aside to {aside.name}")
+    complete = [p for p in output.glob("checkpoint-*") if p.name.split("-")[-1].isdigit()]
+    if output.exists() and not complete:
         shutil.rmtree(output)  # an attempt that died before its first checkpoint: nothing to resume
-    elif output.exists():
-        last = max(output.glob("checkpoint-*"), key=lambda p: int(p.name.split("-")[-1]))
+    elif complete:
+        last = max(complete, key=lambda p: int(p.name.split("-")[-1]))
         print(f"   resuming from {last}")
     return True
 
@@ -76,11 +84,15 @@ def main(argv: list[str]) -> int:
     if not prepare_output_dir(output, digest):
         print(f"== train: already finished with this config: {output}/ (nothing to do)")
         return 0
-    env = {"DISABLE_VERSION_CHECK": "1", **recipe.finetune.distributed.env()}
+    env = {"DISABLE_VERSION_CHECK": "1", **recipe.finetune.distributed.env(),
+           # transformers 5 takes the TensorBoard directory from here (logging_dir is deprecated)
+           "TENSORBOARD_LOGGING_DIR": str((out / "logs" / "tensorboard").resolve())}
     if recipe.model.name_or_path == TINY:
         env["HF_HUB_OFFLINE"] = "1"
+    shown = {k: v for k, v in env.items() if k in ("FORCE_TORCHRUN", "NNODES", "NODE_RANK", "NPROC_PER_NODE",
+                                                   "MASTER_ADDR", "MASTER_PORT")}
     print(f"== train: llamafactory-cli train {paths['train']}" +
-          (f"  (env {' '.join(f'{k}={v}' for k, v in env.items() if k != 'DISABLE_VERSION_CHECK')})"))
+          (f"  ({' '.join(f'{k}={v}' for k, v in shown.items())})" if shown else ""))
     code = run_logged([bin_of("train", "llamafactory-cli"), "train", str(paths["train"])],
                       out / "logs" / "train.log", env)
     if code != 0:

@@ -16,12 +16,14 @@ from pathlib import Path
 import openai
 import pytest
 
+from recipes.load import load_recipe
 from serve.process import free_port
 from tests.conftest import ROOT, run_module
 
 RECIPE = "recipes/quickstart.yaml"
 KEY = "test-key-123"
-QUESTION = [{"role": "user", "content": "最近总是失眠，白天没精神，该怎么调理？"}]
+SYSTEM = load_recipe(ROOT / RECIPE).data.system_prompt  # what every training example carried
+QUESTION = [{"role": "system", "content": SYSTEM}, {"role": "user", "content": "最近总是失眠，白天没精神，该怎么调理？"}]
 
 
 def vllm_pids(marker: str) -> list[int]:
@@ -131,7 +133,7 @@ def test_vllm_failing_to_start_shows_the_log_and_leaves_no_process(chain):
     assert not (chain["dir"] / "serve" / "vllm-lora.json").exists()
 
 
-def test_interrupted_training_resumes_from_its_last_checkpoint(chain, tmp_path):
+def test_interrupted_training_resumes_from_its_last_checkpoint(tmp_path):
     run_dir = tmp_path / "resume"
     args = [RECIPE, f"run_dir={run_dir}", "finetune.save_steps=20", "finetune.epochs=6"]
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
@@ -149,5 +151,8 @@ def test_interrupted_training_resumes_from_its_last_checkpoint(chain, tmp_path):
     second = run_module("train", *args)
     assert second.returncode == 0, second.stdout[-3000:]
     assert "resuming from" in second.stdout and "Resuming training from" in second.stdout
+    # a checkpoint the kill cut short while saving is set aside, not resumed from (nor deleted)
+    set_aside = list((run_dir / "adapter").glob("checkpoint-*.incomplete-*"))
+    assert all("was cut short" in second.stdout for _ in set_aside)
     state = json.loads((run_dir / "adapter" / "trainer_state.json").read_text())
     assert state["global_step"] == state["max_steps"] == 120
