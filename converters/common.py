@@ -1,6 +1,19 @@
-"""Shared records and small helpers for the converters."""
+"""Shared records and small helpers for the converters.
+
+A converter yields three kinds of records:
+  Example   one SFT example (alpaca columns). Keys of `meta` with a fixed meaning:
+              split     official split of the source ("train" | "validation" | "test")
+              question  the bare question (without options or instructions)
+              options   {"A": text, ...} for multiple choice
+              answer    gold answer: letter(s) such as "C" or "ABD", or a label (yes/no/maybe)
+              subject   a category / department / meta_info used for breakdowns
+            Examples that land in the test split also become evaluation items.
+  Document  one RAG corpus passage (textbook paragraph, abstract, ...).
+  Reject    a malformed row: file, 1-based line, reason. Never dropped silently.
+"""
 from __future__ import annotations
 
+import hashlib
 import json
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -22,6 +35,23 @@ class Example:
         if self.system:
             row["system"] = self.system
         return row
+
+
+@dataclass
+class Document:
+    """One RAG corpus passage; `doc_id` is stable across runs (hash of title and text)."""
+    title: str
+    text: str
+    source: str = ""                       # "<file>:<line>"
+    metadata: dict = field(default_factory=dict)
+
+    @property
+    def doc_id(self) -> str:
+        return hashlib.sha1(f"{self.title}\x00{self.text}".encode("utf-8")).hexdigest()[:16]
+
+    def to_json(self) -> dict:
+        return {"id": self.doc_id, "title": self.title, "text": self.text, "source": self.source,
+                "metadata": self.metadata}
 
 
 @dataclass
