@@ -1,16 +1,26 @@
 """Converters: one module per public data format, one signature.
 
-Each format module exposes `read(path) -> Iterator[Example | Reject]`, streaming
-one source file; malformed rows come back as `Reject`s (file, line, reason)
-instead of being dropped silently.
+Each format module exposes `read(path) -> Iterator[Example | Document | Reject]`,
+streaming one source (a file, or a release folder); malformed rows come back as
+`Reject`s (file, line, reason) instead of being dropped silently.
 """
-from converters import alpaca, cmedqa2, medqa, pubmed, qa_jsonl
+from converters import (alpaca, cmb, cmedqa2, cmexam, dialogue_csv, huatuo_encyclopedia, huatuo_lite, medqa,
+                        medqa_textbooks, pubmed, pubmedqa, qa_jsonl, sharegpt, shibing624_medical)
 
 FORMATS = {
     "qa-jsonl": qa_jsonl.read,
     "alpaca": alpaca.read,
-    "medqa": medqa.read,
+    "sharegpt": sharegpt.read,
+    "medqa": medqa.read,                      # 5-option, 4_options and bigbio JSONL
+    "medqa-textbooks": medqa_textbooks.read,  # a textbook folder (or .txt) -> corpus documents
     "cmedqa2": cmedqa2.read,
-    "cmedqa1": cmedqa2.read,  # same layout; the reader finds questions.csv/answers.csv itself
+    "cmedqa1": cmedqa2.read,                  # same layout; the reader finds questions.csv/answers.csv itself
     "pubmed": pubmed.read,
+    "pubmedqa": pubmedqa.read,                # ori_pqal.json -> examples + corpus documents
+    "dialogue-csv": dialogue_csv.read,
+    "huatuo-lite": huatuo_lite.read,
+    "huatuo-encyclopedia": huatuo_encyclopedia.read,
+    "shibing624-medical": shibing624_medical.read,
+    "cmb": cmb.read,
+    "cmexam": cmexam.read,
 }

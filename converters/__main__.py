@@ -2,7 +2,8 @@
 
 Run as:
     python -m converters FORMAT SRC [SRC ...] --out DIR
-Writes DIR/<format>.jsonl (alpaca rows), DIR/dataset_info.json and DIR/rejects.jsonl.
+Writes DIR/<format>.jsonl (alpaca rows), DIR/dataset_info.json, DIR/rejects.jsonl, and
+DIR/corpus.jsonl for formats that carry corpus passages (textbooks, PubMedQA contexts).
 """
 from __future__ import annotations
 
@@ -12,8 +13,8 @@ import sys
 from pathlib import Path
 
 from converters import FORMATS
-from converters.build import lf_entry, write_jsonl
-from converters.common import Reject
+from converters.build import lf_entry, to_row, write_jsonl
+from converters.common import Document, Reject
 
 
 def main(argv: list[str]) -> int:
@@ -27,16 +28,19 @@ def main(argv: list[str]) -> int:
     if missing:
         parser.error(f"source file(s) not found: {', '.join(missing)}")
     args.out.mkdir(parents=True, exist_ok=True)
-    examples, rejects = [], []
+    examples, documents, rejects = [], [], []
     for src in args.src:
         for item in FORMATS[args.format](src):
-            (rejects if isinstance(item, Reject) else examples).append(item)
+            kind = rejects if isinstance(item, Reject) else documents if isinstance(item, Document) else examples
+            kind.append(item)
     name = args.format.replace("-", "_")
-    write_jsonl(args.out / f"{name}.jsonl", (e.to_alpaca() for e in examples))
+    write_jsonl(args.out / f"{name}.jsonl", (to_row(e) for e in examples))
     write_jsonl(args.out / "rejects.jsonl", (json.loads(r.to_json()) for r in rejects))
-    info = {name: lf_entry(f"{name}.jsonl")}
+    if documents:
+        write_jsonl(args.out / "corpus.jsonl", (d.to_json() for d in documents))
+    info = {name: lf_entry(f"{name}.jsonl", any(e.meta.get("history") for e in examples))}
     (args.out / "dataset_info.json").write_text(json.dumps(info, indent=2), encoding="utf-8")
-    print(f"{args.format}: kept {len(examples)}, rejected {len(rejects)} -> {args.out}/")
+    print(f"{args.format}: kept {len(examples)}, documents {len(documents)}, rejected {len(rejects)} -> {args.out}/")
     return 0
 
 

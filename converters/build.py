@@ -1,36 +1,65 @@
-"""`make data`: convert the recipe's data sources into LLaMA-Factory datasets.
+"""`make data`: the recipe's data sources -> LLaMA-Factory datasets, eval sets, RAG corpus, report.
+
+Pipeline (each step switchable in the recipe's data section):
+  read       every source through its format's converter; malformed rows -> rejects
+  clean      HTML/control chars, width/whitespace, PII scrubbing, length filters
+  dedupe     exact and near-duplicate examples dropped (first occurrence kept)
+  split      official split when the source has one, else a seeded hash of the text
+  five       open answers restructured into the five 【...】 sections
+  refusals   out-of-scope questions with the standard refusal, split like the rest
+  noise      a share of open training examples become numbered-context examples citing [n]
+  leakage    evaluation questions also found in training data are reported
 
 Writes into <run_dir>/data/:
-    train.jsonl, validation.jsonl, test.jsonl   alpaca rows (instruction/input/output/system)
+    train.jsonl, validation.jsonl, test.jsonl   alpaca rows (instruction/input/output/system[/history])
     dataset_info.json                           entries medkit_train / _validation / _test
-    rejects.jsonl                               every malformed row with file, line, reason
-    summary.json                                counts per source and split, rejects by reason
+    eval/<source>.jsonl                         test-split items with gold answers and metadata
+    corpus.jsonl                                RAG passages {id, title, text, source, metadata}
+    rejects.jsonl, duplicates.jsonl, leakage.jsonl
+    summary.json, report.md, report_*.png       counts, reasons, lengths, categories, examples
 
-Official splits (an example's meta["split"]) are kept; otherwise the split is
-decided per example by a seeded hash of its text, so it is deterministic and
-stays stable when rows are added. Re-running overwrites.
-
-Run as:
+Re-running is deterministic and overwrites. Run as:
     python -m converters.build recipes/quickstart.yaml [key.sub=value ...]
 """
 from __future__ import annotations
 
 import hashlib
 import json
+import random
 import sys
 from collections import Counter
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from converters import FORMATS
-from converters.common import Example, Reject
+from converters.common import Document, Example, Reject
+from converters.prep import clean, dedupe, five_section, noise, refusals
 from recipes.load import load_or_exit, start_run
 from recipes.schema import DataSection
 
 SPLITS = ("train", "validation", "test")
+# Formats whose reader takes a whole release folder; for the others a folder means "every file in it".
+FOLDER_FORMATS = {"cmedqa2", "cmedqa1", "medqa-textbooks"}
 DATASET_PREFIX = "medkit"
 
 
+@dataclass
+class Built:
+    """Everything one `make data` run produced, kept for writing and the report."""
+    splits: dict[str, list[Example]] = field(default_factory=lambda: {s: [] for s in SPLITS})
+    documents: list[Document] = field(default_factory=list)
+    rejects: list[Reject] = field(default_factory=list)
+    duplicates: list[dict] = field(default_factory=list)
+    leakage: list[dict] = field(default_factory=list)
+    per_source: dict[str, Counter] = field(default_factory=dict)
+    pii: Counter = field(default_factory=Counter)
+    samples: dict[str, dict] = field(default_factory=dict)  # one before/after example per transformation
+
+
 def split_of(example: Example, seed: int, val_size: float, test_size: float) -> str:
+    official = example.meta.get("split")
+    if official in SPLITS:
+        return official
     key = f"{seed}\x00{example.instruction}\x00{example.input}".encode("utf-8")
     bucket = int.from_bytes(hashlib.sha256(key).digest()[:8], "big") / 2**64  # uniform in [0, 1)
     if bucket < test_size:
@@ -38,6 +67,184 @@ def split_of(example: Example, seed: int, val_size: float, test_size: float) -> 
     if bucket < test_size + val_size:
         return "validation"
     return "train"
+
+
+def is_open_answer(example: Example) -> bool:
+    """Free-text answers (not multiple choice, not yes/no, not refusals)."""
+    return "answer" not in example.meta and example.meta.get("kind") != "refusal"
+
+
+def source_files(path: Path, fmt: str) -> list[Path]:
+    if path.is_dir() and fmt not in FOLDER_FORMATS:
+        return sorted(p for p in path.rglob("*") if p.is_file() and not p.name.startswith("."))
+    return [path]
+
+
+def read_sources(data: DataSection, built: Built) -> list[Example]:
+    examples: list[Example] = []
+    for source in data.sources:
+        path = Path(source.path)
+        label = source.name or path.stem
+        counts = built.per_source.setdefault(label, Counter())
+        items = (item for file in source_files(path, source.format) for item in FORMATS[source.format](file))
+        for item in items:
+            if isinstance(item, Reject):
+                built.rejects.append(item)
+                counts["rejected"] += 1
+            elif isinstance(item, Document):
+                item.metadata.setdefault("dataset", label)
+                built.documents.append(item)
+                counts["documents"] += 1
+            elif source.max_samples is None or counts["read"] < source.max_samples:
+                item.meta.update(dataset=label, format=source.format)
+                examples.append(item)
+                counts["read"] += 1
+    return examples
+
+
+def clean_examples(examples: list[Example], data: DataSection, built: Built) -> list[Example]:
+    settings, kept, biggest = data.clean, [], 0
+    for ex in examples:
+        before = ex.instruction
+        for attr in ("instruction", "input", "output"):
+            text = clean.clean_text(getattr(ex, attr))
+            if settings.scrub_pii:
+                text, counts = clean.scrub_pii(text)
+                built.pii.update(counts)
+            setattr(ex, attr, text)
+        # the report shows the question whose length cleaning changed most (tags, PII), else any change
+        change = abs(len(before) - len(ex.instruction)) + (before != ex.instruction) * 0.5
+        if change > biggest:
+            biggest = change
+            built.samples["clean"] = {"before": before[:300], "after": ex.instruction[:300]}
+        reason = (clean.length_ok(ex.instruction, settings.min_question_chars, 10**9)
+                  or clean.length_ok(ex.output, settings.min_answer_chars, settings.max_answer_chars))
+        if reason:
+            file, _, line = ex.source.rpartition(":")
+            built.rejects.append(Reject(file, int(line) if line.isdigit() else 0, reason, ex.instruction[:200]))
+            built.per_source[ex.meta["dataset"]]["rejected"] += 1
+            continue
+        kept.append(ex)
+    for doc in built.documents:
+        doc.text = clean.clean_text(doc.text)
+        if settings.scrub_pii:
+            doc.text, counts = clean.scrub_pii(doc.text)
+            built.pii.update(counts)
+    return kept
+
+
+def exact_only(examples: list[Example], key) -> tuple[list, list]:
+    kept, dropped, seen = [], [], {}
+    for ex in examples:
+        norm = dedupe.normalise(key(ex))
+        if norm in seen:
+            dropped.append((ex, seen[norm], 1.0, "exact"))
+        else:
+            seen[norm] = len(kept)
+            kept.append(ex)
+    return kept, dropped
+
+
+def dedupe_examples(examples: list[Example], data: DataSection, built: Built) -> list[Example]:
+    def key(e: Example) -> str:
+        return f"{e.instruction}\n{e.input}\n{e.output}"
+
+    if data.dedupe.near:
+        kept, dropped = dedupe.dedupe(examples, key=key, threshold=data.dedupe.threshold)
+    else:
+        kept, dropped = exact_only(examples, key)
+    for item, kept_index, similarity, kind in dropped:
+        built.duplicates.append({"source": item.source, "duplicate_of": kept[kept_index].source,
+                                 "kind": kind, "similarity": round(similarity, 3)})
+        built.per_source[item.meta["dataset"]]["duplicates"] += 1
+    return kept
+
+
+def add_noise(train: list[Example], data: DataSection, rng: random.Random, built: Built) -> None:
+    pool = [ex.output for ex in train if is_open_answer(ex)]
+    candidates = [i for i, ex in enumerate(train) if is_open_answer(ex)]
+    chosen = sorted(rng.sample(candidates, round(len(candidates) * data.noise.share)))
+    for i in chosen:
+        ex = train[i]
+        others = [p for p in pool if p != ex.output]
+        prompt, gold = noise.inject(ex.instruction, ex.output, others, data.noise.distractors, rng)
+        noisy = Example(instruction=prompt, output=noise.cite(ex.output, gold), input=ex.input,
+                        system=ex.system, source=ex.source, meta={**ex.meta, "kind": "noisy-context"})
+        if "noise" not in built.samples:
+            built.samples["noise"] = {"before": ex.instruction[:300], "after": prompt[:600]}
+        train[i] = noisy
+
+
+def build_examples(data: DataSection, seed: int) -> Built:
+    built = Built()
+    rng = random.Random(seed)
+    examples = read_sources(data, built)
+    if data.clean.enabled:
+        examples = clean_examples(examples, data, built)
+    if data.dedupe.exact or data.dedupe.near:
+        examples = dedupe_examples(examples, data, built)
+    refusal_text = data.refusals.text or refusals.DEFAULT_REFUSAL
+    for ex in refusals.refusal_examples(data.refusals.count, rng, refusal_text) if data.refusals.count else []:
+        ex.meta.update(dataset="refusals", format="refusal")
+        built.per_source.setdefault("refusals", Counter())["read"] += 1
+        examples.append(ex)
+    for ex in examples:
+        if data.five_section.enabled and is_open_answer(ex):
+            before = ex.output
+            ex.output, _ = five_section.restructure(ex.output, data.five_section.placeholders or None)
+            if before != ex.output and "five_section" not in built.samples:
+                built.samples["five_section"] = {"before": before[:300], "after": ex.output[:500]}
+        if data.instruction_template and is_open_answer(ex):
+            ex.instruction = data.instruction_template.format(question=ex.instruction)
+        if data.system_prompt and not ex.system:
+            ex.system = data.system_prompt
+        split = split_of(ex, seed, data.val_size, data.test_size)
+        built.splits[split].append(ex)
+        built.per_source[ex.meta["dataset"]][split] += 1
+    if data.noise.share:
+        add_noise(built.splits["train"], data, rng, built)
+    refusal = next((ex for ex in examples if ex.meta.get("kind") == "refusal"), None)
+    if refusal:
+        built.samples["refusal"] = {"before": refusal.instruction, "after": refusal.output}
+    held_out = built.splits["validation"] + built.splits["test"]
+    hits = dedupe.leakage([question_of(e) for e in built.splits["train"]], [question_of(e) for e in held_out],
+                          threshold=data.leakage_threshold)
+    built.leakage = [{"eval_source": held_out[e].source, "train_source": built.splits["train"][t].source,
+                      "similarity": round(s, 3)} for e, t, s in hits]
+    return built
+
+
+def subject_of(example: Example) -> str | None:
+    """Category for breakdowns: subject, else the source's own category / meta_info."""
+    meta = example.meta
+    return meta.get("subject") or meta.get("category") or meta.get("meta_info")
+
+
+def question_of(example: Example) -> str:
+    return example.meta.get("question") or example.instruction
+
+
+def eval_item(example: Example) -> dict:
+    prompt = example.instruction + (f"\n{example.input}" if example.input else "")
+    item = {"id": hashlib.sha1(f"{example.source}\x00{prompt}".encode()).hexdigest()[:16],
+            "dataset": example.meta.get("dataset"), "format": example.meta.get("format"),
+            "kind": example.meta.get("kind") or ("choice" if "options" in example.meta else
+                                                 "label" if "answer" in example.meta else "open"),
+            "question": question_of(example), "prompt": prompt, "system": example.system,
+            "reference": example.output, "source": example.source}
+    for key in ("options", "answer"):
+        if example.meta.get(key) is not None:
+            item[key] = example.meta[key]
+    if subject_of(example):
+        item["subject"] = subject_of(example)
+    return item
+
+
+def to_row(example: Example) -> dict:
+    row = example.to_alpaca()
+    if example.meta.get("history"):
+        row["history"] = example.meta["history"]
+    return row
 
 
 def write_jsonl(path: Path, rows) -> int:
@@ -49,57 +256,66 @@ def write_jsonl(path: Path, rows) -> int:
     return count
 
 
-def lf_entry(file_name: str) -> dict:
-    """A dataset_info.json entry for one of our alpaca-column JSONL files."""
-    return {"file_name": file_name,
-            "columns": {"prompt": "instruction", "query": "input", "response": "output", "system": "system"}}
+def lf_entry(file_name: str, history: bool = False) -> dict:
+    """A dataset_info.json entry for one of our alpaca-column JSONL files.
+
+    `history` is mapped only when some row has it: LLaMA-Factory fails on a mapped column
+    that the file lacks.
+    """
+    columns = {"prompt": "instruction", "query": "input", "response": "output", "system": "system"}
+    if history:
+        columns["history"] = "history"
+    return {"file_name": file_name, "columns": columns}
 
 
-def dataset_info(files: dict[str, str]) -> dict:
-    return {f"{DATASET_PREFIX}_{split}": lf_entry(name) for split, name in files.items()}
+def write_outputs(built: Built, data: DataSection, out: Path) -> dict:
+    out.mkdir(parents=True, exist_ok=True)
+    for stale in list(out.glob("*.jsonl")) + list(out.glob("eval/*.jsonl")) + list(out.glob("report_*.png")):
+        stale.unlink()  # a rerun must not leave files from a previous configuration
+    files = {s: f"{s}.jsonl" for s in SPLITS if built.splits[s]}
+    for split, name in files.items():
+        write_jsonl(out / name, (to_row(e) for e in built.splits[split]))
+    info = {f"{DATASET_PREFIX}_{split}": lf_entry(name, any(e.meta.get("history") for e in built.splits[split]))
+            for split, name in files.items()}
+    (out / "dataset_info.json").write_text(json.dumps(info, indent=2), encoding="utf-8")
+    (out / "eval").mkdir(exist_ok=True)
+    by_dataset: dict[str, list[dict]] = {}
+    for ex in built.splits["test"]:
+        by_dataset.setdefault(ex.meta.get("dataset", "unknown"), []).append(eval_item(ex))
+    for name, items in by_dataset.items():
+        write_jsonl(out / "eval" / f"{name}.jsonl", items)
+    corpus = {d.doc_id: d for d in built.documents}
+    if data.corpus_from_qa:  # training pairs only: test answers in the corpus would leak
+        for ex in built.splits["train"]:
+            if is_open_answer(ex) and ex.meta.get("kind") != "noisy-context":
+                doc = Document(title=question_of(ex)[:120], text=ex.output, source=ex.source,
+                               metadata={"dataset": ex.meta.get("dataset"), "kind": "qa"})
+                corpus.setdefault(doc.doc_id, doc)
+    write_jsonl(out / "corpus.jsonl", (d.to_json() for d in corpus.values()))
+    write_jsonl(out / "rejects.jsonl", (json.loads(r.to_json()) for r in built.rejects))
+    write_jsonl(out / "duplicates.jsonl", built.duplicates)
+    write_jsonl(out / "leakage.jsonl", built.leakage)
+    summary = {
+        "kept": sum(len(v) for v in built.splits.values()),
+        "rejected": len(built.rejects),
+        "duplicates": len(built.duplicates),
+        "splits": {s: len(built.splits[s]) for s in SPLITS},
+        "eval_sets": {k: len(v) for k, v in by_dataset.items()},
+        "corpus_documents": len(corpus),
+        "leakage": len(built.leakage),
+        "pii_replaced": dict(built.pii),
+        "per_source": {k: dict(v) for k, v in built.per_source.items()},
+        "rejects_by_reason": dict(Counter(r.reason.split(":")[0] for r in built.rejects)),
+    }
+    (out / "summary.json").write_text(json.dumps(summary, indent=2, ensure_ascii=False), encoding="utf-8")
+    return summary
 
 
 def build(data: DataSection, seed: int, out: Path) -> dict:
-    out.mkdir(parents=True, exist_ok=True)
-    buckets: dict[str, list[dict]] = {s: [] for s in SPLITS}
-    per_source: dict[str, Counter] = {}
-    rejects: list[Reject] = []
-    for source in data.sources:
-        path = Path(source.path)
-        label = source.name or path.stem
-        counts = per_source.setdefault(label, Counter())
-        for item in FORMATS[source.format](path):
-            if isinstance(item, Reject):
-                rejects.append(item)
-                counts["rejected"] += 1
-                continue
-            if source.max_samples and counts["kept"] >= source.max_samples:
-                break
-            if data.system_prompt and not item.system:
-                item.system = data.system_prompt
-            split = item.meta.get("split")  # an official split (cMedQA2 dev/test) wins
-            if split not in SPLITS:
-                split = split_of(item, seed, data.val_size, data.test_size)
-            buckets[split].append(item.to_alpaca())
-            counts["kept"] += 1
-            counts[split] += 1
-    files = {split: f"{split}.jsonl" for split in SPLITS if buckets[split]}
-    for split, name in files.items():
-        write_jsonl(out / name, buckets[split])
-    for split in SPLITS:  # a split that became empty must not leave a stale file behind
-        if split not in files:
-            (out / f"{split}.jsonl").unlink(missing_ok=True)
-    write_jsonl(out / "rejects.jsonl", (json.loads(r.to_json()) for r in rejects))
-    (out / "dataset_info.json").write_text(json.dumps(dataset_info(files), indent=2), encoding="utf-8")
-    kept = sum(len(rows) for rows in buckets.values())
-    summary = {
-        "kept": kept,
-        "rejected": len(rejects),
-        "splits": {s: len(buckets[s]) for s in SPLITS},
-        "per_source": {k: dict(v) for k, v in per_source.items()},
-        "rejects_by_reason": dict(Counter(r.reason.split(":")[0] for r in rejects)),
-    }
-    (out / "summary.json").write_text(json.dumps(summary, indent=2, ensure_ascii=False), encoding="utf-8")
+    built = build_examples(data, seed)
+    summary = write_outputs(built, data, out)
+    from converters import report  # matplotlib is imported only when a report is written
+    report.write_report(built, summary, out)
     return summary
 
 
@@ -108,19 +324,22 @@ def main(argv: list[str]) -> int:
     out = start_run(recipe, "data") / "data"
     summary = build(recipe.data, recipe.finetune.seed, out)
     for label, counts in summary["per_source"].items():
-        print(f"   {label:24s} kept {counts.get('kept', 0):6d}   rejected {counts.get('rejected', 0):5d}")
-    print(f"   splits: {summary['splits']}   rejects: {summary['rejects_by_reason'] or 'none'}")
+        print(f"   {label:24s} read {counts.get('read', 0):6d}  documents {counts.get('documents', 0):5d}  "
+              f"rejected {counts.get('rejected', 0):5d}  duplicates {counts.get('duplicates', 0):4d}")
+    print(f"   splits {summary['splits']}  eval sets {summary['eval_sets']}  corpus {summary['corpus_documents']}")
+    print(f"   rejects {summary['rejects_by_reason'] or 'none'}  PII replaced {summary['pii_replaced'] or 'none'}"
+          f"  leakage {summary['leakage']}")
     total = summary["kept"] + summary["rejected"]
     share = summary["rejected"] / total if total else 1.0
-    if summary["splits"]["train"] == 0:
-        print(f"error: no training examples in {out}; check data.sources and {out}/rejects.jsonl",
-              file=sys.stderr)
-        return 1
     if share > recipe.data.max_reject_share:
         print(f"error: {share:.1%} of rows rejected (data.max_reject_share = "
               f"{recipe.data.max_reject_share:.1%}); see {out}/rejects.jsonl", file=sys.stderr)
         return 1
-    print(f"   wrote {out}/ (dataset_info.json, train/validation/test.jsonl, rejects.jsonl)")
+    if summary["splits"]["train"] == 0:
+        print(f"error: no training examples in {out}; check data.sources and {out}/rejects.jsonl",
+              file=sys.stderr)
+        return 1
+    print(f"   wrote {out}/ (dataset_info.json, splits, eval/, corpus.jsonl, report.md)")
     return 0
 
 

@@ -10,7 +10,7 @@ bigbio/med_qa source schema: the same keys, but `options` is a list of
     instruction  the question, the options one per line ("A. text"), then a line asking
                  for the option letter (Chinese when the question contains CJK, else English)
     output       "答案：C. <option text>"  (English questions: "Answer: C. <option text>")
-    meta         {"answer_idx": "C", "meta_info": ...}
+    meta         {"question", "options", "answer": "C", "subject": meta_info, "answer_idx", "meta_info"}
 Rejects: bad JSON, missing question or options, malformed options, answer_idx not among
 the option keys, `answer` text that disagrees with the lettered option (when both are
 given). With only `answer` given, the letter is recovered from the matching option.
@@ -85,7 +85,8 @@ def _convert(obj: dict, where: str) -> Example | str:
     lines = [question, *(f"{k}. {v}" for k, v in options.items()), ASK_ZH if chinese else ASK_EN]
     output = f"{'答案：' if chinese else 'Answer: '}{letter}. {options[letter]}"
     return Example(instruction="\n".join(lines), output=output, source=where,
-                   meta={"answer_idx": letter, "meta_info": obj.get("meta_info")})
+                   meta={"question": question, "options": options, "answer": letter,
+                         "subject": obj.get("meta_info"), "answer_idx": letter, "meta_info": obj.get("meta_info")})
 
 
 def read(path: Path) -> Iterator[Example | Reject]:

@@ -14,7 +14,9 @@ TINY = "tiny"  # model.name_or_path value selecting the generated embedded model
 
 # Formats `make data` understands in this release (the full set arrives with
 # the converters issue); kept here so validation can list them.
-DATA_FORMATS = ("qa-jsonl", "alpaca", "medqa", "cmedqa2", "cmedqa1", "pubmed")
+DATA_FORMATS = ("qa-jsonl", "alpaca", "sharegpt", "medqa", "medqa-textbooks", "cmedqa2", "cmedqa1",
+                "pubmed", "pubmedqa", "dialogue-csv", "huatuo-lite", "huatuo-encyclopedia",
+                "shibing624-medical", "cmb", "cmexam")
 
 
 class Strict(BaseModel):
@@ -63,12 +65,61 @@ class DataSource(Strict):
     max_samples: Optional[int] = Field(None, ge=1)
 
 
+class CleanSettings(Strict):
+    """HTML/control characters, width and whitespace normalisation, PII scrubbing, length filters."""
+    enabled: bool = True
+    scrub_pii: bool = True                 # phone numbers, ID card numbers, e-mails -> placeholders
+    min_question_chars: int = Field(2, ge=0)
+    min_answer_chars: int = Field(2, ge=0)
+    max_answer_chars: int = Field(4000, ge=1)
+
+
+class DedupeSettings(Strict):
+    exact: bool = True
+    near: bool = True                      # MinHash over character 3-grams, verified by Jaccard
+    threshold: float = Field(0.85, gt=0.0, le=1.0)
+
+
+class FiveSectionSettings(Strict):
+    """Rule-based restructuring of open answers into the five 【...】 sections."""
+    enabled: bool = False
+    placeholders: dict[str, str] = {}      # text for an empty section, by header name
+
+
+class NoiseSettings(Strict):
+    """Noisy-retrieval training: numbered context with distractors, answers cite [n]."""
+    share: float = Field(0.0, ge=0.0, le=1.0)  # share of open-answer training examples (0.2 is common)
+    distractors: int = Field(3, ge=1, le=20)
+
+
+class RefusalSettings(Strict):
+    """Out-of-scope (non-medical) questions answered with a standard refusal."""
+    count: int = Field(0, ge=0)
+    text: Optional[str] = None             # default: the built-in refusal sentence
+
+
 class DataSection(Strict):
     sources: list[DataSource] = Field(min_length=1)
     system_prompt: Optional[str] = None  # written into every example's `system` field
+    # e.g. "患者提问：{question}"; must contain {question}; applied to open-answer examples
+    instruction_template: Optional[str] = None
+    clean: CleanSettings = CleanSettings()
+    dedupe: DedupeSettings = DedupeSettings()
+    five_section: FiveSectionSettings = FiveSectionSettings()
+    noise: NoiseSettings = NoiseSettings()
+    refusals: RefusalSettings = RefusalSettings()
+    corpus_from_qa: bool = True            # training QA pairs also go into the RAG corpus
+    leakage_threshold: float = Field(0.85, gt=0.0, le=1.0)
     val_size: float = Field(0.1, ge=0.0, lt=0.5)   # share held out for validation
     test_size: float = Field(0.1, ge=0.0, lt=0.5)  # share held out as a test split
     max_reject_share: float = Field(0.05, ge=0.0, le=1.0)  # fail `make data` above this
+
+    @field_validator("instruction_template")
+    @classmethod
+    def template_has_question(cls, v: Optional[str]) -> Optional[str]:
+        if v is not None and "{question}" not in v:
+            raise ValueError("instruction_template must contain {question}")
+        return v
 
 
 class LoraSettings(Strict):

@@ -84,7 +84,8 @@ def main(overrides: list[str]) -> int:
     print(f"\n== quickstart done in {time.time() - began:.0f} s "
           f"({', '.join(f'{k} {v:.0f} s' for k, v in timings.items())})")
     print(f"   run directory      {out}/")
-    print(f"   datasets           {out}/data/  (dataset_info.json for LLaMA-Factory)")
+    print(f"   datasets           {out}/data/  (dataset_info.json for LLaMA-Factory, eval/, corpus.jsonl)")
+    print(f"   data report        {out}/data/report.md  (+ report_*.png)")
     print(f"   adapter + plots    {out}/adapter/  (training_loss.png; TensorBoard in {out}/logs/tensorboard)")
     print(f"   merged model       {out}/merged/")
     print(f"   parity table       {out}/parity/parity.json")

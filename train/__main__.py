@@ -46,8 +46,17 @@ def ensure_tiny_model(recipe: Recipe) -> None:
         sys.exit(f"error: building the tiny model failed (exit {code}); see {run_dir(recipe)}/logs/tiny-model.log")
 
 
-def config_digest(path: Path) -> str:
-    return hashlib.sha256(path.read_bytes()).hexdigest()
+def config_digest(recipe: Recipe, train_yaml: Path) -> str:
+    """What a finished training depends on: the rendered config and the dataset files."""
+    digest = hashlib.sha256(train_yaml.read_bytes())
+    data = run_dir(recipe) / "data"
+    for file in sorted(data.glob("*.json*")):
+        if file.name in ("dataset_info.json", "train.jsonl", "validation.jsonl"):
+            digest.update(file.name.encode() + file.read_bytes())
+    stamp = run_dir(recipe) / "tiny-model" / "medkit_tiny.json"
+    if recipe.model.name_or_path == TINY and stamp.exists():
+        digest.update(stamp.read_bytes())
+    return digest.hexdigest()
 
 
 def prepare_output_dir(output: Path, digest: str) -> bool:
@@ -56,8 +65,10 @@ def prepare_output_dir(output: Path, digest: str) -> bool:
     if done.exists():
         if json.loads(done.read_text()).get("config_sha256") == digest:
             return False
-        sys.exit(f"error: {output} holds a finished run trained with a different config.\n"
-                 f"Move or delete it (or change the recipe's name) to train again.")
+        # a finished run of another config or dataset: keep it, train the new one from scratch
+        aside = output.with_name(f"{output.name}.previous-{int(time.time())}")
+        output.rename(aside)
+        print(f"   config or data changed since the last training; previous output kept in {aside}/")
     for partial in sorted(output.glob("checkpoint-*")):
         # the Trainer writes trainer_state.json last: without it the save was cut short
         if partial.name.split("-")[-1].isdigit() and not (partial / "trainer_state.json").exists():
@@ -80,7 +91,7 @@ def main(argv: list[str]) -> int:
     ensure_tiny_model(recipe)
     paths = write_configs(recipe)
     output = trained_dir(recipe)
-    digest = config_digest(paths["train"])
+    digest = config_digest(recipe, paths["train"])
     if not prepare_output_dir(output, digest):
         print(f"== train: already finished with this config: {output}/ (nothing to do)")
         return 0

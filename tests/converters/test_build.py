@@ -73,9 +73,10 @@ def test_build_writes_llamafactory_files_and_counts(tmp_path):
 
 def test_make_data_fails_above_reject_threshold(tmp_path):
     src = tmp_path / "qa.jsonl"
-    write_lines(src, [json.dumps({"question": "q", "answer": "a"})] + ["{bad"] * 3)
+    write_lines(src, [json.dumps({"question": "头痛怎么办", "answer": "多休息"}, ensure_ascii=False)] + ["{bad"] * 3)
     done = run_module("converters.build", "recipes/quickstart.yaml", f"run_dir={tmp_path}/run",
-                      f"data.sources=[{{format: qa-jsonl, path: {src}}}]")
+                      f"data.sources=[{{format: qa-jsonl, path: {src}}}]", "data.max_reject_share=0.05",
+                      "data.refusals.count=0")
     assert done.returncode == 1
     assert "75.0% of rows rejected" in done.stderr and "rejects.jsonl" in done.stderr
 
@@ -83,7 +84,7 @@ def test_make_data_fails_above_reject_threshold(tmp_path):
 def test_convert_by_hand(tmp_path):
     done = run_module("converters", "alpaca", "data/samples/alpaca.json", "--out", str(tmp_path))
     assert done.returncode == 0, done.stderr
-    assert "alpaca: kept 20, rejected 0" in done.stdout
+    assert "alpaca: kept 20, documents 0, rejected 0" in done.stdout
     assert len((tmp_path / "alpaca.jsonl").read_text().splitlines()) == 20
 
 

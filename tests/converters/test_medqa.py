@@ -45,7 +45,9 @@ def test_answer_formatting():
                           "D. 载体介导的易化扩散", "E. 胞吐作用"]
     assert lines[6] == medqa.ASK_ZH and "选项字母" in lines[6]
     assert first.output == "答案：B. 钠-钾泵的主动转运"
-    assert first.meta == {"answer_idx": "B", "meta_info": "第一部分　基础医学综合"}
+    assert first.meta == {"question": lines[0], "options": dict(l.split(". ", 1) for l in lines[1:6]),
+                          "answer": "B", "subject": "第一部分　基础医学综合",
+                          "answer_idx": "B", "meta_info": "第一部分　基础医学综合"}
     assert first.to_alpaca() == {"instruction": first.instruction, "input": "", "output": first.output}
 
 

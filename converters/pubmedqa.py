@@ -1,0 +1,143 @@
+"""PubMedQA (pubmedqa/pubmedqa `data/ori_pqal.json`; ori_pqaa.json has the same shape).
+
+The file is ONE JSON object keyed by PMID (read member by member, not loaded whole):
+    {"21645374": {"QUESTION": "...?", "CONTEXTS": ["...", ...], "LABELS": ["BACKGROUND", ...],
+                  "MESHES": ["Humans", ...], "YEAR": "2011", "final_decision": "yes",
+                  "LONG_ANSWER": "...", "reasoning_required_pred": ..., ...}, ...}
+Each valid PMID yields an Example and then a Document:
+    Example   instruction  "Context 1 (BACKGROUND): ..." one line per context (the label only
+                           when LABELS aligns with CONTEXTS), "Question: ...", then ASK
+              output       "<final_decision>. <LONG_ANSWER>" ("yes." without a long answer)
+              meta         {"question", "answer": "yes"|"no"|"maybe", "subject": first MESH or
+                            None, "pmid"}
+    Document  title = the question, text = the contexts joined by newlines,
+              metadata {"pmid", "year", "meshes"}
+"line" is the file line of the PMID key. Rejects: bad JSON (the rest of the file is
+skipped), a value that is not an object, missing QUESTION or CONTEXTS (or a non-string
+context), final_decision not yes/no/maybe (ori_pqau.json has none, so it is all rejected).
+"""
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+from typing import Iterator
+
+from converters.common import Document, Example, Reject, text_field
+
+ASK = "Answer the question with yes, no or maybe, then explain briefly."
+DECISIONS = ("yes", "no", "maybe")
+CHUNK = 1 << 20
+BLANK = re.compile(r"[\ufeff \t\r\n]*")
+
+
+class _Cursor:
+    """A sliding text buffer that knows the line number of its read position."""
+
+    def __init__(self, fh):
+        self.fh, self.buf, self.pos, self.line = fh, "", 0, 1
+        self.decoder = json.JSONDecoder()
+
+    def _more(self) -> bool:
+        chunk = self.fh.read(CHUNK)
+        if chunk:
+            self.buf, self.pos = self.buf[self.pos:] + chunk, 0
+        return bool(chunk)
+
+    def advance(self, end: int) -> None:
+        self.line += self.buf.count("\n", self.pos, end)
+        self.pos = end
+
+    def peek(self) -> str:
+        """The next non-blank character ("" at the end of the file), positioned on it."""
+        while True:
+            self.advance(BLANK.match(self.buf, self.pos).end())
+            if self.pos < len(self.buf):
+                return self.buf[self.pos]
+            if not self._more():
+                return ""
+
+    def value(self):
+        self.peek()  # raw_decode does not skip leading blanks
+        while True:
+            try:
+                obj, end = self.decoder.raw_decode(self.buf, self.pos)
+            except json.JSONDecodeError:
+                if self._more():  # perhaps only cut by the buffer's end
+                    continue
+                raise
+            if end == len(self.buf) and self._more():  # a number may go on in the next chunk
+                continue
+            self.advance(end)
+            return obj
+
+
+def _members(path: Path) -> Iterator[tuple[int, str, object] | Reject]:
+    """(line of the key, key, value) per member of the top-level object."""
+    with path.open(encoding="utf-8") as fh:
+        cur = _Cursor(fh)
+        try:
+            if cur.peek() != "{":
+                yield Reject(str(path), 0, "bad JSON: top level is not an object keyed by PMID")
+                return
+            cur.advance(cur.pos + 1)
+            while cur.peek() != "}":
+                line = cur.line
+                key = cur.value()
+                if not isinstance(key, str) or cur.peek() != ":":
+                    raise json.JSONDecodeError("expected a PMID key and ':'", cur.buf, cur.pos)
+                cur.advance(cur.pos + 1)
+                yield line, key, cur.value()
+                if cur.peek() == ",":
+                    cur.advance(cur.pos + 1)
+                elif cur.peek() != "}":
+                    raise json.JSONDecodeError("expected ',' or '}'", cur.buf, cur.pos)
+        except json.JSONDecodeError as exc:
+            yield Reject(str(path), cur.line, f"bad JSON: {exc.msg} (rest of file skipped)",
+                         cur.buf[cur.pos:cur.pos + 200])
+        except UnicodeDecodeError:
+            yield Reject(str(path), cur.line, "not UTF-8 (rest of file skipped)")
+
+
+def _convert(pmid: str, obj, where: str) -> tuple[Example, Document] | str:
+    if not isinstance(obj, dict):
+        return "bad entry: value is not an object"
+    question, contexts = text_field(obj, "QUESTION"), obj.get("CONTEXTS")
+    if question is None:
+        return "missing or empty 'QUESTION'"
+    if not isinstance(contexts, list) or not contexts:
+        return "missing or empty 'CONTEXTS'"
+    if not all(isinstance(c, str) and c.strip() for c in contexts):
+        return "bad CONTEXTS: every context must be a non-empty string"
+    decision = obj.get("final_decision")
+    if decision not in DECISIONS:
+        return f"bad final_decision: {decision!r} (expected yes, no or maybe)"
+    contexts = [" ".join(c.split()) for c in contexts]
+    labels = obj.get("LABELS")
+    if not (isinstance(labels, list) and len(labels) == len(contexts) and all(isinstance(x, str) for x in labels)):
+        labels = [""] * len(contexts)
+    lines = [f"Context {n}{f' ({label.strip()})' if label.strip() else ''}: {text}"
+             for n, (label, text) in enumerate(zip(labels, contexts), start=1)]
+    long_answer = text_field(obj, "LONG_ANSWER")
+    meshes = [m for m in obj.get("MESHES") or [] if isinstance(m, str) and m.strip()]
+    example = Example(instruction="\n".join([*lines, f"Question: {question}", ASK]),
+                      output=f"{decision}. {long_answer}" if long_answer else f"{decision}.", source=where,
+                      meta={"question": question, "answer": decision,
+                            "subject": meshes[0].strip() if meshes else None, "pmid": pmid})
+    document = Document(title=question, text="\n".join(contexts), source=where,
+                        metadata={"pmid": pmid, "year": obj.get("YEAR"), "meshes": meshes})
+    return example, document
+
+
+def read(path: Path) -> Iterator[Example | Document | Reject]:
+    path = Path(path)
+    for member in _members(path):
+        if isinstance(member, Reject):
+            yield member
+            continue
+        line, pmid, obj = member
+        result = _convert(pmid.strip(), obj, f"{path.name}:{line}")
+        if isinstance(result, str):
+            yield Reject(str(path), line, result, json.dumps({pmid: obj}, ensure_ascii=False)[:200])
+        else:
+            yield from result

@@ -1,0 +1,111 @@
+"""The data report of `make data`: report.md plus PNG plots in <run_dir>/data/.
+
+Plots: examples per source and split, question/answer length distributions
+(characters, training split), and the category mix. Chinese labels need a CJK
+font (Debian: fonts-wqy-microhei); without one the plots still render, with
+boxes for the Chinese glyphs, and the report says so.
+"""
+from __future__ import annotations
+
+from collections import Counter
+from pathlib import Path
+
+import matplotlib
+
+matplotlib.use("Agg")  # files only, no display
+import matplotlib.pyplot as plt  # noqa: E402
+from matplotlib import font_manager  # noqa: E402
+
+CJK_FONTS = ("WenQuanYi Micro Hei", "Noto Sans CJK SC", "Source Han Sans SC", "SimHei")
+
+
+def cjk_font() -> str | None:
+    """Configure matplotlib for Chinese text; the font's name, or None when none is installed."""
+    names = {f.name for f in font_manager.fontManager.ttflist}
+    if not names & set(CJK_FONTS) and any("wqy" in p.lower() for p in font_manager.findSystemFonts()):
+        # a font installed after matplotlib built its cache: rebuild the cache once
+        font_manager.fontManager = font_manager._load_fontmanager(try_read_cache=False)
+        names = {f.name for f in font_manager.fontManager.ttflist}
+    found = next((n for n in CJK_FONTS if n in names), None)
+    if found:
+        plt.rcParams["font.sans-serif"] = [found, "DejaVu Sans"]
+        plt.rcParams["axes.unicode_minus"] = False
+    return found
+
+
+def plot_counts(summary: dict, path: Path) -> None:
+    sources = list(summary["per_source"])
+    splits = ("train", "validation", "test")
+    fig, ax = plt.subplots(figsize=(max(6, 1.2 * len(sources) + 2), 4))
+    width = 0.8 / len(splits)
+    for i, split in enumerate(splits):
+        values = [summary["per_source"][s].get(split, 0) for s in sources]
+        ax.bar([x + i * width for x in range(len(sources))], values, width, label=split)
+    ax.set_xticks([x + width for x in range(len(sources))], sources, rotation=20, ha="right")
+    ax.set_ylabel("examples")
+    ax.set_title("Examples per source and split")
+    ax.legend()
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+
+
+def plot_lengths(train: list, path: Path) -> None:
+    questions = [len(e.instruction) + len(e.input) for e in train]
+    answers = [len(e.output) for e in train]
+    fig, axes = plt.subplots(1, 2, figsize=(10, 3.8))
+    for ax, values, title in ((axes[0], questions, "prompt length"), (axes[1], answers, "answer length")):
+        ax.hist(values, bins=30, color="#4C72B0")
+        ax.set_title(f"{title} (characters, train; median {sorted(values)[len(values) // 2] if values else 0})")
+        ax.set_xlabel("characters")
+        ax.set_ylabel("examples")
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+
+
+def plot_categories(examples: list, path: Path) -> Counter:
+    from converters.build import subject_of
+    mix = Counter(str(subject_of(e) or e.meta.get("kind") or f"({e.meta.get('dataset', 'none')})")
+                  for e in examples)
+    top = mix.most_common(15)
+    fig, ax = plt.subplots(figsize=(7, 0.35 * len(top) + 1.5))
+    ax.barh([k for k, _ in reversed(top)], [v for _, v in reversed(top)], color="#55A868")
+    ax.set_xlabel("examples")
+    ax.set_title("Category mix (all splits, top 15)")
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return mix
+
+
+def write_report(built, summary: dict, out: Path) -> None:
+    font = cjk_font()
+    everything = [e for split in built.splits.values() for e in split]
+    plot_counts(summary, out / "report_counts.png")
+    plot_lengths(built.splits["train"], out / "report_lengths.png")
+    mix = plot_categories(everything, out / "report_categories.png")
+    lines = ["# Data report", "",
+             f"Kept {summary['kept']} examples ({summary['splits']}), rejected {summary['rejected']}, "
+             f"dropped {summary['duplicates']} duplicates; {summary['corpus_documents']} corpus passages; "
+             f"{summary['leakage']} held-out questions also found in training data (leakage.jsonl).", "",
+             "| source | read | documents | rejected | duplicates | train | validation | test |",
+             "|---|---:|---:|---:|---:|---:|---:|---:|"]
+    for name, c in summary["per_source"].items():
+        lines.append(f"| {name} | {c.get('read', 0)} | {c.get('documents', 0)} | {c.get('rejected', 0)} | "
+                     f"{c.get('duplicates', 0)} | {c.get('train', 0)} | {c.get('validation', 0)} | {c.get('test', 0)} |")
+    lines += ["", "## Rejects by reason", "", "| reason | rows |", "|---|---:|"]
+    lines += [f"| {r} | {n} |" for r, n in sorted(summary["rejects_by_reason"].items(), key=lambda x: -x[1])] or ["| none | 0 |"]
+    lines += ["", f"Personal data replaced: {summary['pii_replaced'] or 'none'}", "",
+              "## Plots", "", "![counts](report_counts.png)", "", "![lengths](report_lengths.png)", "",
+              "![categories](report_categories.png)", "",
+              f"Category mix: {dict(mix.most_common(10))}", ""]
+    if not font:
+        lines += ["(No CJK font found: Chinese labels in the plots show as boxes. "
+                  "Install fonts-wqy-microhei.)", ""]
+    lines += ["## Examples of each transformation", ""]
+    for name, pair in built.samples.items():
+        lines += [f"### {name}", "", "before:", "```", pair["before"], "```", "after:", "```", pair["after"], "```", ""]
+    if not built.samples:
+        lines.append("(no transformation changed any example)")
+    (out / "report.md").write_text("\n".join(lines) + "\n", encoding="utf-8")

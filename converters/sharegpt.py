@@ -1,0 +1,82 @@
+"""ShareGPT conversations, flattened to alpaca columns with a history.
+
+A JSON array (streamed; "line" = 1-based item index) or JSONL of
+    {"conversations": [{"from": "system"|"human"|"gpt", "value": "..."}, ...], "system"?: "..."}
+or the OpenAI layout {"messages": [{"role": "system"|"user"|"assistant", "content": "..."}]}.
+("user"/"assistant" are accepted as "from" values too.) A valid conversation is an optional
+system turn first, then human/gpt turns alternating, starting with human, ending with gpt:
+    instruction  the last human turn          output  the final gpt turn
+    system       the system turn, else the item's "system" string, else ""
+    meta         {"history": [[human, gpt], ...]} for the earlier rounds (oldest first), as
+                 LLaMA-Factory's alpaca `history` column expects; [] for one round
+Turn texts are stripped. Rejects: bad JSON, missing or empty conversation, a turn that is
+not {from, value} / {role, content} with a string ("bad turn"), an empty text ("empty turn"),
+an unknown role such as function_call ("unsupported role"), a system turn after the first
+("misplaced system turn"), two turns of one side in a row or a gpt turn first ("not
+alternating"), and a conversation that ends on a human turn ("last turn not from gpt").
+"""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Iterator
+
+from converters.common import Example, Reject, text_field
+from converters.pubmed import _objects as json_records  # JSON array (streamed) or JSONL, sniffed
+
+ROLES = {"human": "human", "user": "human", "gpt": "gpt", "assistant": "gpt", "system": "system"}
+
+
+def _turns(obj: dict) -> list[tuple[str, str]] | str:
+    """[(role, text)] with roles normalised to human/gpt/system; a string is the reject reason."""
+    turns = obj.get("conversations", obj.get("messages"))
+    if not isinstance(turns, list) or not turns:
+        return "missing or empty 'conversations'"
+    result = []
+    for n, turn in enumerate(turns, start=1):
+        role_key, text_key = ("from", "value") if isinstance(turn, dict) and "from" in turn else ("role", "content")
+        if not isinstance(turn, dict) or not isinstance(turn.get(role_key), str) \
+                or not isinstance(turn.get(text_key), str):
+            return f"bad turn: turn {n} is not a {{from, value}} or {{role, content}} object with strings"
+        role = ROLES.get(turn[role_key].strip().lower())
+        if role is None:
+            return f"unsupported role: turn {n} is from {turn[role_key]!r}"
+        if not turn[text_key].strip():
+            return f"empty turn: turn {n} ({role}) has no text"
+        result.append((role, turn[text_key].strip()))
+    return result
+
+
+def _convert(obj: dict, where: str) -> Example | str:
+    turns = _turns(obj)
+    if isinstance(turns, str):
+        return turns
+    system, offset = text_field(obj, "system") or "", 0
+    if turns[0][0] == "system":
+        system, turns, offset = turns[0][1], turns[1:], 1  # offset: turn numbers count the system turn
+    if not turns:
+        return "empty conversation: only a system turn"
+    for n, (role, _) in enumerate(turns):
+        expected = "human" if n % 2 == 0 else "gpt"
+        if role == "system":
+            return f"misplaced system turn: turn {n + 1 + offset}"
+        if role != expected:
+            return f"not alternating: turn {n + 1 + offset} is from {role}, expected {expected}"
+    if turns[-1][0] != "gpt":
+        return f"last turn not from gpt: turn {len(turns) + offset} is from human"
+    texts = [text for _, text in turns]
+    history = [[texts[i], texts[i + 1]] for i in range(0, len(texts) - 2, 2)]
+    return Example(instruction=texts[-2], output=texts[-1], system=system, source=where, meta={"history": history})
+
+
+def read(path: Path) -> Iterator[Example | Reject]:
+    path = Path(path)
+    for number, obj in json_records(path):
+        if isinstance(obj, Reject):
+            yield obj
+            continue
+        result = _convert(obj, f"{path.name}:{number}")
+        if isinstance(result, str):
+            yield Reject(str(path), number, result, json.dumps(obj, ensure_ascii=False)[:200])
+        else:
+            yield result

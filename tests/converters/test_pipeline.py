@@ -1,0 +1,138 @@
+"""`make data` end to end on the bundled samples, as the quickstart recipe runs it."""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from converters.build import build
+from recipes.load import load_recipe
+from tests.conftest import ROOT
+
+HEADERS = ["【病情分析】", "【指导建议】", "【药物说明】", "【风险提示】", "【免责声明】"]
+
+
+def rows(path: Path) -> list[dict]:
+    return [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines()]
+
+
+def in_order(text: str) -> bool:
+    positions = [text.find(h) for h in HEADERS]
+    return all(p >= 0 for p in positions) and positions == sorted(positions)
+
+
+@pytest.fixture(scope="module")
+def built(tmp_path_factory):
+    recipe = load_recipe(ROOT / "recipes/quickstart.yaml")
+    out = tmp_path_factory.mktemp("data")
+    summary = build(recipe.data, recipe.finetune.seed, out)
+    return out, summary, recipe
+
+
+def test_every_split_eval_set_corpus_and_report_is_written(built):
+    out, summary, _ = built
+    info = json.loads((out / "dataset_info.json").read_text())
+    assert set(info) == {"medkit_train", "medkit_validation", "medkit_test"}
+    assert sum(summary["splits"].values()) == summary["kept"] and summary["splits"]["train"] > 100
+    for name in ("report.md", "report_counts.png", "report_lengths.png", "report_categories.png"):
+        assert (out / name).stat().st_size > 2000, name
+    report = (out / "report.md").read_text(encoding="utf-8")
+    for section in ("| cmedqa2 |", "## Rejects by reason", "### clean", "### five_section", "### noise", "### refusal"):
+        assert section in report
+
+
+def test_rerun_is_deterministic_and_overwrites(built, tmp_path):
+    out, _, recipe = built
+    (tmp_path / "train.jsonl").write_text("stale\n")
+    (tmp_path / "eval").mkdir()
+    (tmp_path / "eval" / "gone.jsonl").write_text("stale\n")
+    build(recipe.data, recipe.finetune.seed, tmp_path)
+    for name in ("train.jsonl", "validation.jsonl", "test.jsonl", "corpus.jsonl", "rejects.jsonl",
+                 "eval/mainland_sample.jsonl"):
+        assert (tmp_path / name).read_bytes() == (out / name).read_bytes(), name
+    assert not (tmp_path / "eval" / "gone.jsonl").exists()
+
+
+def test_rejects_name_file_line_and_reason(built):
+    out, summary, _ = built
+    rejects = rows(out / "rejects.jsonl")
+    reasons = {(Path(r["file"]).name, r["line"], r["reason"].split(":")[0]) for r in rejects}
+    assert ("train_candidates.txt", 12, "dangling ans_id") in reasons
+    assert ("mainland_sample.jsonl", 5, "bad JSON") in reasons
+    assert summary["rejected"] == len(rejects) == sum(summary["rejects_by_reason"].values())
+
+
+def test_cleaning_scrubs_html_and_personal_data(built):
+    out, summary, _ = built
+    everything = "".join((out / f).read_text(encoding="utf-8") for f in ("train.jsonl", "validation.jsonl",
+                                                                         "test.jsonl", "corpus.jsonl"))
+    assert "13912345678" not in everything and "parent.test@example.com" not in everything
+    assert "110101199003071234" not in everything and "<p>" not in everything and "&nbsp;" not in everything
+    assert "[手机号]" in everything and "[邮箱]" in everything
+    assert summary["pii_replaced"]["mobile"] == 1 and summary["pii_replaced"]["email"] == 1
+
+
+def test_exact_and_near_duplicates_are_dropped(built):
+    out, _, _ = built
+    dups = rows(out / "duplicates.jsonl")
+    assert {(d["source"], d["duplicate_of"], d["kind"]) for d in dups} == {
+        ("qa_noisy.jsonl:3", "qa.jsonl:1", "exact"), ("qa_noisy.jsonl:4", "qa.jsonl:1", "near")}
+
+
+def test_open_answers_get_five_sections_and_multiple_choice_does_not(built):
+    out, _, _ = built
+    train = rows(out / "train.jsonl")
+    cmedqa2 = [r for r in train if r["output"].startswith("【病情分析】") and "[" not in r["output"]]
+    assert len(cmedqa2) > 50 and all(in_order(r["output"]) for r in cmedqa2)
+    mc = [r for r in train if r["output"].startswith("答案：")]
+    assert mc and not any("【病情分析】" in r["output"] for r in mc)
+
+
+def test_noise_injection_and_refusals(built):
+    out, summary, recipe = built
+    train = rows(out / "train.jsonl")
+    noisy = [r for r in train if r["instruction"].count("\n[") >= recipe.data.noise.distractors]
+    assert noisy, "some training prompts carry numbered context passages"
+    for r in noisy:
+        cited = [n for n in range(1, recipe.data.noise.distractors + 2) if f"[{n}]" in r["output"]]
+        assert len(cited) == 1 and f"[{cited[0]}]" in r["instruction"]
+    refusals = summary["per_source"]["refusals"]
+    assert refusals["train"] + refusals.get("validation", 0) + refusals.get("test", 0) == 20
+    assert len(rows(out / "eval" / "refusals.jsonl")) == refusals.get("test", 0)
+
+
+def test_eval_sets_carry_gold_answers(built):
+    out, _, _ = built
+    medqa = rows(out / "eval" / "mainland_sample.jsonl")
+    assert medqa and all(item["kind"] == "choice" and item["answer"] in item["options"] for item in medqa)
+    assert all(item["subject"].startswith("第") for item in medqa)
+    open_items = rows(out / "eval" / "cmedqa2.jsonl")
+    assert all(item["kind"] == "open" and in_order(item["reference"]) for item in open_items)
+
+
+def test_corpus_has_stable_ids_textbooks_and_no_test_answers(built):
+    out, _, _ = built
+    corpus = rows(out / "corpus.jsonl")
+    ids = [d["id"] for d in corpus]
+    assert len(ids) == len(set(ids)) and all(len(i) == 16 for i in ids)
+    assert any(d["title"] == "内科学" and d["metadata"]["dataset"] == "zh_paragraph" for d in corpus)
+    test_answers = {r["output"] for r in rows(out / "test.jsonl")}
+    assert not test_answers & {d["text"] for d in corpus}
+
+
+def test_leakage_is_reported(tmp_path):
+    src = tmp_path / "qa.jsonl"
+    with src.open("w", encoding="utf-8") as fh:
+        for i in range(30):  # a question and a reworded copy: some pairs straddle the splits
+            base = f"医生您好，问题编号{i}：最近一个月反复头晕乏力，早上起床时更明显，这是怎么回事？"
+            for question, answer in ((base, f"第一种回答，编号{i}，建议多休息。"),
+                                     ("请问" + base, f"另一种完全不同的说法{i}，请及时就医复查。")):
+                fh.write(json.dumps({"question": question, "answer": answer}, ensure_ascii=False) + "\n")
+    recipe = load_recipe(ROOT / "recipes/quickstart.yaml",
+                         [f"data.sources=[{{format: qa-jsonl, path: {src}}}]", "data.test_size=0.4",
+                          "data.dedupe.near=false", "data.refusals.count=0", "data.noise.share=0"])
+    summary = build(recipe.data, recipe.finetune.seed, tmp_path / "out")
+    leaks = rows(tmp_path / "out" / "leakage.jsonl")
+    assert summary["leakage"] == len(leaks) > 0
+    assert all(l["similarity"] >= 0.85 for l in leaks)
