@@ -6,6 +6,7 @@ Each valid record becomes:
     instruction  "Write the abstract of a biomedical article titled: <title>"
     output       the abstract; labelled sections as "LABEL: text" lines, joined by newlines
     meta         {"pmid": "<pmid as a string>"}  (None when the record has no pmid)
+and also a corpus Document (title, abstract, metadata {"pmid"}) for retrieval.
 Rejects: bad JSON, empty title, missing/empty abstract, malformed sections, and the length
 filter on the joined abstract ("abstract too short" < 200 chars, "abstract too long" > 6000).
 
@@ -18,7 +19,7 @@ import json
 from pathlib import Path
 from typing import Iterator
 
-from converters.common import Example, Reject, read_jsonl, text_field
+from converters.common import Document, Example, Reject, read_jsonl, text_field
 
 MIN_CHARS, MAX_CHARS = 200, 6000
 PROMPT = "Write the abstract of a biomedical article titled: {title}"
@@ -109,8 +110,11 @@ def read(path: Path) -> Iterator[Example | Reject]:
             reason = f"abstract too long: {len(abstract)} chars, maximum {MAX_CHARS}"
         else:
             pmid = obj.get("pmid")
+            pmid = None if pmid in (None, "") else str(pmid).strip()
             yield Example(instruction=PROMPT.format(title=" ".join(title.split())), output=abstract,
-                          source=f"{path.name}:{number}",
-                          meta={"pmid": None if pmid in (None, "") else str(pmid).strip()})
+                          source=f"{path.name}:{number}", meta={"pmid": pmid})
+            # the same abstract is also a RAG passage (its corpus id is stable: hash of title+text)
+            yield Document(title=" ".join(title.split()), text=abstract, source=f"{path.name}:{number}",
+                           metadata={"pmid": pmid})
             continue
         yield Reject(str(path), number, reason, raw)

@@ -42,8 +42,11 @@ def check(model_dir: Path, base: str | None) -> list[tuple[str, bool, str]]:
     results.append(("embedding covers the tokenizer", config.vocab_size >= len(tok),
                     f"vocab_size {config.vocab_size} vs {len(tok)} tokens"))
     model = AutoModelForCausalLM.from_pretrained(model_dir, dtype=torch.float32)
-    ids = tok.apply_chat_template([{"role": "user", "content": "头痛怎么办？"}],
-                                  add_generation_prompt=True, return_tensors="pt", return_dict=True)
+    if template:
+        ids = tok.apply_chat_template([{"role": "user", "content": "头痛怎么办？"}],
+                                      add_generation_prompt=True, return_tensors="pt", return_dict=True)
+    else:  # still run the forward pass, on plain text
+        ids = tok("头痛怎么办？", return_tensors="pt")
     with torch.no_grad():
         logits = model(**ids).logits
     results.append(("forward pass finite", bool(torch.isfinite(logits).all()), f"logits {tuple(logits.shape)}"))

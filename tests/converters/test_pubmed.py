@@ -74,3 +74,14 @@ def test_streamed_array_across_buffer_boundaries(tmp_path, monkeypatch):
     examples, rejects = split(pubmed.read(path))
     assert len(examples) == 2
     assert [(r.line, r.reason.split(":")[0]) for r in rejects] == [(3, "bad JSON")]
+
+
+def test_each_kept_record_is_also_a_corpus_passage():
+    from converters.common import Document, Example
+    items = list(pubmed.read(SAMPLE))
+    examples = [i for i in items if isinstance(i, Example)]
+    documents = [i for i in items if isinstance(i, Document)]
+    assert len(documents) == len(examples) == 5
+    for ex, doc in zip(examples, documents):
+        assert doc.text == ex.output and doc.metadata["pmid"] == ex.meta["pmid"]
+        assert doc.title in ex.instruction and len(doc.doc_id) == 16
