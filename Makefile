@@ -5,7 +5,7 @@ ARGS   ?=
 APP     = $(shell python3 envs/manage.py python app)
 export PYTHONPATH := $(CURDIR)
 
-.PHONY: help setup validate data convert train export serve stop status parity bench quickstart test
+.PHONY: help setup validate data convert train export index serve stop status parity bench quickstart test
 
 help:        ## list the targets
 	@grep -E '^[a-z]+:.*## ' Makefile | sed 's/:.*## /\t/' | expand -t 14
@@ -28,7 +28,10 @@ train: setup  ## llamafactory-cli train on the rendered recipe (resumes)
 export: setup  ## llamafactory-cli export (merge) + checks of the merged model
 	@$(APP) -m train.export $(RECIPE) $(ARGS)
 
-serve: setup  ## start vLLM in the background and wait until it answers
+index: setup  ## build / update the Chroma + BM25 index of the corpus (ARGS=--reset to rebuild)
+	@$(APP) -m serve.rag.index $(RECIPE) $(ARGS)
+
+serve: setup  ## start vLLM (+ the RAG gateway when the recipe has rag) and wait until ready
 	@$(APP) -m serve start $(RECIPE) $(ARGS)
 
 stop: setup  ## stop what `make serve` started for RECIPE

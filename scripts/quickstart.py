@@ -1,8 +1,9 @@
 """`make quickstart`: the whole pipeline on the embedded default, offline, on CPU.
 
-data -> tiny model -> LoRA training -> merge -> vLLM serving base + LoRA and the
-merged model -> chat requests with the official openai client (streamed and
-not) -> parity -> stop. Each step is the same code `make <step>` runs.
+data -> tiny model -> LoRA training -> merge -> index -> vLLM serving base + LoRA
+and the merged model, the RAG gateway in front -> chat requests with the official
+openai client (streamed and not, with and without retrieval) -> parity -> stop.
+Each step is the same code `make <step>` runs.
 
 Run as:
     python -m scripts.quickstart [key.sub=value ...]     # overrides apply to every step
@@ -18,6 +19,7 @@ from openai import OpenAI
 import converters.build
 import evaluation.parity
 import serve.__main__ as serve_cli
+import serve.rag.index
 import train.__main__
 import train.export
 from recipes.load import load_or_exit, run_dir
@@ -48,6 +50,24 @@ def chat_check(url: str, model: str, key: str | None) -> str:
             f"first token {ttft}: {shown}")
 
 
+def rag_check(url: str, model: str, key: str | None) -> str:
+    """A streamed answer through the gateway: the first chunk carries the sources."""
+    client = OpenAI(base_url=url, api_key=key or "not-needed", timeout=120)
+    stream = client.chat.completions.create(model=model, messages=[{"role": "user", "content": QUESTION}],
+                                            max_tokens=48, temperature=0, stream=True)
+    sources, pieces = None, []
+    for chunk in stream:
+        extra = chunk.model_extra or {}
+        if sources is None and extra.get("sources") is not None:
+            sources = extra["sources"]
+        if chunk.choices and chunk.choices[0].delta.content:
+            pieces.append(chunk.choices[0].delta.content)
+    if not sources:
+        raise SystemExit(f"error: {model}: the gateway returned no sources")
+    titles = ", ".join(f"[{s['index']}] {s['title'][:12]} ({s['score']:.2f})" for s in sources[:3])
+    return f"{model:16s} {len(sources)} sources: {titles}; answer: {''.join(pieces).replace(chr(10), '⏎')[:30]}"
+
+
 def step(name: str, func, argv: list[str], timings: dict) -> None:
     started = time.time()
     code = func(argv)
@@ -67,6 +87,7 @@ def main(overrides: list[str]) -> int:
         step("data", converters.build.main, argv, timings)
         step("train", train.__main__.main, argv, timings)
         step("export", train.export.main, argv, timings)
+        step("index", serve.rag.index.main, argv, timings)
         step("serve lora", serve_cli.start, argv, timings)
         step("serve merged", serve_cli.start, merged_argv, timings)
         key = api_key(recipe)
@@ -77,6 +98,10 @@ def main(overrides: list[str]) -> int:
                            (merged_url, recipe.serve.merged_name or f"{recipe.name}-merged")):
             summary.append(chat_check(url, model, key))
             print("   " + summary[-1])
+        gateway_url = f"http://127.0.0.1:{recipe.rag.gateway.port}/v1"
+        print("== RAG: through the gateway, streamed, sources first")
+        summary.append(rag_check(gateway_url, recipe.serve.adapters[0].name + recipe.rag.gateway.model_suffix, key))
+        print("   " + summary[-1])
         step("parity", evaluation.parity.main, argv, timings)
     finally:
         serve_cli.stop(argv)
@@ -89,9 +114,10 @@ def main(overrides: list[str]) -> int:
     print(f"   adapter + plots    {out}/adapter/  (training_loss.png; TensorBoard in {out}/logs/tensorboard)")
     print(f"   merged model       {out}/merged/")
     print(f"   parity table       {out}/parity/parity.json")
+    print(f"   index              {out}/index/  (Chroma + BM25)")
     print(f"   logs               {out}/logs/")
     print("   serve it again:    make serve            (base + med-lora on "
-          f"127.0.0.1:{recipe.serve.port})")
+          f"127.0.0.1:{recipe.serve.port}, RAG gateway on 127.0.0.1:{recipe.rag.gateway.port})")
     print("                      make serve ARGS=serve.mode=merged")
     return 0
 

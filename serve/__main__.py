@@ -5,17 +5,33 @@ Run as:
     python -m serve stop   recipes/quickstart.yaml
     python -m serve status [RUNS_ROOT ...]
 Each mode has its own pid file (<run_dir>/serve/vllm-<mode>.json), so the LoRA-mounted
-and merged servers can run side by side on different ports.
+and merged servers can run side by side on different ports. With a `rag` section the
+RAG gateway starts too (<run_dir>/serve/gateway.json), in front of the first server started.
 """
 from __future__ import annotations
 
+import os
 import sys
 import time
 from pathlib import Path
 
+from envs import bin_of
 from recipes.load import load_or_exit, run_dir, start_run
+from recipes.schema import Recipe
 from serve import process
 from serve.vllm_cmd import api_key, pid_file, plan
+
+
+def start_gateway(recipe: Recipe, argv: list[str], upstream_models: list[str]) -> dict:
+    """The RAG gateway in front of the vLLM server just started (same recipe and overrides)."""
+    gw = recipe.rag.gateway
+    host = "127.0.0.1" if gw.host in ("0.0.0.0", "::") else gw.host
+    url = f"http://{host}:{gw.port}/v1"
+    print(f"== serve: RAG gateway on {gw.host}:{gw.port}, log {run_dir(recipe)}/logs/gateway.log")
+    return process.start(
+        "RAG gateway", [bin_of("app"), "-m", "serve.gateway", *argv], {"PYTHONPATH": os.getcwd()},
+        gw.host, gw.port, url, upstream_models, run_dir(recipe) / "serve" / "gateway.json",
+        run_dir(recipe) / "logs" / "gateway.log", gw.startup_timeout_s, api_key(recipe))
 
 
 def start(argv: list[str]) -> int:
@@ -32,6 +48,14 @@ def start(argv: list[str]) -> int:
     print(f"   ready after {record.get('ready_after_s', 0)} s, pid {record['pid']}")
     print(f"   base URL  {record['url']}{key_note}")
     print(f"   models    {', '.join(record['models'])}")
+    if recipe.rag is not None:
+        gateway = start_gateway(recipe, argv, record["models"])
+        listed = process.models_answer(gateway["url"], api_key(recipe)) or []
+        rag_models = [m for m in listed if m.endswith(recipe.rag.gateway.model_suffix)]
+        print(f"   gateway   {gateway['url']}  models {', '.join(listed)}")
+        if not rag_models:
+            print(f"   note: no retrieval-augmented models: the index is missing; run `make index RECIPE={argv[0]}` "
+                  f"and restart the gateway (`make stop`, `make serve`)")
     print(f"   stop with `make stop RECIPE={argv[0]}`")
     return 0
 

@@ -13,6 +13,7 @@ import sys
 import time
 from pathlib import Path
 
+import httpx
 import openai
 import pytest
 
@@ -34,10 +35,10 @@ def vllm_pids(marker: str) -> list[int]:
 @pytest.fixture(scope="module")
 def chain(tmp_path_factory):
     run_dir = tmp_path_factory.mktemp("runs") / "chain"
-    ports = {"lora": free_port(), "merged": free_port()}
-    base = [RECIPE, f"run_dir={run_dir}"]
+    ports = {"lora": free_port(), "merged": free_port(), "gateway": free_port()}
+    base = [RECIPE, f"run_dir={run_dir}", f"rag.gateway.port={ports['gateway']}"]
     outputs = {}
-    for stage in ("converters.build", "train", "train.export"):
+    for stage in ("converters.build", "train", "train.export", "serve.rag.index"):
         done = run_module(stage, *base)
         assert done.returncode == 0, f"{stage} failed:\n{done.stdout[-3000:]}\n{done.stderr[-3000:]}"
         outputs[stage] = done.stdout
@@ -101,6 +102,33 @@ def test_serve_lora_and_merged_answer_the_openai_client(chain):
         anonymous.chat.completions.create(model="base", messages=QUESTION, max_tokens=2)
 
 
+def test_gateway_answers_with_sources_in_front_of_vllm(chain):
+    gateway = openai.OpenAI(base_url=f"http://127.0.0.1:{chain['ports']['gateway']}/v1", api_key=KEY)
+    direct = openai.OpenAI(base_url=f"http://127.0.0.1:{chain['ports']['lora']}/v1", api_key=KEY)
+    assert {m.id for m in gateway.models.list()} >= {"base", "med-lora", "base-rag", "med-lora-rag"}
+    # plain models pass straight through: same greedy answer as vLLM itself
+    via = gateway.chat.completions.create(model="med-lora", messages=QUESTION, max_tokens=16, temperature=0)
+    own = direct.chat.completions.create(model="med-lora", messages=QUESTION, max_tokens=16, temperature=0)
+    assert via.choices[0].message.content == own.choices[0].message.content
+    # the -rag variant streams its sources first, then the answer
+    stream = gateway.chat.completions.create(model="med-lora-rag", max_tokens=16, temperature=0, stream=True,
+                                             messages=[{"role": "user", "content": "高血压患者饮食要注意什么？"}])
+    chunks = list(stream)
+    sources = (chunks[0].model_extra or {}).get("sources")
+    assert sources and 1 <= len(sources) <= 5
+    assert all(0.0 <= s["score"] <= 1.0 and s["title"] for s in sources)
+    assert "".join(c.choices[0].delta.content or "" for c in chunks if c.choices)
+    # Dify: provider validation and the external knowledge API
+    ping = gateway.chat.completions.create(model="med-lora-rag", max_tokens=5,
+                                           messages=[{"role": "user", "content": "ping"}])
+    assert ping.object == "chat.completion"
+    records = httpx.post(f"http://127.0.0.1:{chain['ports']['gateway']}/retrieval",
+                         headers={"Authorization": f"Bearer {KEY}"},
+                         json={"knowledge_id": "medkit", "query": "高血压",
+                               "retrieval_setting": {"top_k": 3, "score_threshold": 0.0}}).json()["records"]
+    assert 1 <= len(records) <= 3 and all(isinstance(r["metadata"], dict) for r in records)
+
+
 def test_parity_uses_the_running_servers_and_matches(chain):
     done = run_module("evaluation.parity", *chain["argv"]["lora"], env=chain["env"])
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-2000:]
@@ -111,11 +139,12 @@ def test_parity_uses_the_running_servers_and_matches(chain):
 
 def test_status_lists_and_stop_ends_exactly_these_servers(chain):
     listed = run_module("serve", "status", str(chain["dir"].parent))
-    assert "vLLM (lora)" in listed.stdout and "vLLM (merged)" in listed.stdout
+    assert "vLLM (lora)" in listed.stdout and "vLLM (merged)" in listed.stdout and "RAG gateway" in listed.stdout
     pids = vllm_pids(str(chain["dir"]))
     assert pids
     done = run_module("serve", "stop", *chain["argv"]["lora"])
     assert done.returncode == 0 and "vLLM (lora)" in done.stdout and "vLLM (merged)" in done.stdout
+    assert "RAG gateway" in done.stdout
     time.sleep(1)
     assert vllm_pids(str(chain["dir"])) == []
     assert "nothing running" in run_module("serve", "status", str(chain["dir"].parent)).stdout

@@ -38,7 +38,7 @@ def test_lora_plan_mounts_every_adapter_and_hides_the_key(tmp_path, monkeypatch)
     assert "-m vllm.entrypoints.openai.api_server" in argv
     assert f"--lora-modules med-lora={own.resolve()} second={other.resolve()}" in argv
     assert "--max-lora-rank 64" in argv and "--max-loras 2" in argv and "--enable-lora" in argv
-    assert "--served-model-name base" in argv and "--max-model-len 1024" in argv
+    assert "--served-model-name base" in argv and "--max-model-len 2048" in argv
     assert "--tensor-parallel-size 2" in argv and "--distributed-executor-backend ray" in argv
     assert "s3cret" not in argv and launch.env["VLLM_API_KEY"] == "s3cret"
     assert launch.env["VLLM_CPU_KVCACHE_SPACE"] == "1"

@@ -1,0 +1,304 @@
+"""The gateway's logic, free of HTTP routing so it can be tested without a server.
+
+Two kinds of model names reach `chat`:
+  <upstream model>          forwarded to vLLM unchanged; a stream is relayed as raw bytes
+  <upstream model>-rag      retrieval first: the last user message is the query, the
+                            numbered sources go into the prompt, the answer comes back
+                            with a `sources` list (the first SSE chunk when streamed)
+
+Where the sources go: the caller's messages are kept, system message included, and the
+sources are written into the LAST USER message (sources, then 问题：<question>, then the
+instruction). That is the layout of the noise-injection training examples (numbered
+context inside the user turn, converters/prep/noise.py), so a model fine-tuned with
+`data.noise` sees at serving time what it learnt from; it also works with chat templates
+that accept only one system message at the start.
+
+Errors: GatewayError carries an HTTP status for the OpenAI error shape (503 upstream
+unreachable, 504 upstream timeout, 400 bad request); UpstreamHTTPError carries vLLM's own
+4xx/5xx status and body, which the router passes through verbatim.
+"""
+from __future__ import annotations
+
+import asyncio
+import json
+import time
+import uuid
+from typing import Any, AsyncIterator, Callable, Optional
+
+import anyio
+import httpx
+
+from recipes.schema import RagSection
+from serve.gateway.protocol import ChatCompletionRequest, DifyRecord, SourcePayload, error_body
+from serve.rag.types import Retriever, Source
+
+HEADER = "以下是检索到的参考资料："
+NO_SOURCES = "（没有检索到相关资料）"
+INSTRUCTION = ("请只依据上述参考资料回答问题，并在回答中用 [编号] 注明所依据的资料（例如 [1]）。"
+               "如果参考资料不足以支持回答，请直接说明无法根据参考资料回答该问题，不要编造。")
+
+
+class GatewayError(Exception):
+    """An error the gateway answers itself, in the OpenAI error shape."""
+
+    def __init__(self, status: int, message: str, type_: str = "invalid_request_error",
+                 param: Optional[str] = None):
+        super().__init__(message)
+        self.status, self.message, self.type, self.param = status, message, type_, param
+
+    def body(self) -> dict[str, Any]:
+        return error_body(self.message, self.type, self.status, self.param)
+
+
+class UpstreamHTTPError(Exception):
+    """vLLM answered 4xx/5xx: status and body are passed through unchanged."""
+
+    def __init__(self, status: int, body: bytes, content_type: str):
+        super().__init__(f"upstream answered {status}")
+        self.status, self.body, self.content_type = status, body, content_type
+
+
+def source_block(index: int, source: Source) -> str:
+    """'[n] title' then the text on one line (whitespace runs flattened, as in training)."""
+    text = " ".join(source.text.split())
+    title = " ".join(source.title.split())
+    return f"[{index}] {title}\n{text}" if title else f"[{index}] {text}"
+
+
+def build_prompt(question: str, sources: list[Source], max_chars: int) -> tuple[str, list[Source]]:
+    """The user-turn prompt and the sources it numbers: as many, best first, as fit `max_chars`.
+
+    The budget counts the numbered blocks and the blank lines between them. A first
+    source longer than the whole budget is cut to fit, so the model gets at least one.
+    """
+    blocks: list[str] = []
+    kept: list[Source] = []
+    used = 0
+    for source in sources:
+        block = source_block(len(kept) + 1, source)
+        cost = len(block) + (2 if blocks else 0)
+        if used + cost > max_chars:
+            if blocks:
+                break
+            block = block[:max(1, max_chars - 1)] + "…"
+            cost = len(block)
+        blocks.append(block)
+        kept.append(source)
+        used += cost
+    context = "\n\n".join(blocks) if blocks else NO_SOURCES
+    return f"{HEADER}\n{context}\n\n问题：{question.strip()}\n\n{INSTRUCTION}", kept
+
+
+def with_prompt(message: dict[str, Any], prompt: str) -> dict[str, Any]:
+    """`message` with its text replaced by `prompt`; non-text parts (images) are kept."""
+    content = message.get("content")
+    if isinstance(content, list):
+        others = [p for p in content if p.get("type") != "text"]
+        return {**message, "content": [{"type": "text", "text": prompt}, *others]}
+    return {**message, "content": prompt}
+
+
+def sse(payload: dict[str, Any]) -> bytes:
+    return b"data: " + json.dumps(payload, ensure_ascii=False).encode() + b"\n\n"
+
+
+class GatewayService:
+    def __init__(self, upstream_url: str, upstream_key: Optional[str], retriever: Optional[Retriever],
+                 settings: RagSection, transport: Optional[httpx.AsyncBaseTransport] = None):
+        self.upstream_url = upstream_url.rstrip("/")  # ends in /v1
+        self.upstream_key = upstream_key
+        self.retriever = retriever
+        self.suffix = settings.gateway.model_suffix
+        self.retrieval = settings.retrieval
+        timeout_s = settings.gateway.upstream_timeout_s
+        # read timeout = longest silence between two chunks, so long answers are fine
+        self.timeout = httpx.Timeout(timeout_s, connect=min(10.0, timeout_s))
+        self.transport = transport
+        self._client: Optional[httpx.AsyncClient] = None
+        # hooks for metrics (set by the app): seconds spent retrieving; kind of upstream failure
+        self.on_retrieval: Callable[[float], None] = lambda seconds: None
+        self.on_upstream_error: Callable[[str], None] = lambda kind: None
+
+    # --- upstream plumbing ----------------------------------------------------------------------
+
+    @property
+    def client(self) -> httpx.AsyncClient:
+        """Created on first use, inside the serving event loop; closed by `aclose`."""
+        if self._client is None:
+            headers = {"accept-encoding": "identity"}  # raw relay: no compressed bytes to decode
+            if self.upstream_key:
+                headers["authorization"] = f"Bearer {self.upstream_key}"
+            # vLLM serves hundreds of sequences at once; httpx's default pool (100) would queue them
+            limits = httpx.Limits(max_connections=1000, max_keepalive_connections=100)
+            self._client = httpx.AsyncClient(base_url=self.upstream_url, headers=headers, timeout=self.timeout,
+                                             limits=limits, transport=self.transport)
+        return self._client
+
+    async def aclose(self) -> None:
+        if self._client is not None:
+            await self._client.aclose()
+            self._client = None
+
+    async def _send(self, method: str, path: str, payload: Optional[dict] = None,
+                    stream: bool = False, count: bool = True) -> httpx.Response:
+        """One upstream request; raises GatewayError / UpstreamHTTPError instead of returning errors.
+
+        With stream=True the body is left unread: the caller must aclose() the response.
+        """
+        note = self.on_upstream_error if count else (lambda kind: None)
+        request = self.client.build_request(method, path, json=payload)
+        try:
+            response = await self.client.send(request, stream=True)
+        except (httpx.ConnectError, httpx.ConnectTimeout) as exc:
+            note("unreachable")
+            raise GatewayError(503, f"upstream model server {self.upstream_url} is not reachable "
+                                    f"({type(exc).__name__}: {exc}); is vLLM running (`make serve`)?",
+                               "service_unavailable") from None
+        except httpx.TimeoutException:
+            note("timeout")
+            raise GatewayError(504, f"upstream model server {self.upstream_url} did not answer within "
+                                    f"{self.timeout.read} s (rag.gateway.upstream_timeout_s)", "timeout") from None
+        except httpx.HTTPError as exc:
+            note("unreachable")
+            raise GatewayError(503, f"upstream model server {self.upstream_url} failed: "
+                                    f"{type(exc).__name__}: {exc}", "service_unavailable") from None
+        if response.status_code >= 400 or not stream:
+            try:
+                await response.aread()
+            except httpx.TimeoutException:
+                note("timeout")
+                raise GatewayError(504, f"upstream model server {self.upstream_url} stalled for "
+                                        f"{self.timeout.read} s mid-response", "timeout") from None
+            except httpx.HTTPError as exc:
+                note("broken")
+                raise GatewayError(502, f"upstream response broke off: {type(exc).__name__}: {exc}",
+                                   "bad_gateway") from None
+            finally:
+                await response.aclose()
+        if response.status_code >= 400:
+            note(f"http_{response.status_code // 100}xx")
+            raise UpstreamHTTPError(response.status_code, response.content,
+                                    response.headers.get("content-type", "application/json"))
+        return response
+
+    async def _json(self, method: str, path: str, payload: Optional[dict] = None,
+                    count: bool = True) -> dict[str, Any]:
+        response = await self._send(method, path, payload, count=count)
+        try:
+            return response.json()
+        except ValueError:
+            raise GatewayError(502, f"upstream answered {path} with non-JSON: {response.text[:200]!r}",
+                               "bad_gateway") from None
+
+    async def _relay(self, response: httpx.Response, first: bytes = b"") -> AsyncIterator[bytes]:
+        """Upstream SSE bytes as they arrive. Closing this generator (client gone) closes upstream."""
+        try:
+            if first:
+                yield first
+            async for chunk in response.aiter_raw():
+                yield chunk
+        except httpx.HTTPError as exc:  # upstream died mid-stream: the status is sent already
+            self.on_upstream_error("broken")
+            yield sse(error_body(f"upstream stream broke off: {type(exc).__name__}: {exc}", "bad_gateway", 502))
+            yield b"data: [DONE]\n\n"
+        finally:
+            with anyio.CancelScope(shield=True):  # runs even while the request task is cancelled
+                await response.aclose()
+
+    # --- public API -----------------------------------------------------------------------------
+
+    def is_rag(self, model: str) -> bool:
+        return bool(self.suffix) and len(model) > len(self.suffix) and model.endswith(self.suffix)
+
+    async def list_models(self) -> dict[str, Any]:
+        """Upstream /v1/models, plus '<id><suffix>' for each model when a retriever is configured."""
+        listing = await self._json("GET", "/models")
+        models = list(listing.get("data") or [])
+        if self.retriever is not None and self.suffix:
+            models += [{**m, "id": m["id"] + self.suffix, "root": m.get("root", m["id"]), "parent": m["id"]}
+                       for m in models if isinstance(m, dict) and "id" in m]
+        return {**listing, "object": "list", "data": models}
+
+    async def chat(self, request: ChatCompletionRequest) -> dict[str, Any] | AsyncIterator[bytes]:
+        """A completion dict (non-streamed) or an async iterator of SSE bytes (streamed)."""
+        if not self.is_rag(request.model):
+            if request.stream:
+                return self._relay(await self._send("POST", "/chat/completions", request.upstream_payload(),
+                                                    stream=True))
+            return await self._json("POST", "/chat/completions", request.upstream_payload())
+        upstream_model = request.model[:-len(self.suffix)]
+        if self.retriever is None:
+            raise GatewayError(404, f"model '{request.model}' needs the retrieval index, which this gateway "
+                                    f"has not loaded (see its start-up warning); use '{upstream_model}' or "
+                                    f"build the index (`make index`) and restart the gateway", "not_found", "model")
+        messages, shown = await self._augment(request)
+        payload = request.upstream_payload(model=upstream_model, messages=messages)
+        if not request.stream:
+            answer = await self._json("POST", "/chat/completions", payload)
+            answer["sources"] = shown
+            return answer
+        response = await self._send("POST", "/chat/completions", payload, stream=True)
+        first: dict[str, Any] = {
+            "id": f"chatcmpl-rag-{uuid.uuid4().hex}", "object": "chat.completion.chunk",
+            "created": int(time.time()), "model": payload["model"],
+            "choices": [{"index": 0, "delta": {"role": "assistant", "content": ""},
+                         "logprobs": None, "finish_reason": None}],
+            "sources": shown}
+        if request.include_usage:
+            first["usage"] = None  # OpenAI: every chunk but the last carries usage: null
+        return self._relay(response, sse(first))
+
+    async def _augment(self, request: ChatCompletionRequest) -> tuple[list[dict], list[dict]]:
+        """(messages with sources in the last user turn, the top_k sources as payload dicts)."""
+        messages = [m.model_dump(mode="json", exclude_unset=True) for m in request.messages]
+        last_user = next((i for i in range(len(request.messages) - 1, -1, -1)
+                          if request.messages[i].role == "user"), None)
+        question = request.messages[last_user].text().strip() if last_user is not None else ""
+        if not question:
+            raise GatewayError(400, f"model '{request.model}' retrieves with the last user message as the "
+                                    f"query, and the request has no user message with text", param="messages")
+        found = await self.search(question, self.retrieval.context_k)
+        prompt, kept = build_prompt(question, found, self.retrieval.max_context_chars)
+        messages[last_user] = with_prompt(messages[last_user], prompt)
+        shown = [SourcePayload.from_source(i, s).model_dump()
+                 for i, s in enumerate(kept[:self.retrieval.top_k], start=1)]
+        return messages, shown
+
+    async def search(self, query: str, k: int) -> list[Source]:
+        """Retriever.search in a worker thread (it embeds and queries: blocking work), timed."""
+        if self.retriever is None:
+            raise GatewayError(404, "no retrieval index is loaded in this gateway", "not_found")
+        started = time.perf_counter()
+        try:
+            return list(await asyncio.to_thread(self.retriever.search, query, k))
+        except Exception as exc:
+            raise GatewayError(500, f"retrieval failed: {type(exc).__name__}: {exc}", "server_error") from None
+        finally:
+            self.on_retrieval(time.perf_counter() - started)
+
+    async def retrieve(self, query: str, top_k: int, score_threshold: float = 0.0) -> list[DifyRecord]:
+        """Dify's external knowledge retrieval: the top_k sources scoring >= score_threshold."""
+        found = await self.search(query, top_k)
+        return [DifyRecord.from_source(s) for s in found[:top_k] if s.score >= score_threshold]
+
+    async def readiness(self) -> tuple[bool, dict[str, Any]]:
+        """(ready, details): upstream lists its models, and the retriever describes its index."""
+        checks: dict[str, Any] = {}
+        try:
+            listing = await self._json("GET", "/models", count=False)
+            checks["upstream"] = {"ok": True, "url": self.upstream_url,
+                                  "models": [m.get("id") for m in listing.get("data") or []]}
+        except GatewayError as exc:
+            checks["upstream"] = {"ok": False, "url": self.upstream_url, "error": exc.message}
+        except UpstreamHTTPError as exc:
+            checks["upstream"] = {"ok": False, "url": self.upstream_url,
+                                  "error": f"GET /models answered {exc.status}"}
+        if self.retriever is None:
+            checks["retriever"] = {"ok": True, "configured": False}  # plain pass-through gateway
+        else:
+            try:
+                checks["retriever"] = {"ok": True, "configured": True,
+                                       **(await asyncio.to_thread(self.retriever.describe))}
+            except Exception as exc:
+                checks["retriever"] = {"ok": False, "configured": True, "error": f"{type(exc).__name__}: {exc}"}
+        return all(c["ok"] for c in checks.values()), checks

@@ -1,0 +1,201 @@
+"""`make index`: the RAG corpus -> chunks -> embeddings in Chroma, plus a BM25 index beside it.
+
+Idempotent and resumable: chunk ids are "<doc id>-<n>" and doc ids hash the
+document, so a re-run skips every chunk already in the collection (checked per
+batch with collection.get(ids=...)) and embeds only new ones; an interrupted
+run picks up where it stopped. `--reset` drops the collection and rebuilds.
+
+The collection records the embedder (name, dimension) and chunk settings it was
+built with; building into it with different ones stops with an error, because
+mixed vectors or re-cut chunks under old ids would silently corrupt retrieval.
+The BM25 index is rebuilt over every chunk of the collection after each run.
+
+Reads   rag.corpus, default <run_dir>/data/corpus.jsonl (written by `make data`)
+Writes  Chroma: rag.chroma.path, default <run_dir>/index/chroma (embedded mode),
+        or the `chroma run` server at rag.chroma.host:port (server mode);
+        BM25: <run_dir>/index/bm25/
+
+Run as:
+    python -m serve.rag.index recipes/quickstart.yaml [key.sub=value ...] [--reset]
+"""
+from __future__ import annotations
+
+import json
+import sys
+import time
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+from tqdm import tqdm
+
+from recipes.schema import RagSection
+from serve.rag.chunking import Chunk, chunk_document
+from serve.rag.embedder import Embedder, load_embedder
+from serve.rag.store import RagError, chroma_client, collection_name, sanitise_collection, save_bm25, searchable
+
+WRITE_BATCH = 256      # chunks per Chroma round-trip (existence check + add); Chroma caps it at ~5k
+READ_PAGE = 5000       # chunks per page when reading the whole collection back for BM25
+
+
+@dataclass
+class IndexStats:
+    collection: str
+    documents: int
+    chunks: int            # chunks cut from the corpus this run
+    new: int               # embedded and added
+    skipped: int           # already in the collection
+    total: int             # chunks in the collection afterwards (BM25 covers all of them)
+    embed_s: float         # embedding + Chroma writes
+    bm25_s: float
+    chunks_per_s: float    # new chunks / embed_s
+
+
+def read_corpus(path: Path) -> list[dict]:
+    """Corpus records {id, title, text, source, metadata}; first occurrence of an id wins."""
+    if not path.exists():
+        raise RagError(f"corpus not found: {path}. Run `make data RECIPE=...` first "
+                       f"(it writes <run_dir>/data/corpus.jsonl), or set rag.corpus to a JSONL file.")
+    docs, seen = [], set()
+    with path.open(encoding="utf-8") as fh:
+        for number, line in enumerate(fh, start=1):
+            if not line.strip():
+                continue
+            try:
+                doc = json.loads(line)
+            except json.JSONDecodeError as exc:
+                raise RagError(f"{path}:{number}: not valid JSON ({exc.msg})") from None
+            if not isinstance(doc, dict) or "id" not in doc or not isinstance(doc.get("text"), str):
+                raise RagError(f"{path}:{number}: expected an object with 'id' and 'text'")
+            if doc["id"] not in seen:
+                seen.add(doc["id"])
+                docs.append(doc)
+    return docs
+
+
+def chroma_metadata(chunk: Chunk) -> dict:
+    """Chroma metadata values must be str/int/float/bool: nested values are stored as JSON text."""
+    meta = {"doc_id": chunk.doc_id, "title": chunk.title, "chunk": chunk.index}
+    for key, value in chunk.metadata.items():
+        if key in meta or value is None:
+            continue
+        meta[key] = value if isinstance(value, (str, int, float, bool)) else json.dumps(value, ensure_ascii=False)
+    return meta
+
+
+def open_collection(client, name: str, rag: RagSection, embedder: Embedder, reset: bool):
+    """Create (cosine space) or reopen the collection; refuse one built with other settings."""
+    if reset:
+        try:
+            client.delete_collection(name)
+        except Exception:  # NotFoundError (or ValueError in older clients): nothing to reset
+            pass
+    wanted = {"embedder": embedder.name, "dim": embedder.dim,
+              "chunk_size": rag.chunk.size, "chunk_overlap": rag.chunk.overlap}
+    collection = client.get_or_create_collection(name, metadata=wanted, embedding_function=None,
+                                                 configuration={"hnsw": {"space": "cosine"}})
+    stored = collection.metadata or {}
+    if (stored.get("embedder"), stored.get("dim")) != (embedder.name, embedder.dim):
+        raise RagError(f"collection '{name}' was built with embedder {stored.get('embedder')!r} "
+                       f"(dim {stored.get('dim')}), recipe asks for {embedder.name!r} (dim {embedder.dim}): "
+                       f"rebuild with `make index ARGS=--reset` or choose another rag.chroma.collection")
+    if (stored.get("chunk_size"), stored.get("chunk_overlap")) != (rag.chunk.size, rag.chunk.overlap):
+        raise RagError(f"collection '{name}' was cut with rag.chunk size={stored.get('chunk_size')} "
+                       f"overlap={stored.get('chunk_overlap')}, recipe asks for size={rag.chunk.size} "
+                       f"overlap={rag.chunk.overlap}: rebuild with `make index ARGS=--reset`")
+    return collection
+
+
+def add_chunks(collection, chunks: list[Chunk], embedder: Embedder, batch: int = WRITE_BATCH,
+               progress: bool = True) -> tuple[int, int]:
+    """Embed and add the chunks not yet in the collection; returns (new, skipped)."""
+    new = skipped = 0
+    with tqdm(total=len(chunks), unit="chunk", desc="index", disable=not progress) as bar:
+        for start in range(0, len(chunks), batch):
+            part = chunks[start:start + batch]
+            present = set(collection.get(ids=[c.id for c in part], include=[])["ids"])
+            todo = [c for c in part if c.id not in present]
+            if todo:
+                vectors = embedder.encode([searchable(c.title, c.text) for c in todo])
+                collection.upsert(ids=[c.id for c in todo], embeddings=vectors,
+                                  documents=[c.text for c in todo], metadatas=[chroma_metadata(c) for c in todo])
+            new += len(todo)
+            skipped += len(part) - len(todo)
+            bar.update(len(part))
+    return new, skipped
+
+
+def collection_rows(collection) -> list[dict]:
+    """Every chunk of the collection as a BM25 row, sorted by id (deterministic row order)."""
+    rows, offset = [], 0
+    while True:
+        page = collection.get(include=["documents", "metadatas"], limit=READ_PAGE, offset=offset)
+        for cid, text, meta in zip(page["ids"], page["documents"], page["metadatas"]):
+            meta = dict(meta or {})
+            rows.append({"id": cid, "doc_id": meta.pop("doc_id", cid.rsplit("-", 1)[0]),
+                         "title": meta.pop("title", ""), "text": text or "", "metadata": meta})
+        if len(page["ids"]) < READ_PAGE:
+            break
+        offset += READ_PAGE
+    rows.sort(key=lambda r: r["id"])
+    return rows
+
+
+def build_index(rag: RagSection, corpus: Path, index_dir: Path, collection: str, reset: bool = False,
+                embedder: Embedder | None = None, progress: bool = True) -> IndexStats:
+    collection = sanitise_collection(collection)
+    docs = read_corpus(Path(corpus))
+    chunks: list[Chunk] = []
+    for doc in docs:
+        chunks.extend(chunk_document(doc, rag.chunk.size, rag.chunk.overlap))
+    embedder = embedder or load_embedder(rag.embedder)
+    client = chroma_client(rag.chroma, index_dir)
+    col = open_collection(client, collection, rag, embedder, reset)
+    t0 = time.perf_counter()
+    batch = min(WRITE_BATCH, client.get_max_batch_size())
+    new, skipped = add_chunks(col, chunks, embedder, batch, progress)
+    embed_s = time.perf_counter() - t0
+    t1 = time.perf_counter()
+    rows = collection_rows(col)
+    save_bm25(index_dir, rows, {"collection": collection, "embedder": embedder.name, "dim": embedder.dim,
+                                "chunk_size": rag.chunk.size, "chunk_overlap": rag.chunk.overlap,
+                                "chroma_mode": rag.chroma.mode})
+    bm25_s = time.perf_counter() - t1
+    return IndexStats(collection=collection, documents=len(docs), chunks=len(chunks), new=new,
+                      skipped=skipped, total=len(rows), embed_s=round(embed_s, 3), bm25_s=round(bm25_s, 3),
+                      chunks_per_s=round(new / embed_s, 1) if new and embed_s > 0 else 0.0)
+
+
+def main(argv: list[str]) -> int:
+    from recipes.load import load_or_exit, start_run
+
+    reset = "--reset" in argv
+    recipe = load_or_exit([a for a in argv if a != "--reset"])
+    if recipe.rag is None:
+        print("error: the recipe has no `rag:` section; add `rag: {}` for the defaults "
+              "(see recipes/schema.py RagSection)", file=sys.stderr)
+        return 2
+    rag = recipe.rag
+    run = start_run(recipe, "index")
+    index_dir = run / "index"
+    corpus = Path(rag.corpus) if rag.corpus else run / "data" / "corpus.jsonl"
+    name = collection_name(rag.chroma, recipe.name)
+    where = (f"{rag.chroma.host}:{rag.chroma.port}" if rag.chroma.mode == "server"
+             else str(Path(rag.chroma.path) if rag.chroma.path else index_dir / "chroma"))
+    print(f"   corpus {corpus}  ->  Chroma {rag.chroma.mode} {where} collection '{name}'"
+          f"{'  (reset)' if reset else ''}")
+    try:
+        stats = build_index(rag, corpus, index_dir, name, reset=reset)
+    except RagError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+    print(f"   documents {stats.documents}  chunks {stats.chunks}  new {stats.new}  skipped {stats.skipped}  "
+          f"in collection {stats.total}")
+    print(f"   embedding + upsert {stats.embed_s:.1f} s ({stats.chunks_per_s:.1f} chunks/s, "
+          f"{rag.embedder.model})  BM25 {stats.bm25_s:.1f} s")
+    (index_dir / "index_stats.json").write_text(json.dumps(asdict(stats), indent=2), encoding="utf-8")
+    print(f"   wrote {index_dir}/ (bm25/, index_stats.json)")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))
