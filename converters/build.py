@@ -97,6 +97,8 @@ def read_sources(data: DataSection, built: Built) -> list[Example]:
                 counts["documents"] += 1
             elif source.max_samples is None or counts["read"] < source.max_samples:
                 item.meta.update(dataset=label, format=source.format)
+                if source.split:
+                    item.meta["split"] = source.split
                 examples.append(item)
                 counts["read"] += 1
     return examples

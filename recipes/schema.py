@@ -63,6 +63,9 @@ class DataSource(Strict):
     format: Literal[DATA_FORMATS]  # type: ignore[valid-type]
     path: str
     max_samples: Optional[int] = Field(None, ge=1)
+    # put every example of this source in one split (e.g. an official test file);
+    # default: the source's own split when it has one, else the seeded hash split
+    split: Optional[Literal["train", "validation", "test"]] = None
 
 
 class CleanSettings(Strict):

@@ -136,3 +136,13 @@ def test_leakage_is_reported(tmp_path):
     leaks = rows(tmp_path / "out" / "leakage.jsonl")
     assert summary["leakage"] == len(leaks) > 0
     assert all(l["similarity"] >= 0.85 for l in leaks)
+
+
+def test_a_source_can_be_pinned_to_one_split(tmp_path):
+    recipe = load_recipe(ROOT / "recipes/quickstart.yaml", [
+        "data.sources=[{format: qa-jsonl, path: data/samples/qa.jsonl}, "
+        "{format: medqa, path: data/samples/medqa/mainland_sample.jsonl, split: test}]",
+        "data.refusals.count=0", "data.noise.share=0", "data.max_reject_share=0.5"])
+    summary = build(recipe.data, recipe.finetune.seed, tmp_path)
+    assert summary["per_source"]["mainland_sample"] == {"read": 12, "rejected": 2, "test": 12}
+    assert summary["per_source"]["qa"]["train"] > 50
