@@ -17,6 +17,7 @@ Run as:
 """
 from __future__ import annotations
 
+import fcntl
 import hashlib
 import os
 import shutil
@@ -84,10 +85,22 @@ def is_ready(name: str) -> bool:
 
 
 def create(name: str) -> None:
-    target, req = env_dir(name), requirements_file(name)
+    target = env_dir(name)
     if is_ready(name):
         print(f"[setup] {name:5s} up to date  {target}")
         return
+    target.parent.mkdir(parents=True, exist_ok=True)
+    # one builder at a time: a second `make` waits here instead of deleting a half-built env
+    with open(target.parent / f".{target.name}.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        if is_ready(name):
+            print(f"[setup] {name:5s} built by another process  {target}")
+            return
+        build(name)
+
+
+def build(name: str) -> None:
+    target, req = env_dir(name), requirements_file(name)
     print(f"[setup] {name:5s} creating    {target} from {req.name}", flush=True)
     started = time.time()
     if target.exists():  # a half-built env from an interrupted setup

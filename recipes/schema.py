@@ -292,9 +292,47 @@ class RagSection(Strict):
         return self
 
 
-class Reserved(Strict):
-    """Sections owned by later stages (evaluation, demo); reserved, empty for now."""
-    model_config = ConfigDict(extra="allow")
+EVAL_SUITES = ("choice", "open", "format", "safety", "rag", "serving", "ablation")
+
+
+class EvalTarget(Strict):
+    name: str = Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9._+-]*$")  # label in the report: base, sft, sft+rag
+    model: str                            # served model name: base, med-lora, med-lora-rag, ...
+    base_url: Optional[str] = None        # default: the gateway for *-rag models, else vLLM
+
+
+class EvalSection(Strict):
+    """`make eval`: the same items through every target, over HTTP only."""
+    targets: list[EvalTarget] = Field(default_factory=lambda: [
+        EvalTarget(name="base", model="base"), EvalTarget(name="sft", model="med-lora"),
+        EvalTarget(name="sft+rag", model="med-lora-rag")], min_length=1)
+    suites: list[Literal[EVAL_SUITES]] = list(EVAL_SUITES)  # type: ignore[valid-type]
+    sets: Optional[list[str]] = None      # eval JSONL files; default <run_dir>/data/eval/*.jsonl
+    limit: Optional[int] = Field(None, ge=1)  # items per set
+    concurrency: int = Field(8, ge=1, le=256)
+    max_tokens: int = Field(256, ge=1)
+    temperature: float = Field(0.0, ge=0.0, le=2.0)
+    seed: int = 0
+    timeout_s: float = Field(120, gt=0)
+    retries: int = Field(3, ge=0)
+    rouge_tokenizer: Literal["char", "jieba"] = "char"
+    bertscore_model: Optional[str] = None
+    support_threshold: float = Field(0.5, gt=0.0, le=1.0)  # lexical support test for citations
+    minimal_prompt: str = "你是一名医生，请回答用户的问题。"
+
+
+class DemoSection(Strict):
+    """`make demo`: Gradio over the HTTP endpoint, local by default (use an SSH tunnel)."""
+    host: str = "127.0.0.1"
+    port: int = Field(7860, ge=1, le=65535)
+    base_url: Optional[str] = None        # default: the gateway when rag is set, else vLLM
+    default_model: Optional[str] = None   # default: the first -rag model, else the first model
+    top_k: int = Field(5, ge=1, le=20)
+    temperature: float = Field(0.7, ge=0.0, le=2.0)
+    max_tokens: int = Field(512, ge=1)
+    auth_user_env: Optional[str] = "MEDKIT_DEMO_USER"          # both set -> login required
+    auth_password_env: Optional[str] = "MEDKIT_DEMO_PASSWORD"
+    share: bool = False                   # Gradio public link: off unless asked
 
 
 class Recipe(Strict):
@@ -307,8 +345,8 @@ class Recipe(Strict):
     serve: ServeSection = ServeSection()
     parity: ParitySection = ParitySection()
     rag: Optional[RagSection] = None
-    eval: Optional[Reserved] = None
-    demo: Optional[Reserved] = None
+    eval: Optional[EvalSection] = None
+    demo: Optional[DemoSection] = None
 
     @model_validator(mode="after")
     def adapters_unique(self) -> "Recipe":

@@ -39,3 +39,20 @@ def test_python_of_missing_env_says_run_setup(monkeypatch, tmp_path, capsys):
     monkeypatch.setenv("MEDKIT_ENV_HOME", str(tmp_path))
     assert manage.main(["python", "train"]) == 1
     assert "run `make setup`" in capsys.readouterr().err
+
+
+def test_concurrent_setups_build_once(monkeypatch, tmp_path):
+    """Two `make` runs at once: the second waits for the first instead of deleting its work."""
+    import subprocess
+    import sys
+    req = tmp_path / "requirements-app.txt"
+    req.write_text("# nothing to install\n")
+    script = (f"import sys; sys.path.insert(0, {str(ROOT)!r}); from envs import manage; from pathlib import Path; "
+              f"manage.requirements_file = lambda name: Path({str(req)!r}); manage.create('app')")
+    env = {"MEDKIT_ENV_HOME": str(tmp_path / "envs"), "PATH": "/usr/bin:/bin"}
+    procs = [subprocess.Popen([sys.executable, "-c", script], env=env, stdout=subprocess.PIPE, text=True)
+             for _ in range(2)]
+    outputs = [p.communicate(timeout=300)[0] for p in procs]
+    assert all(p.returncode == 0 for p in procs), outputs
+    assert sum("creating" in o for o in outputs) == 1
+    assert sum("built by another process" in o or "up to date" in o for o in outputs) == 1
