@@ -3,6 +3,9 @@
 Each format module exposes `read(path) -> Iterator[Example | Document | Reject]`,
 streaming one source (a file, or a release folder); malformed rows come back as
 `Reject`s (file, line, reason) instead of being dropped silently.
+Record-per-line formats share one loop, common.convert_records: the module supplies a
+reader of (line, object | Reject) pairs (common.read_jsonl, read_json_records, csv_records)
+and a `convert(obj, where)` that returns its Example(s) / Document(s) or a reject reason.
 """
 from converters import (alpaca, cmb, cmedqa2, cmexam, dialogue_csv, huatuo_encyclopedia, huatuo_lite, medqa,
                         medqa_textbooks, pubmed, pubmedqa, qa_jsonl, sharegpt, shibing624_medical)

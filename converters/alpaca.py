@@ -5,10 +5,11 @@ import json
 from pathlib import Path
 from typing import Iterator
 
-from converters.common import Example, Reject, read_jsonl, text_field
+from converters.common import Example, Reject, convert_records, read_jsonl, text_fields
 
 
 def _objects(path: Path) -> Iterator[tuple[int, dict | Reject]]:
+    """JSONL by suffix, else the whole file loaded as one JSON array ("line" = 1-based item index)."""
     if path.suffix == ".jsonl":
         yield from read_jsonl(path)
         return
@@ -24,15 +25,14 @@ def _objects(path: Path) -> Iterator[tuple[int, dict | Reject]]:
         yield index, row if isinstance(row, dict) else Reject(str(path), index, "array item is not an object")
 
 
+def _convert(obj: dict, where: str) -> Example | str:
+    fields = text_fields(obj, "instruction", "output")
+    if isinstance(fields, str):
+        return fields
+    instruction, output = fields
+    return Example(instruction=instruction, output=output, input=(obj.get("input") or "").strip(),
+                   system=(obj.get("system") or "").strip(), source=where)
+
+
 def read(path: Path) -> Iterator[Example | Reject]:
-    for number, obj in _objects(path):
-        if isinstance(obj, Reject):
-            yield obj
-            continue
-        instruction, output = text_field(obj, "instruction"), text_field(obj, "output")
-        if instruction is None or output is None:
-            missing = "instruction" if instruction is None else "output"
-            yield Reject(str(path), number, f"missing or empty '{missing}'", json.dumps(obj, ensure_ascii=False)[:200])
-            continue
-        yield Example(instruction=instruction, output=output, input=(obj.get("input") or "").strip(),
-                      system=(obj.get("system") or "").strip(), source=f"{path.name}:{number}")
+    yield from convert_records(path, _objects(path), _convert)

@@ -19,13 +19,11 @@ letters not among the option keys, several letters for a 单项 question.
 """
 from __future__ import annotations
 
-import json
 import re
 from pathlib import Path
 from typing import Iterator
 
-from converters.common import Example, Reject, text_field
-from converters.pubmed import _objects as json_records  # JSON array (streamed) or JSONL, sniffed
+from converters.common import Example, Reject, convert_records, read_json_records, text_field
 
 ASK_SINGLE = "请选出正确答案，只需回答选项字母。"
 ASK_MULTI = "本题可能有多个正确答案，请选出全部正确答案，只需回答选项字母。"
@@ -77,12 +75,4 @@ def _convert(obj: dict, where: str) -> Example | str:
 
 def read(path: Path) -> Iterator[Example | Reject]:
     path = Path(path)
-    for number, obj in json_records(path):
-        if isinstance(obj, Reject):
-            yield obj
-            continue
-        result = _convert(obj, f"{path.name}:{number}")
-        if isinstance(result, str):
-            yield Reject(str(path), number, result, json.dumps(obj, ensure_ascii=False)[:200])
-        else:
-            yield result
+    yield from convert_records(path, read_json_records(path), _convert)

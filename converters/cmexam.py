@@ -25,15 +25,13 @@ from pathlib import Path
 from typing import Iterator
 
 from converters.cmb import parse_answer
-from converters.common import Example, Reject
-from converters.dialogue_csv import csv_rows
+from converters.common import BAD_BYTES, Example, Reject, convert_records, csv_records, csv_text
 
 ASK = "请选出正确答案，如有多个正确答案请全部选出。"
 REQUIRED = ("Question", "Options", "Answer")
 EXTRA = {"disease_group": "Disease Group", "clinical_department": "Clinical Department",
          "medical_discipline": "Medical Discipline", "competency": "Competency", "difficulty": "Difficulty level"}
 OPTION = re.compile(r"\s*([A-Z])\s*[ 、.．:：)）]\s*(.*)")
-BAD_BYTES = re.compile("[\udc80-\udcff]")  # left by errors="surrogateescape"
 
 
 def parse_options(text: str) -> dict[str, str]:
@@ -89,24 +87,12 @@ def read(path: Path) -> Iterator[Example | Reject]:
         header = [h.strip() for h in next(reader, [])]
         missing = [c for c in REQUIRED if c not in header]
         if missing:
-            yield Reject(str(path), 1, f"bad header: missing column(s) {', '.join(missing)}",
-                         BAD_BYTES.sub("\ufffd", ",".join(header))[:200])
+            yield Reject(str(path), 1, f"bad header: missing column(s) {', '.join(missing)}", csv_text(header)[:200])
             return
-        for line, fields in csv_rows(reader):
-            if isinstance(fields, str):
-                yield Reject(str(path), line, fields)
-                continue
-            if not "".join(fields).strip():
-                continue  # blank line
-            raw = BAD_BYTES.sub("\ufffd", ",".join(fields))[:200]
-            if len(fields) != len(header):
-                reason = f"bad row: expected {len(header)} columns, got {len(fields)}"
-            elif BAD_BYTES.search("".join(fields)):
-                reason = "not UTF-8: undecodable bytes in the row"
-            else:
-                result = _convert(dict(zip(header, fields)), f"{path.name}:{line}")
-                if isinstance(result, Example):
-                    yield result
-                    continue
-                reason = result
-            yield Reject(str(path), line, reason, raw)
+
+        def convert(fields: list[str], where: str) -> Example | str:
+            if BAD_BYTES.search("".join(fields)):
+                return "not UTF-8: undecodable bytes in the row"
+            return _convert(dict(zip(header, fields)), where)
+
+        yield from convert_records(path, csv_records(path, reader, len(header)), convert, raw=csv_text)

@@ -22,7 +22,7 @@ import csv
 from pathlib import Path
 from typing import Iterator
 
-from converters.common import Example, Reject
+from converters.common import Example, Reject, convert_records, csv_records
 
 COLUMNS = ("department", "title", "ask", "answer")
 ALIASES = {"question": "ask"}
@@ -44,20 +44,6 @@ def detect_encoding(path: Path) -> str | None:
     return None
 
 
-def csv_rows(reader) -> Iterator[tuple[int, list[str] | str]]:
-    """(line the record starts on, fields), or a csv error message in place of the fields."""
-    start = reader.line_num + 1
-    while True:
-        try:
-            row = next(reader)
-        except StopIteration:
-            return
-        except csv.Error as exc:
-            row = f"bad CSV: {exc}"
-        yield start, row
-        start = reader.line_num + 1
-
-
 def read(path: Path) -> Iterator[Example | Reject]:
     path = Path(path)
     encoding = detect_encoding(path)
@@ -73,21 +59,14 @@ def read(path: Path) -> Iterator[Example | Reject]:
             yield Reject(str(path), 1, f"bad header: missing column(s) {', '.join(missing)}", ",".join(header)[:200])
             return
         index = {c: names.index(c) for c in COLUMNS}
-        for line, row in csv_rows(reader):
-            if isinstance(row, str):
-                yield Reject(str(path), line, row)
-                continue
-            if not "".join(row).strip():
-                continue  # blank line
-            raw = ",".join(row)[:200]
-            if len(row) != len(header):
-                yield Reject(str(path), line, f"bad row: expected {len(header)} columns, got {len(row)}", raw)
-                continue
+
+        def convert(row: list[str], where: str) -> Example | str:
             fields = {c: row[i].strip() for c, i in index.items()}
             empty = next((c for c in ("ask", "answer") if not fields[c]), None)
             if empty:
-                yield Reject(str(path), line, f"missing or empty '{empty}'", raw)
-                continue
-            yield Example(instruction=fields["ask"], output=fields["answer"], source=f"{path.name}:{line}",
-                          meta={"question": fields["ask"], "subject": fields["department"] or None,
-                                "title": fields["title"] or None})
+                return f"missing or empty '{empty}'"
+            return Example(instruction=fields["ask"], output=fields["answer"], source=where,
+                           meta={"question": fields["ask"], "subject": fields["department"] or None,
+                                 "title": fields["title"] or None})
+
+        yield from convert_records(path, csv_records(path, reader, len(header)), convert, raw=",".join)

@@ -16,11 +16,10 @@ answers"), the two lengths differ ("misaligned row"), or a string is empty ("emp
 """
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Iterator
 
-from converters.common import Example, Reject, read_jsonl
+from converters.common import Example, Reject, convert_records, read_jsonl
 
 
 def _check(questions, answers) -> str | None:
@@ -40,19 +39,20 @@ def _check(questions, answers) -> str | None:
     return None
 
 
+def _convert(obj: dict, where: str) -> list[Example] | str:
+    questions, answers = obj.get("questions"), obj.get("answers")
+    reason = _check(questions, answers)
+    if reason:
+        return reason
+    examples = []
+    for n, (group, answer) in enumerate(zip(questions, answers), start=1):
+        first = group[0].strip()
+        variants = list(dict.fromkeys(q.strip() for q in group[1:] if q.strip() != first))
+        examples.append(Example(instruction=first, output=answer.strip(), source=where,
+                                meta={"question": first, "question_variants": variants, "group": n}))
+    return examples
+
+
 def read(path: Path) -> Iterator[Example | Reject]:
     path = Path(path)
-    for number, obj in read_jsonl(path):
-        if isinstance(obj, Reject):
-            yield obj
-            continue
-        questions, answers = obj.get("questions"), obj.get("answers")
-        reason = _check(questions, answers)
-        if reason:
-            yield Reject(str(path), number, reason, json.dumps(obj, ensure_ascii=False)[:200])
-            continue
-        for n, (group, answer) in enumerate(zip(questions, answers), start=1):
-            first = group[0].strip()
-            variants = list(dict.fromkeys(q.strip() for q in group[1:] if q.strip() != first))
-            yield Example(instruction=first, output=answer.strip(), source=f"{path.name}:{number}",
-                          meta={"question": first, "question_variants": variants, "group": n})
+    yield from convert_records(path, read_jsonl(path), _convert)

@@ -10,24 +10,22 @@ Rejects: bad JSON, a line that is not an object, missing or empty question / ans
 """
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Iterator
 
-from converters.common import Example, Reject, read_jsonl, text_field
+from converters.common import Example, Reject, convert_records, read_jsonl, text_field, text_fields
+
+
+def _convert(obj: dict, where: str) -> Example | str:
+    fields = text_fields(obj, "question", "answer")
+    if isinstance(fields, str):
+        return fields
+    question, answer = fields
+    return Example(instruction=question, output=answer, source=where,
+                   meta={"question": question, "subject": text_field(obj, "label"), "id": obj.get("id"),
+                         "score": obj.get("score"), "related_diseases": obj.get("related_diseases")})
 
 
 def read(path: Path) -> Iterator[Example | Reject]:
     path = Path(path)
-    for number, obj in read_jsonl(path):
-        if isinstance(obj, Reject):
-            yield obj
-            continue
-        question, answer = text_field(obj, "question"), text_field(obj, "answer")
-        if question is None or answer is None:
-            missing = "question" if question is None else "answer"
-            yield Reject(str(path), number, f"missing or empty '{missing}'", json.dumps(obj, ensure_ascii=False)[:200])
-            continue
-        yield Example(instruction=question, output=answer, source=f"{path.name}:{number}",
-                      meta={"question": question, "subject": text_field(obj, "label"), "id": obj.get("id"),
-                            "score": obj.get("score"), "related_diseases": obj.get("related_diseases")})
+    yield from convert_records(path, read_jsonl(path), _convert)

@@ -17,12 +17,11 @@ given). With only `answer` given, the letter is recovered from the matching opti
 """
 from __future__ import annotations
 
-import json
 import re
 from pathlib import Path
 from typing import Iterator
 
-from converters.common import Example, Reject, read_jsonl, text_field
+from converters.common import Example, Reject, convert_records, read_jsonl, text_field
 
 CJK = re.compile(r"[\u3400-\u9fff\uf900-\ufaff]")
 ASK_ZH = "请选出正确答案，只需回答选项字母。"
@@ -91,12 +90,4 @@ def _convert(obj: dict, where: str) -> Example | str:
 
 def read(path: Path) -> Iterator[Example | Reject]:
     path = Path(path)
-    for number, obj in read_jsonl(path):
-        if isinstance(obj, Reject):
-            yield obj
-            continue
-        result = _convert(obj, f"{path.name}:{number}")
-        if isinstance(result, str):
-            yield Reject(str(path), number, result, json.dumps(obj, ensure_ascii=False)[:200])
-        else:
-            yield result
+    yield from convert_records(path, read_jsonl(path), _convert)

@@ -23,7 +23,7 @@ import re
 from pathlib import Path
 from typing import Iterator
 
-from converters.common import Document, Example, Reject, text_field
+from converters.common import Document, Example, Reject, convert_records, text_field
 
 ASK = "Answer the question with yes, no or maybe, then explain briefly."
 DECISIONS = ("yes", "no", "maybe")
@@ -72,13 +72,13 @@ class _Cursor:
             return obj
 
 
-def _members(path: Path) -> Iterator[tuple[int, str, object] | Reject]:
-    """(line of the key, key, value) per member of the top-level object."""
+def _members(path: Path) -> Iterator[tuple[int, dict | Reject]]:
+    """(line of the key, {key: value}) per member of the top-level object; Rejects end the file."""
     with path.open(encoding="utf-8") as fh:
         cur = _Cursor(fh)
         try:
             if cur.peek() != "{":
-                yield Reject(str(path), 0, "bad JSON: top level is not an object keyed by PMID")
+                yield 0, Reject(str(path), 0, "bad JSON: top level is not an object keyed by PMID")
                 return
             cur.advance(cur.pos + 1)
             while cur.peek() != "}":
@@ -87,19 +87,21 @@ def _members(path: Path) -> Iterator[tuple[int, str, object] | Reject]:
                 if not isinstance(key, str) or cur.peek() != ":":
                     raise json.JSONDecodeError("expected a PMID key and ':'", cur.buf, cur.pos)
                 cur.advance(cur.pos + 1)
-                yield line, key, cur.value()
+                yield line, {key: cur.value()}
                 if cur.peek() == ",":
                     cur.advance(cur.pos + 1)
                 elif cur.peek() != "}":
                     raise json.JSONDecodeError("expected ',' or '}'", cur.buf, cur.pos)
         except json.JSONDecodeError as exc:
-            yield Reject(str(path), cur.line, f"bad JSON: {exc.msg} (rest of file skipped)",
-                         cur.buf[cur.pos:cur.pos + 200])
+            yield cur.line, Reject(str(path), cur.line, f"bad JSON: {exc.msg} (rest of file skipped)",
+                                   cur.buf[cur.pos:cur.pos + 200])
         except UnicodeDecodeError:
-            yield Reject(str(path), cur.line, "not UTF-8 (rest of file skipped)")
+            yield cur.line, Reject(str(path), cur.line, "not UTF-8 (rest of file skipped)")
 
 
-def _convert(pmid: str, obj, where: str) -> tuple[Example, Document] | str:
+def _convert(member: dict, where: str) -> tuple[Example, Document] | str:
+    (pmid, obj), = member.items()
+    pmid = pmid.strip()
     if not isinstance(obj, dict):
         return "bad entry: value is not an object"
     question, contexts = text_field(obj, "QUESTION"), obj.get("CONTEXTS")
@@ -131,13 +133,4 @@ def _convert(pmid: str, obj, where: str) -> tuple[Example, Document] | str:
 
 def read(path: Path) -> Iterator[Example | Document | Reject]:
     path = Path(path)
-    for member in _members(path):
-        if isinstance(member, Reject):
-            yield member
-            continue
-        line, pmid, obj = member
-        result = _convert(pmid.strip(), obj, f"{path.name}:{line}")
-        if isinstance(result, str):
-            yield Reject(str(path), line, result, json.dumps({pmid: obj}, ensure_ascii=False)[:200])
-        else:
-            yield from result
+    yield from convert_records(path, _members(path), _convert)

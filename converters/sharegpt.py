@@ -17,12 +17,10 @@ alternating"), and a conversation that ends on a human turn ("last turn not from
 """
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Iterator
 
-from converters.common import Example, Reject, text_field
-from converters.pubmed import _objects as json_records  # JSON array (streamed) or JSONL, sniffed
+from converters.common import Example, Reject, convert_records, read_json_records, text_field
 
 ROLES = {"human": "human", "user": "human", "gpt": "gpt", "assistant": "gpt", "system": "system"}
 
@@ -71,12 +69,4 @@ def _convert(obj: dict, where: str) -> Example | str:
 
 def read(path: Path) -> Iterator[Example | Reject]:
     path = Path(path)
-    for number, obj in json_records(path):
-        if isinstance(obj, Reject):
-            yield obj
-            continue
-        result = _convert(obj, f"{path.name}:{number}")
-        if isinstance(result, str):
-            yield Reject(str(path), number, result, json.dumps(obj, ensure_ascii=False)[:200])
-        else:
-            yield result
+    yield from convert_records(path, read_json_records(path), _convert)

@@ -11,29 +11,23 @@ that is neither a string nor null ("bad input").
 """
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Iterator
 
-from converters.common import Example, Reject, text_field
-from converters.pubmed import _objects as json_records  # JSON array (streamed) or JSONL, sniffed
+from converters.common import Example, Reject, convert_records, read_json_records, text_fields
+
+
+def _convert(obj: dict, where: str) -> Example | str:
+    fields = text_fields(obj, "instruction", "output")
+    if isinstance(fields, str):
+        return fields
+    instruction, output = fields
+    extra = obj.get("input")
+    if extra is not None and not isinstance(extra, str):
+        return f"bad input: expected a string, got {type(extra).__name__}"
+    return Example(instruction=instruction, output=output, input=(extra or "").strip(), source=where)
 
 
 def read(path: Path) -> Iterator[Example | Reject]:
     path = Path(path)
-    for number, obj in json_records(path):
-        if isinstance(obj, Reject):
-            yield obj
-            continue
-        raw = json.dumps(obj, ensure_ascii=False)[:200]
-        instruction, output = text_field(obj, "instruction"), text_field(obj, "output")
-        if instruction is None or output is None:
-            missing = "instruction" if instruction is None else "output"
-            yield Reject(str(path), number, f"missing or empty '{missing}'", raw)
-            continue
-        extra = obj.get("input")
-        if extra is not None and not isinstance(extra, str):
-            yield Reject(str(path), number, f"bad input: expected a string, got {type(extra).__name__}", raw)
-            continue
-        yield Example(instruction=instruction, output=output, input=(extra or "").strip(),
-                      source=f"{path.name}:{number}")
+    yield from convert_records(path, read_json_records(path), _convert)
