@@ -46,7 +46,12 @@ def open_index(rag: RagSection, index_dir: Path) -> Optional[Retriever]:
         log.warning("no index at %s/: '-rag' models are off until `make index` builds it", index_dir)
         return None
     try:
+        import torch
+
         from serve.rag.retriever import open_retriever
+        # One thread for query embedding: a query is one short text, and on a box shared with
+        # vLLM two spinning OpenMP threads turned a 16 ms p50 search into 500 ms tails (2 cores).
+        torch.set_num_threads(1)
     except ImportError as exc:
         log.warning("retriever unavailable (%s): '-rag' models are off", exc)
         return None
