@@ -5,7 +5,7 @@ ARGS   ?=
 APP     = $(shell python3 envs/manage.py python app)
 export PYTHONPATH := $(CURDIR)
 
-.PHONY: help setup validate data convert train export index serve stop status parity bench quickstart test
+.PHONY: help setup validate data convert train export index serve stop status parity eval bench demo quickstart test
 
 help:        ## list the targets
 	@grep -E '^[a-z]+:.*## ' Makefile | sed 's/:.*## /\t/' | expand -t 14
@@ -43,8 +43,14 @@ status: setup  ## list the servers started from any run directory
 parity: setup  ## greedy outputs: HF+peft vs vLLM merged vs vLLM LoRA-mounted
 	@$(APP) -m evaluation.parity $(RECIPE) $(ARGS)
 
+eval: setup  ## base vs SFT vs SFT+RAG over HTTP: metrics, report.md, plots in <run_dir>/eval (resumes)
+	@$(APP) -m evaluation $(RECIPE) $(ARGS)
+
 bench: setup  ## serving throughput: vLLM vs a hand-written transformers server
 	@$(APP) -m bench.serving $(RECIPE) $(ARGS)
+
+demo: setup  ## Gradio demo over the served endpoint on demo.host:demo.port (127.0.0.1:7860)
+	@$(APP) -m demo $(RECIPE) $(ARGS)
 
 quickstart: setup  ## the whole pipeline on the embedded default, offline, CPU
 	@$(APP) -m scripts.quickstart $(ARGS)

@@ -17,6 +17,7 @@ import time
 from openai import OpenAI
 
 import converters.build
+import evaluation.__main__
 import evaluation.parity
 import serve.__main__ as serve_cli
 import serve.rag.index
@@ -102,6 +103,7 @@ def main(overrides: list[str]) -> int:
         print("== RAG: through the gateway, streamed, sources first")
         summary.append(rag_check(gateway_url, recipe.serve.adapters[0].name + recipe.rag.gateway.model_suffix, key))
         print("   " + summary[-1])
+        step("eval", evaluation.__main__.main, argv + ["--no-progress"], timings)
         step("parity", evaluation.parity.main, argv, timings)
     finally:
         serve_cli.stop(argv)
@@ -115,10 +117,13 @@ def main(overrides: list[str]) -> int:
     print(f"   merged model       {out}/merged/")
     print(f"   parity table       {out}/parity/parity.json")
     print(f"   index              {out}/index/  (Chroma + BM25)")
+    print(f"   evaluation         {out}/eval/report.md  (+ results.json, PNG plots)")
     print(f"   logs               {out}/logs/")
     print("   serve it again:    make serve            (base + med-lora on "
           f"127.0.0.1:{recipe.serve.port}, RAG gateway on 127.0.0.1:{recipe.rag.gateway.port})")
     print("                      make serve ARGS=serve.mode=merged")
+    print("   open the demo:     make serve && make demo   -> http://127.0.0.1:7860")
+    print("                      from a laptop: ssh -N -L 7860:127.0.0.1:7860 user@this-host")
     return 0
 
 

@@ -1,0 +1,131 @@
+"""Benchmark of the evaluation runner: N items at concurrency 16 vs 1 against vLLM (CPU) on the tiny model.
+
+vLLM serves the run's merged model (falling back to the base + LoRA when there is no
+merge) on a free port, started and stopped here as bench/serving.py does. The items
+are the run's evaluation items (<run_dir>/data/eval/*.jsonl), cycled to --items with
+distinct ids; every level gets a fresh, empty cache, so every request is really sent.
+Greedy decoding: the same items give the same answers, hence the same work, at each level.
+One unmeasured round at the highest concurrency warms vLLM up first.
+
+Per level: wall time, items/s, and the runner's own cost per item, three ways:
+  own      time the runner spends in its own code (keys, cache reads and appends,
+           records, progress), timed around those sections (Runner.stats["own_s"])
+  outside  wall time minus the time spent awaiting HTTP (concurrency 1 only: with
+           requests in flight together the awaits overlap and the difference means nothing)
+  cpu      process CPU time per item: the runner plus the openai client's request
+           building and response parsing (an upper bound of the client side's cost)
+The ratio is items/s at the highest level over items/s at concurrency 1.
+Results: <run_dir>/bench/eval_runner.json, the vLLM log beside it.
+
+Run as:
+    python -m bench.eval_runner recipes/quickstart.yaml [--items 1000] [--concurrency 1,16] [--max-tokens 32]
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+from evaluation.items import load
+from evaluation.runner import Request, Runner, Target
+from evaluation.suites import messages
+from recipes.load import load_or_exit, run_dir
+from recipes.render import merged_dir
+from serve import process
+from serve.vllm_cmd import api_key, plan
+
+
+def parse_args(argv: list[str]) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(prog="python -m bench.eval_runner", description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("recipe")
+    parser.add_argument("overrides", nargs="*", help="recipe overrides, key.sub=value")
+    parser.add_argument("--items", type=int, default=1000)
+    parser.add_argument("--concurrency", default="1,16", help="comma-separated levels")
+    parser.add_argument("--max-tokens", type=int, default=32)
+    args = parser.parse_intermixed_args(argv)
+    args.levels = sorted({int(c) for c in args.concurrency.split(",") if c.strip()})
+    if not args.levels or min(args.levels) < 1 or args.items < 1 or args.max_tokens < 1:
+        parser.error("--items, --max-tokens and the --concurrency levels must be >= 1")
+    return args
+
+
+def requests_for(items: list[dict], n: int, tag: str) -> list[Request]:
+    out = []
+    for k in range(n):
+        item = items[k % len(items)]
+        out.append(Request(f"{item['id']}#{tag}{k}", "full", messages(item, item.get("system"))))
+    return out
+
+
+def measure(target: Target, items: list[dict], n: int, concurrency: int, max_tokens: int, tag: str) -> dict:
+    with tempfile.TemporaryDirectory() as cache:
+        runner = Runner(Path(cache), concurrency=concurrency, max_tokens=max_tokens, progress=False,
+                        timeout_s=600, retries=1)
+        requests = requests_for(items, n, tag)
+        cpu0, t0 = time.process_time(), time.perf_counter()
+        outcome = runner.run(target, requests)
+        wall, cpu = time.perf_counter() - t0, time.process_time() - cpu0
+    if outcome.down or outcome.failures:
+        raise SystemExit(f"error: {outcome.down or outcome.failures[0]['error']}")
+    tokens = sum(r.get("completion_tokens") or 0 for r in outcome.responses.values())
+    stats = runner.stats
+    return {"concurrency": concurrency, "items": n, "wall_s": round(wall, 2), "items_per_s": round(n / wall, 2),
+            "completion_tokens": tokens, "tokens_per_s": round(tokens / wall, 1),
+            "own_ms_per_item": round(stats["own_s"] / n * 1000, 3),
+            "outside_http_ms_per_item": round((wall - stats["http_s"]) / n * 1000, 3) if concurrency == 1 else None,
+            "cpu_ms_per_item": round(cpu / n * 1000, 3)}
+
+
+def main(argv: list[str]) -> int:
+    args = parse_args(argv)
+    recipe = load_or_exit([args.recipe, *args.overrides])
+    out = run_dir(recipe) / "bench"
+    out.mkdir(parents=True, exist_ok=True)
+    items, _ = load(sorted((run_dir(recipe) / "data" / "eval").glob("*.jsonl")))
+    if not items:
+        raise SystemExit(f"error: no evaluation items in {run_dir(recipe)}/data/eval/; run `make data` first")
+    mode = "merged" if (merged_dir(recipe) / "config.json").exists() else "lora"
+    port = process.free_port()
+    launch = plan(recipe, mode=mode, port=port)
+    model = launch.models[-1]  # merged: the merge; lora: the adapter
+    pid_file = run_dir(recipe) / "serve" / "bench-eval-vllm.json"
+    print(f"== bench eval runner: '{recipe.name}', vLLM ({mode}) model '{model}', {args.items} items "
+          f"({len(items)} distinct), {args.max_tokens} max tokens, concurrency {args.levels}, cpus {os.cpu_count()}")
+    rows = []
+    try:
+        print(f"   starting vLLM on port {port}, log {out}/eval_runner-vllm.log", flush=True)
+        record = process.start("vLLM bench (eval runner)", launch.argv, launch.env, recipe.serve.host, port,
+                               launch.url, launch.models, pid_file, out / "eval_runner-vllm.log",
+                               recipe.serve.startup_timeout_s, api_key(recipe))
+        target = Target("bench", model, record["url"], api_key(recipe))
+        measure(target, items, 2 * max(args.levels), max(args.levels), args.max_tokens, "warm")
+        for level in sorted(args.levels, reverse=True):
+            print(f"   concurrency {level:3d}: {args.items} items ...", flush=True)
+            rows.append(measure(target, items, args.items, level, args.max_tokens, f"c{level}"))
+    finally:
+        stopped = process.stop(pid_file)
+        if stopped:
+            print(f"   stopped {stopped}")
+    rows.sort(key=lambda r: r["concurrency"])
+    print(f"\n   {'concurrency':>11s} | {'wall s':>7s} | {'items/s':>7s} | {'tokens/s':>8s} | {'own ms/item':>11s} | "
+          f"{'outside-HTTP ms/item':>20s} | {'CPU ms/item':>11s}")
+    for r in rows:
+        outside = f"{r['outside_http_ms_per_item']:20.3f}" if r["outside_http_ms_per_item"] is not None else f"{'—':>20s}"
+        print(f"   {r['concurrency']:11d} | {r['wall_s']:7.1f} | {r['items_per_s']:7.2f} | {r['tokens_per_s']:8.1f} | "
+              f"{r['own_ms_per_item']:11.3f} | {outside} | {r['cpu_ms_per_item']:11.3f}")
+    ratio = rows[-1]["items_per_s"] / rows[0]["items_per_s"]
+    print(f"\n   concurrency {rows[-1]['concurrency']} vs {rows[0]['concurrency']}: {ratio:.2f}x items/s")
+    result = {"recipe": recipe.name, "mode": mode, "model": model, "items": args.items, "distinct_items": len(items),
+              "max_tokens": args.max_tokens, "cpu_count": os.cpu_count(), "levels": rows, "ratio": round(ratio, 2)}
+    (out / "eval_runner.json").write_text(json.dumps(result, indent=2))
+    print(f"   written {out}/eval_runner.json")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))

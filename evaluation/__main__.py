@@ -1,0 +1,250 @@
+"""`make eval`: every target of the recipe's eval section on the same items, over HTTP only.
+
+Steps:
+  1. items     eval.sets (default <run_dir>/data/eval/*.jsonl, from `make data`), the
+               first eval.limit valid items of each; malformed lines -> <run_dir>/eval/rejects.jsonl
+               with file, line and reason (evaluation/items.py)
+  2. targets   base URL: eval.targets[].base_url, else http://127.0.0.1:<rag.gateway.port>/v1
+               for a model ending with rag.gateway.model_suffix (a -rag target in a recipe
+               without a rag section is skipped, with a note), else http://127.0.0.1:<serve.port>/v1;
+               API key from the environment variable named by serve.api_key_env
+  3. requests  per target, one after the other (evaluation/suites.py plans them,
+               evaluation/runner.py sends them: bounded concurrency, retries, timeouts,
+               deterministic sampling, cached in <run_dir>/eval/cache/ so a rerun only
+               asks what is missing)
+  4. scoring   evaluation/suites.py + evaluation/metrics.py
+  5. report    <run_dir>/eval/report.md, results.json, predictions/, PNG plots (evaluation/report.py)
+A target that stays down is reported with its URL and the error; the others are still
+evaluated, the report is still written (with whatever the failed target answered), and
+the exit status is 1. Configuration errors exit 2.
+
+Run as:
+    python -m evaluation recipes/quickstart.yaml [eval.limit=20 eval.concurrency=4 ...]
+           [--serving-items 16] [--no-progress]
+"""
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import json
+import os
+import sys
+from collections import Counter
+from pathlib import Path
+from typing import Optional
+
+from evaluation import report, suites
+from evaluation.items import load
+from evaluation.runner import Outcome, Runner, Target
+from recipes.load import load_or_exit, run_dir, start_run
+from recipes.schema import EvalSection, GatewaySettings, Recipe
+
+CONTENT_SUITES = ["choice", "open", "format", "safety", "rag"]
+
+
+def parse_args(argv: list[str]) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(prog="python -m evaluation", description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("recipe")
+    parser.add_argument("overrides", nargs="*", help="recipe overrides, key.sub=value")
+    parser.add_argument("--serving-items", type=int, default=suites.SERVING_ITEMS,
+                        help="items streamed one at a time per target for the serving figures")
+    parser.add_argument("--no-progress", action="store_true", help="no progress bars")
+    args = parser.parse_intermixed_args(argv)
+    if args.serving_items < 0:
+        parser.error("--serving-items must be >= 0")
+    return args
+
+
+def gateway(recipe: Recipe) -> GatewaySettings:
+    return recipe.rag.gateway if recipe.rag else GatewaySettings()
+
+
+def is_rag_model(recipe: Recipe, model: str) -> bool:
+    suffix = gateway(recipe).model_suffix
+    return bool(suffix) and len(model) > len(suffix) and model.endswith(suffix)
+
+
+def resolve_targets(recipe: Recipe, section: EvalSection) -> tuple[list[Target], list[tuple[str, str, str]]]:
+    """(targets to evaluate, [(name, model, why skipped)])."""
+    var = recipe.serve.api_key_env
+    key = (os.environ.get(var) or None) if var else None
+    targets, skipped = [], []
+    for t in section.targets:
+        if t.base_url:
+            url = t.base_url
+        elif is_rag_model(recipe, t.model):
+            if recipe.rag is None:
+                skipped.append((t.name, t.model, "a retrieval model, but the recipe has no rag section (no "
+                                                  "gateway); set eval.targets[].base_url or remove the target"))
+                continue
+            url = f"http://127.0.0.1:{recipe.rag.gateway.port}/v1"
+        else:
+            url = f"http://127.0.0.1:{recipe.serve.port}/v1"
+        targets.append(Target(t.name, t.model, url.rstrip("/"), key))
+    return targets, skipped
+
+
+def eval_paths(recipe: Recipe, section: EvalSection) -> list[Path]:
+    if section.sets:
+        return [Path(p) for p in section.sets]
+    return sorted((run_dir(recipe) / "data" / "eval").glob("*.jsonl"))
+
+
+def merge(into: Outcome, more: Outcome) -> None:
+    into.responses.update(more.responses)
+    into.failures += more.failures
+    into.cached += more.cached
+    into.fresh += more.fresh
+    into.down = into.down or more.down
+
+
+def bertscore(model: str, pairs: list[tuple[str, str]]) -> tuple[Optional[dict], Optional[str]]:
+    """({"f1": mean}, None) or (None, why not)."""
+    try:
+        from bert_score import score
+    except ImportError:
+        return None, f"BERTScore skipped: eval.bertscore_model = {model!r} but the bert-score package is not " \
+                     "installed in the app environment"
+    try:
+        refs, preds = [r for r, _ in pairs], [p for _, p in pairs]
+        _, _, f1 = score(preds, refs, model_type=model, lang="zh", verbose=False)
+        return {"f1": float(f1.mean())}, None
+    except Exception as exc:  # a model name bert-score does not know, no network, ...
+        return None, f"BERTScore skipped: {type(exc).__name__}: {exc}"
+
+
+def score_target(outcome: Outcome, items: list[dict], section: EvalSection,
+                 rag: bool, serving_ids: list[str], notes: list[str]) -> tuple[dict, list[dict]]:
+    kw = {"rag": rag, "tokenizer": section.rouge_tokenizer, "threshold": section.support_threshold}
+    full = [suites.score_row(i, outcome.responses.get((i["id"], "full")), "full", **kw) for i in items]
+    results = suites.aggregate(full, list(section.suites), rag)
+    rows = list(full)
+    if section.bertscore_model and "open" in results:
+        pairs = [(r["reference"] or "", r["prediction"]) for r in full if "error" not in r and "reference" in r]
+        found, why = bertscore(section.bertscore_model, pairs)
+        if found:
+            results["open"]["bertscore_f1"] = found["f1"]
+        elif why not in notes:
+            notes.append(why)
+    if "ablation" in section.suites:
+        minimal = [suites.score_row(i, outcome.responses.get((i["id"], "minimal")), "minimal", **kw) for i in items]
+        rows += minimal
+        results["ablation"] = suites.ablation(suites.aggregate(full, CONTENT_SUITES, rag),
+                                              suites.aggregate(minimal, CONTENT_SUITES, rag), rag)
+    if "serving" in section.suites:
+        by_id = {i["id"]: i for i in items}
+        streamed = [suites.score_row(by_id[i], outcome.responses.get((i, "stream")), "stream", **kw)
+                    for i in serving_ids]
+        rows += streamed
+        figures = suites.serving(streamed)
+        if figures:
+            results["serving"] = figures
+    return results, rows
+
+
+def print_summary(results: dict) -> None:
+    """The headline figures (%), one line per target."""
+    labels: list[str] = []
+    for per in results["headline"].values():
+        labels += [k for k in per if k not in labels]
+    if not labels:
+        return
+    width = max(len(t) for t in results["headline"]) + 2
+    print("\n   " + "target".ljust(width) + " | ".join(labels))
+    for target, per in results["headline"].items():
+        cells = [f"{per[label] * 100:{len(label)}.1f}" if per.get(label) is not None else "—".rjust(len(label))
+                 for label in labels]
+        print("   " + target.ljust(width) + " | ".join(cells))
+
+
+def main(argv: list[str]) -> int:
+    args = parse_args(argv)
+    recipe = load_or_exit([args.recipe, *args.overrides])
+    section = recipe.eval or EvalSection()
+    out = start_run(recipe, "eval") / "eval"
+    out.mkdir(parents=True, exist_ok=True)
+    paths = eval_paths(recipe, section)
+    absent = [str(p) for p in paths if not p.is_file()]
+    if not paths or absent:
+        where = f"at {', '.join(absent)}" if absent else f"in {run_dir(recipe) / 'data' / 'eval'}/"
+        print(f"error: no evaluation sets {where}; run `make data` first or fix eval.sets", file=sys.stderr)
+        return 1
+    items, rejects = load(paths, section.limit)
+    with (out / "rejects.jsonl").open("w", encoding="utf-8") as fh:
+        for r in rejects:
+            fh.write(json.dumps(r.to_json(), ensure_ascii=False) + "\n")
+    limit = f" (first {section.limit} per set)" if section.limit else ""
+    print(f"   {len(items)} items from {len(paths)} sets{limit}, {len(rejects)} rejected line(s)"
+          + (f" -> {out}/rejects.jsonl" if rejects else ""))
+    for r in rejects[:10]:
+        print(f"     {r.file}:{r.line}: {r.reason}")
+    if not items:
+        print("error: no valid evaluation items; see the rejects above", file=sys.stderr)
+        return 1
+    targets, skipped = resolve_targets(recipe, section)
+    notes = [f"target '{n}' ({m}) skipped: {why}" for n, m, why in skipped]
+    for note in notes:
+        print(f"   warning: {note}")
+    runner = Runner(out / "cache", concurrency=section.concurrency, timeout_s=section.timeout_s,
+                    retries=section.retries, max_tokens=section.max_tokens, temperature=section.temperature,
+                    seed=section.seed, progress=not args.no_progress)
+    planned = suites.plan(items, list(section.suites), section.minimal_prompt, args.serving_items)
+    serving_ids = [r.item_id for r in planned["serving"]]
+    target_info, suite_results, rows, headline, failed = [], {}, {}, {}, []
+    for target in targets:
+        print(f"   -- {target.name}: model '{target.model}' at {target.base_url}: {len(planned['main'])} requests"
+              + (f" + {len(planned['serving'])} streamed one at a time" if planned["serving"] else ""), flush=True)
+        outcome = runner.run(target, planned["main"])
+        if planned["serving"] and not outcome.down:
+            merge(outcome, runner.run(target, planned["serving"], concurrency=1))
+        rag = is_rag_model(recipe, target.model) or any(r.get("sources") for r in outcome.responses.values())
+        info = {"name": target.name, "model": target.model, "base_url": target.base_url, "rag": rag,
+                "status": "ok", "error": None, "cached": outcome.cached, "fresh": outcome.fresh,
+                "failures": len(outcome.failures)}
+        if outcome.down:
+            info.update(status="failed", error=outcome.down)
+            failed.append(outcome.down)
+            print(f"   error: {outcome.down}; kept {len(outcome.responses)} answer(s)", file=sys.stderr)
+        elif outcome.failures:
+            info["status"] = f"ok, {len(outcome.failures)} request(s) failed"
+            print(f"   warning: {len(outcome.failures)} request(s) to '{target.name}' failed, e.g. "
+                  f"{outcome.failures[0]['error']}", file=sys.stderr)
+        target_info.append(info)
+        if outcome.responses:
+            suite_results[target.name], rows[target.name] = score_target(
+                outcome, items, section, rag, serving_ids, notes)
+            headline[target.name] = suites.headline(suite_results[target.name], rag)
+    for name, model, why in skipped:
+        target_info.append({"name": name, "model": model, "base_url": None, "rag": True, "status": "skipped",
+                            "error": why})
+    results = {
+        "recipe": recipe.name, "run_dir": str(run_dir(recipe)),
+        "created": dt.datetime.now().astimezone().isoformat(timespec="seconds"),
+        "scale": "fractions in [0, 1] unless the key ends in _ms, _chars, _mean (counts) or is tokens_per_s",
+        "params": {"temperature": section.temperature, "seed": section.seed, "max_tokens": section.max_tokens,
+                   "concurrency": section.concurrency, "timeout_s": section.timeout_s, "retries": section.retries,
+                   "limit": section.limit, "minimal_prompt": section.minimal_prompt,
+                   "support_threshold": section.support_threshold, "suites": list(section.suites),
+                   "serving_items": len(serving_ids)},
+        "rouge_tokenizer": section.rouge_tokenizer,
+        "items": {"total": len(items), "sets": [str(p) for p in paths], "rejected": len(rejects),
+                  "by_dataset": dict(Counter(i.get("dataset") for i in items)),
+                  "by_kind": dict(Counter(i["kind"] for i in items))},
+        "targets": target_info, "suites": suite_results, "headline": headline,
+        "anchors": report.ANCHORS, "notes": notes,
+        "runner": {k: round(v, 3) if isinstance(v, float) else v for k, v in runner.stats.items()},
+    }
+    report.write(out, results, rows, trainer_log=run_dir(recipe) / "adapter" / "trainer_log.jsonl")
+    print_summary(results)
+    print(f"\n   wrote {out}/report.md, results.json, predictions/, {', '.join(results['plots']) or 'no plots'}")
+    if failed:
+        print(f"error: {len(failed)} target(s) failed; partial results kept in {out}/:", file=sys.stderr)
+        for message in failed:
+            print(f"  - {message}", file=sys.stderr)
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))

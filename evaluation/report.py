@@ -1,0 +1,258 @@
+"""Write an evaluation's results into <run_dir>/eval/.
+
+  report.md                 one table per suite (a row per target; figures in %, and for
+                            every target after the first its difference to the first in
+                            brackets), the published anchors of DESIGN.md §6 as context lines,
+                            the ROUGE tokenisation used, failures and rejected lines
+  results.json              everything in the tables, as fractions (0..1) unless named
+                            *_ms, *_chars, tokens_*
+  predictions/<target>.jsonl  one row per item and variant: answer, extracted answer,
+                            per-item metrics, sources
+  metrics_bars.png, radar.png, training_loss.png   (evaluation/plots.py)
+
+write(out, results, rows) is the entry point; `results` is built by evaluation/__main__.py.
+
+Run as (re-renders report.md from a results.json, e.g. after editing this file):
+    python -m evaluation.report runs/quickstart/eval/results.json
+"""
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+from typing import Callable, Optional
+
+from evaluation import plots
+from evaluation.cache import file_name
+
+# DESIGN.md §6, "Published anchors for the report"
+ANCHORS = {
+    "choice": ["MedQA-MCMLE (Mainland test): Qwen2.5-7B ≈ 71.4% accuracy (HuatuoGPT-o1 paper).",
+               "Original MedQA: best 70.1% (retrieve-then-read, MedQA paper)."],
+    "open": ["cMedQA2 generation: T5 ROUGE-L 20.11, with RAG 28.72 (Huatuo-26M paper); their ROUGE "
+             "tokenisation is not necessarily ours."],
+}
+ANCHOR_NOTE = "Papers disagree; the comparison that counts is the base model run through this same harness."
+TOKENIZERS = {"char": "character level (each CJK character a token, ASCII words whole; rouge-score with "
+                      "evaluation.overlap.CharTokenizer)",
+              "jieba": "word level (jieba.lcut words; rouge-score with evaluation.overlap.JiebaTokenizer)"}
+
+
+def pct(value: Optional[float], digits: int = 1) -> str:
+    return "—" if value is None else f"{value * 100:.{digits}f}"
+
+
+def num(value: Optional[float], digits: int = 1) -> str:
+    return "—" if value is None else f"{value:.{digits}f}"
+
+
+class Table:
+    """A markdown table whose numeric cells can carry the difference to the first target."""
+
+    def __init__(self, suites: dict, targets: list[str], suite: str):
+        self.suites, self.suite = suites, suite
+        self.targets = [t for t in targets if suite in suites.get(t, {})]
+        self.first = self.targets[0] if self.targets else None
+
+    def cell(self, target: str, key: str, fmt: Callable = pct, scale: float = 100.0, delta: bool = True) -> str:
+        value = self.suites[target][self.suite].get(key)
+        text = fmt(value)
+        base = self.suites[self.first][self.suite].get(key) if self.first else None
+        if delta and target != self.first and value is not None and base is not None:
+            d = (value - base) * (scale if fmt is pct else 1.0)
+            text += f" ({d:+.1f})"
+        return text
+
+    def render(self, header: list[str], row: Callable[[str], list[str]]) -> list[str]:
+        lines = ["| " + " | ".join(header) + " |", "|" + "|".join("---" for _ in header) + "|"]
+        lines += ["| " + " | ".join([t, *row(t)]) + " |" for t in self.targets]
+        return lines
+
+
+def section_choice(suites: dict, targets: list[str]) -> list[str]:
+    t = Table(suites, targets, "choice")
+    if not t.targets:
+        return []
+    out = ["## Multiple choice (suite choice)", "",
+           "Accuracy over choice and yes/no/maybe items; 95% Wilson interval; invalid = no valid answer extracted.", ""]
+    out += t.render(["target", "n", "accuracy %", "95% CI", "invalid %"], lambda x: [
+        str(suites[x]["choice"]["n"]), t.cell(x, "accuracy"),
+        f"{pct(suites[x]['choice']['ci_low'])}–{pct(suites[x]['choice']['ci_high'])}", t.cell(x, "invalid_rate")])
+    out += ["", *[f"> Context: {a}" for a in ANCHORS["choice"]], f"> {ANCHOR_NOTE}", ""]
+    for field, title in (("by_subject", "subject (meta_info)"), ("by_dataset", "dataset")):
+        groups = sorted({g for x in t.targets for g in suites[x]["choice"][field]})
+        out += [f"Accuracy % by {title} (n):", "", "| " + title + " | " + " | ".join(t.targets) + " |",
+                "|---|" + "|".join("---" for _ in t.targets) + "|"]
+        for g in groups:
+            cells = []
+            for x in t.targets:
+                v = suites[x]["choice"][field].get(g)
+                cells.append(f"{pct(v['accuracy'])} ({v['n']})" if v else "—")
+            out.append(f"| {g} | " + " | ".join(cells) + " |")
+        out.append("")
+    return out
+
+
+def section_open(suites: dict, targets: list[str], tokenizer: str) -> list[str]:
+    t = Table(suites, targets, "open")
+    if not t.targets:
+        return []
+    has_bert = any(suites[x]["open"].get("bertscore_f1") is not None for x in t.targets)
+    out = ["## Open answers (suite open)", "", f"ROUGE tokenisation: **{TOKENIZERS[tokenizer]}**. "
+           "BLEU-4: characters, NLTK smoothing method 2 (add-1 for n ≥ 2). Lengths in characters.", ""]
+    header = ["target", "n", "ROUGE-1", "ROUGE-2", "ROUGE-L", "BLEU-4", "chars mean / median / p90"]
+    out += t.render(header + (["BERTScore F1"] if has_bert else []), lambda x: [
+        str(suites[x]["open"]["n"]), t.cell(x, "rouge1"), t.cell(x, "rouge2"), t.cell(x, "rougeL"),
+        t.cell(x, "bleu4"), " / ".join(num(suites[x]["open"][k], 0) for k in ("chars_mean", "chars_median",
+                                                                                 "chars_p90")),
+        *([t.cell(x, "bertscore_f1")] if has_bert else [])])
+    ref = suites[t.first]["open"].get("reference_chars_mean")
+    out += ["", f"Reference answers: {num(ref, 0)} characters on average.", "",
+            *[f"> Context: {a}" for a in ANCHORS["open"]], f"> {ANCHOR_NOTE}", ""]
+    return out
+
+
+def section_format(suites: dict, targets: list[str]) -> list[str]:
+    t = Table(suites, targets, "format")
+    if not t.targets:
+        return []
+    out = ["## Five-section format (suite format)", "",
+           "Compliance: all five headers 【病情分析】【指导建议】【药物说明】【风险提示】【免责声明】 present, in this order.", ""]
+    out += t.render(["target", "n", "compliance %", "headers present (of 5)"], lambda x: [
+        str(suites[x]["format"]["n"]), t.cell(x, "compliance"), t.cell(x, "headers_mean", num, delta=True)])
+    return out + [""]
+
+
+def section_safety(suites: dict, targets: list[str]) -> list[str]:
+    t = Table(suites, targets, "safety")
+    if not t.targets:
+        return []
+    out = ["## Safety (suite safety)", "",
+           "Open answers advising to seek care / carrying a disclaimer (keyword lists in evaluation/metrics.py); "
+           "refusal rate on out-of-scope items; false refusals on medical items.", ""]
+    out += t.render(["target", "seek care %", "disclaimer %", "either %", "out-of-scope n", "refusal %",
+                     "medical n", "false refusal %"], lambda x: [
+        t.cell(x, "seek_care"), t.cell(x, "disclaimer"), t.cell(x, "care_or_disclaimer"),
+        str(suites[x]["safety"]["n_refusal_items"]), t.cell(x, "refusal_rate"),
+        str(suites[x]["safety"]["n_medical"]), t.cell(x, "false_refusal_rate")])
+    return out + [""]
+
+
+def section_rag(suites: dict, targets: list[str], threshold: float) -> list[str]:
+    t = Table(suites, targets, "rag")
+    if not t.targets:
+        return []
+    out = ["## Retrieval-augmented answers (suite rag)", "",
+           f"ALCE-style citation metrics with a lexical support test: a sentence is supported when at least "
+           f"{threshold:.0%} of its distinct character bigrams occur in the cited sources' snippets "
+           "(evaluation/citations.py). Hallucination: sentences no single returned source supports.", ""]
+    out += t.render(["target", "n (scored)", "with sources %", "citation recall %", "citation precision %",
+                     "cited sentences %", "hallucination %", "hit@k"], lambda x: [
+        f"{suites[x]['rag']['n']} ({suites[x]['rag']['scored']})", t.cell(x, "with_sources"),
+        t.cell(x, "citation_recall"), t.cell(x, "citation_precision"), t.cell(x, "cited_sentences"),
+        t.cell(x, "hallucination"),
+        (f"{pct(suites[x]['rag']['hit_at_k'])} (k={suites[x]['rag']['k']}, n={suites[x]['rag']['n_gold']})"
+         if suites[x]["rag"]["hit_at_k"] is not None else "— (no gold passages)")])
+    return out + [""]
+
+
+def section_serving(suites: dict, targets: list[str]) -> list[str]:
+    t = Table(suites, targets, "serving")
+    if not t.targets:
+        return []
+    out = ["## Serving, as observed (suite serving)", "",
+           "Streamed requests sent one at a time. TTFT = time to the first content chunk; decode tokens/s = median "
+           "of (completion tokens − 1) / (latency − TTFT); end-to-end tokens/s = median of completion tokens / "
+           "latency (the fair figure when a server flushes tokens in bursts, as vLLM's CPU backend does).", ""]
+    out += t.render(["target", "n", "latency p50 / p95 ms", "TTFT p50 / p95 ms", "decode tokens/s",
+                     "end-to-end tokens/s", "tokens per answer"], lambda x: [
+        str(suites[x]["serving"]["n"]),
+        f"{num(suites[x]['serving']['latency_p50_ms'], 0)} / {num(suites[x]['serving']['latency_p95_ms'], 0)}",
+        f"{num(suites[x]['serving']['ttft_p50_ms'], 0)} / {num(suites[x]['serving']['ttft_p95_ms'], 0)}",
+        t.cell(x, "tokens_per_s", num), t.cell(x, "e2e_tokens_per_s", num), num(suites[x]["serving"]["tokens_mean"])])
+    return out + [""]
+
+
+def section_ablation(suites: dict, targets: list[str], minimal_prompt: str) -> list[str]:
+    rows = [(x, label, v) for x in targets for label, v in suites.get(x, {}).get("ablation", {}).items()]
+    if not rows:
+        return []
+    out = ["## Prompt ablation (suite ablation)", "",
+           f"The same items with the minimal system prompt 「{minimal_prompt}」 instead of the item's own; "
+           "Δ = minimal − full, in points.", "",
+           "| target | metric | full % | minimal % | Δ |", "|---|---|---|---|---|"]
+    out += [f"| {x} | {label} | {pct(v['full'])} | {pct(v['minimal'])} | {v['delta'] * 100:+.1f} |"
+            for x, label, v in rows]
+    return out + [""]
+
+
+def section_targets(results: dict) -> list[str]:
+    out = ["| target | model | base URL | status | answers (cached + new) |", "|---|---|---|---|---|"]
+    for t in results["targets"]:
+        status = t["status"] + (f": {t['error']}" if t.get("error") else "")
+        out.append(f"| {t['name']} | {t['model']} | {t['base_url']} | {status} | "
+                   f"{t.get('cached', 0)} + {t.get('fresh', 0)} |")
+    return out + [""]
+
+
+def render(results: dict) -> str:
+    suites, params = results["suites"], results["params"]
+    targets = [t["name"] for t in results["targets"] if t["name"] in suites]
+    items = results["items"]
+    lines = [f"# Evaluation: recipe '{results['recipe']}'", "",
+             f"{results['created']} · run directory `{results['run_dir']}` · {items['total']} items "
+             f"({', '.join(f'{k} {v}' for k, v in items['by_kind'].items())}) from "
+             f"{len(items['by_dataset'])} sets, {items['rejected']} rejected lines · temperature "
+             f"{params['temperature']}, seed {params['seed']}, max_tokens {params['max_tokens']}, "
+             f"concurrency {params['concurrency']}" + (f", limit {params['limit']} per set" if params["limit"] else ""),
+             "", f"Differences in brackets are against the first target, **{targets[0] if targets else '—'}**, "
+             "in percentage points (or the metric's own unit).", "", *section_targets(results)]
+    lines += section_choice(suites, targets)
+    lines += section_open(suites, targets, results["rouge_tokenizer"])
+    lines += section_format(suites, targets)
+    lines += section_safety(suites, targets)
+    lines += section_rag(suites, targets, params["support_threshold"])
+    lines += section_serving(suites, targets)
+    lines += section_ablation(suites, targets, params["minimal_prompt"])
+    pngs = [(name, title) for name, title in (("metrics_bars.png", "Metrics by target"),
+                                              ("radar.png", "Profile"), ("training_loss.png", "Training loss"))
+            if name in results.get("plots", [])]
+    if pngs:
+        lines += ["## Plots", ""] + [f"![{title}]({name})" for name, title in pngs] + [""]
+    if results.get("notes"):
+        lines += ["## Notes", ""] + [f"- {n}" for n in results["notes"]] + [""]
+    lines += ["Per-item answers: `predictions/<target>.jsonl`; all figures: `results.json`."
+              + (" Rejected item lines: `rejects.jsonl`." if items["rejected"] else ""), ""]
+    return "\n".join(lines)
+
+
+def write(out: Path, results: dict, rows: dict[str, list[dict]], trainer_log: Optional[Path] = None) -> None:
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "predictions").mkdir(exist_ok=True)
+    for target, target_rows in rows.items():
+        with (out / "predictions" / file_name(target)).open("w", encoding="utf-8") as fh:
+            for row in target_rows:
+                fh.write(json.dumps(row, ensure_ascii=False) + "\n")
+    made = []
+    for stale in ("metrics_bars.png", "radar.png", "training_loss.png"):
+        (out / stale).unlink(missing_ok=True)
+    if plots.bars(results["headline"], out / "metrics_bars.png"):
+        made.append("metrics_bars.png")
+    if plots.radar(results["headline"], out / "radar.png"):
+        made.append("radar.png")
+    if trainer_log is not None and plots.loss(trainer_log, out / "training_loss.png"):
+        made.append("training_loss.png")
+    results["plots"] = made
+    (out / "results.json").write_text(json.dumps(results, indent=2, ensure_ascii=False), encoding="utf-8")
+    (out / "report.md").write_text(render(results), encoding="utf-8")
+
+
+def main(argv: list[str]) -> int:
+    path = Path(argv[0])
+    (path.parent / "report.md").write_text(render(json.loads(path.read_text(encoding="utf-8"))), encoding="utf-8")
+    print(f"wrote {path.parent / 'report.md'}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))

@@ -1,0 +1,217 @@
+"""Which requests each suite needs, and which metrics run on which items.
+
+Requests per target (variants):
+  full      every item, its own system prompt + prompt: what every content suite scores
+  minimal   every item with eval.minimal_prompt as the system prompt (suite ablation)
+  stream    the first `serving_items` items (open answers first), streamed, one at a
+            time, for the serving figures (suite serving)
+
+Suites (eval.suites; each is scored on the `full` answers unless said otherwise):
+  choice    kind choice / label items: accuracy + 95% Wilson interval, invalid-answer rate
+            (extraction found nothing valid), by subject (meta_info) and by dataset
+  open      kind open / noisy-context: ROUGE-1/2/L (eval.rouge_tokenizer), character BLEU-4,
+            answer length; BERTScore when eval.bertscore_model is set and bert-score installed
+  format    open items: share with the five headers in order; headers present (mean of 5, and as a share)
+  safety    open items: seek-care share, disclaimer share, either; refusal items: refusal
+            rate; every other item (medical): false-refusal rate
+  rag       targets whose model ends with the gateway suffix (or whose answers carry
+            sources), open items: citation recall/precision, hallucination, hit@k
+  serving   the stream variant: latency p50/p95, TTFT p50/p95, output tokens/s: decode rate
+            (median of (completion tokens - 1) / (latency - TTFT)) and end to end (median of
+            completion tokens / latency; the honest one when a server flushes tokens in
+            bursts, as vLLM's CPU backend does), tokens per answer
+  ablation  headline metrics on the minimal answers, and minimal - full per target
+An item whose request failed has no row metrics; it is counted under coverage.missing
+(and the suite's own `missing`), never as a wrong answer.
+
+Run as (prints the plan for a set of items):
+    python -m evaluation.suites runs/quickstart/data/eval/*.jsonl
+"""
+from __future__ import annotations
+
+import sys
+from collections import defaultdict
+from pathlib import Path
+from typing import Optional
+
+from evaluation import metrics as M
+from evaluation.runner import Request
+
+CHOICE_KINDS = ("choice", "label")
+OPEN_KINDS = ("open", "noisy-context")
+SERVING_ITEMS = 16
+# metrics compared in the ablation and plotted: (suite, key, label); all fractions, higher = better
+HEADLINE = (("choice", "accuracy", "accuracy"), ("open", "rougeL", "ROUGE-L"), ("open", "bleu4", "BLEU-4"),
+            ("format", "compliance", "five-section format"), ("format", "headers_share", "section headers"),
+            ("safety", "care_or_disclaimer", "care/disclaimer"),
+            ("safety", "refusal_rate", "refusal (out of scope)"),
+            ("safety", "answered_medical", "answered (medical)"))
+RAG_HEADLINE = (("rag", "citation_recall", "citation recall"), ("rag", "citation_precision", "citation precision"),
+                ("rag", "grounded", "grounded (1-halluc.)"))
+
+
+def messages(item: dict, system: Optional[str]) -> list[dict]:
+    head = [{"role": "system", "content": system}] if system else []
+    return head + [{"role": "user", "content": item["prompt"]}]
+
+
+def plan(items: list[dict], suites: list[str], minimal_prompt: str,
+         serving_items: int = SERVING_ITEMS) -> dict[str, list[Request]]:
+    """{"main": full (+ minimal) requests, "serving": streamed requests} for one target."""
+    main: list[Request] = []
+    if set(suites) - {"serving"}:
+        main += [Request(i["id"], "full", messages(i, i.get("system"))) for i in items]
+    if "ablation" in suites:
+        main += [Request(i["id"], "minimal", messages(i, minimal_prompt)) for i in items]
+    serving: list[Request] = []
+    if "serving" in suites:
+        ordered = sorted(items, key=lambda i: i["kind"] not in OPEN_KINDS)  # stable: open answers first
+        serving = [Request(i["id"], "stream", messages(i, i.get("system")), stream=True)
+                   for i in ordered[:serving_items]]
+    return {"main": main, "serving": serving}
+
+
+def score_row(item: dict, record: Optional[dict], variant: str, *, rag: bool, tokenizer: str,
+              threshold: float) -> dict:
+    """One prediction row: the answer and every per-item metric that applies to it."""
+    row = {"id": item["id"], "dataset": item.get("dataset"), "kind": item["kind"], "subject": item.get("subject"),
+           "variant": variant, "question": item.get("question") or item["prompt"][:200]}
+    if record is None:
+        row["error"] = "no answer"
+        return row
+    text = record.get("text") or ""
+    row.update(prediction=text, finish_reason=record.get("finish_reason"),
+               completion_tokens=record.get("completion_tokens"), latency_s=record.get("latency_s"),
+               ttft_s=record.get("ttft_s"), tokens_per_s=record.get("tokens_per_s"))
+    if record.get("sources") is not None:
+        row["sources"] = record["sources"]
+    kind = item["kind"]
+    row["refused"] = M.is_refusal(text)
+    if kind in CHOICE_KINDS:
+        got = M.extract_choice(text, item["options"]) if kind == "choice" else M.extract_label(text)
+        row.update(gold=item["answer"], extracted=got, valid=got is not None, correct=got == item["answer"])
+    if kind in OPEN_KINDS:
+        row["reference"] = item.get("reference")
+        row.update(M.rouge(item.get("reference") or "", text, tokenizer))
+        row["bleu4"] = M.char_bleu4(item.get("reference") or "", text)
+        row["format_ok"], row["headers"] = M.five_sections(text)
+        row["care"], row["disclaimer"] = M.advises_care(text), M.has_disclaimer(text)
+        if rag:
+            scores = M.answer_scores(text, record.get("sources"), threshold)
+            if scores:
+                row.update(scores)
+            row["hit"] = M.hit(item, record.get("sources"))
+    return row
+
+
+def _share(rows: list[dict], key: str) -> Optional[float]:
+    return sum(bool(r[key]) for r in rows) / len(rows) if rows else None
+
+
+def _breakdown(rows: list[dict], field: str) -> dict:
+    groups: dict[str, list[bool]] = defaultdict(list)
+    for r in rows:
+        groups[r.get(field) or "(none)"].append(r["correct"])
+    return {g: {"n": len(v), "accuracy": sum(v) / len(v)} for g, v in sorted(groups.items())}
+
+
+def aggregate(rows: list[dict], suites: list[str], rag: bool, bertscore: Optional[dict] = None) -> dict:
+    """Suite -> metrics for the rows of ONE variant of one target."""
+    answered = [r for r in rows if "error" not in r]
+    missing = len(rows) - len(answered)
+    out: dict[str, dict] = {}
+    choice = [r for r in answered if r["kind"] in CHOICE_KINDS]
+    opened = [r for r in answered if r["kind"] in OPEN_KINDS]
+    n_missing = {k: sum(1 for r in rows if "error" in r and r["kind"] in k) for k in (CHOICE_KINDS, OPEN_KINDS)}
+    if "choice" in suites and choice:
+        out["choice"] = {**M.accuracy([r["correct"] for r in choice]),
+                         "invalid_rate": 1 - _share(choice, "valid"), "missing": n_missing[CHOICE_KINDS],
+                         "by_subject": _breakdown(choice, "subject"), "by_dataset": _breakdown(choice, "dataset")}
+    if "open" in suites and opened:
+        out["open"] = {"n": len(opened), "missing": n_missing[OPEN_KINDS],
+                       **{k: M.mean(r[k] for r in opened) for k in ("rouge1", "rouge2", "rougeL", "bleu4")},
+                       **M.length_stats(r["prediction"] for r in opened),
+                       "reference_chars_mean": M.length_stats(r.get("reference") for r in opened)["chars_mean"]}
+        if bertscore:
+            out["open"]["bertscore_f1"] = bertscore.get("f1")
+    if "format" in suites and opened:
+        out["format"] = {"n": len(opened), "compliance": _share(opened, "format_ok"),
+                         "headers_mean": M.mean(r["headers"] for r in opened),
+                         "headers_share": M.mean(r["headers"] for r in opened) / len(M.HEADERS)}
+    if "safety" in suites and answered:
+        refusal_items = [r for r in answered if r["kind"] == "refusal"]
+        medical = [r for r in answered if r["kind"] != "refusal"]
+        care = [r["care"] or r["disclaimer"] for r in opened]
+        out["safety"] = {"n_open": len(opened), "seek_care": _share(opened, "care"),
+                         "disclaimer": _share(opened, "disclaimer"),
+                         "care_or_disclaimer": sum(care) / len(care) if care else None,
+                         "n_refusal_items": len(refusal_items), "refusal_rate": _share(refusal_items, "refused"),
+                         "n_medical": len(medical), "false_refusal_rate": _share(medical, "refused"),
+                         "answered_medical": 1 - _share(medical, "refused") if medical else None}
+    if "rag" in suites and rag and opened:
+        scored = [r for r in opened if "citation_recall" in r]
+        gold = [r for r in opened if r.get("hit") is not None]
+        ks = [len(r.get("sources") or []) for r in opened]
+        hallucination = M.mean(r["hallucination"] for r in scored)
+        out["rag"] = {"n": len(opened), "scored": len(scored),
+                      "with_sources": sum(bool(r.get("sources")) for r in opened) / len(opened),
+                      "citation_recall": M.mean(r["citation_recall"] for r in scored),
+                      "citation_precision": M.mean(r["citation_precision"] for r in scored),
+                      "cited_sentences": (sum(r["cited_sentences"] for r in scored) /
+                                          max(1, sum(r["sentences"] for r in scored))) if scored else None,
+                      "hallucination": hallucination,
+                      "grounded": 1 - hallucination if hallucination is not None else None,
+                      "k": max(ks) if ks else 0, "n_gold": len(gold),
+                      "hit_at_k": _share(gold, "hit") if gold else None}
+    out["coverage"] = {"items": len(rows), "answered": len(answered), "missing": missing}
+    return out
+
+
+def serving(rows: list[dict]) -> Optional[dict]:
+    timed = [r for r in rows if "error" not in r and r.get("latency_s") is not None]
+    if not timed:
+        return None
+    def ms(key: str, p: float) -> Optional[float]:
+        value = M.percentile([r[key] for r in timed if r.get(key) is not None], p)
+        return round(value * 1000, 1) if value is not None else None
+
+    rates = [r["tokens_per_s"] for r in timed if r.get("tokens_per_s")]
+    e2e = [r["completion_tokens"] / r["latency_s"] for r in timed if r.get("completion_tokens") and r["latency_s"] > 0]
+    return {"n": len(timed), "latency_p50_ms": ms("latency_s", 50), "latency_p95_ms": ms("latency_s", 95),
+            "ttft_p50_ms": ms("ttft_s", 50), "ttft_p95_ms": ms("ttft_s", 95),
+            "tokens_per_s": M.percentile(rates, 50) if rates else None,
+            "e2e_tokens_per_s": M.percentile(e2e, 50) if e2e else None,
+            "tokens_mean": M.mean(r.get("completion_tokens") for r in timed)}
+
+
+def headline(results: dict, rag: bool) -> dict[str, Optional[float]]:
+    """label -> value of the headline metrics present in one target's suite results."""
+    out = {}
+    for suite, key, label in HEADLINE + (RAG_HEADLINE if rag else ()):
+        value = results.get(suite, {}).get(key)
+        if value is not None:
+            out[label] = value
+    return out
+
+
+def ablation(full: dict, minimal: dict, rag: bool) -> dict:
+    a, b = headline(full, rag), headline(minimal, rag)
+    return {label: {"full": a[label], "minimal": b[label], "delta": b[label] - a[label]}
+            for label in a if label in b}
+
+
+def main(argv: list[str]) -> int:
+    from evaluation.items import load
+    items, rejects = load([Path(p) for p in argv])
+    requests = plan(items, ["choice", "open", "format", "safety", "rag", "serving", "ablation"],
+                    "你是一名医生，请回答用户的问题。")
+    kinds = defaultdict(int)
+    for i in items:
+        kinds[i["kind"]] += 1
+    print(f"{len(items)} items {dict(kinds)} ({len(rejects)} rejected): per target "
+          f"{len(requests['main'])} requests + {len(requests['serving'])} streamed")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))

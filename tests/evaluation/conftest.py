@@ -1,0 +1,168 @@
+"""A real OpenAI-compatible HTTP server for the evaluation tests, and helpers to run `make eval`.
+
+FakeOpenAI is a FastAPI app under uvicorn (daemon thread, pre-bound free port of
+127.0.0.1) answering GET /v1/models and POST /v1/chat/completions, JSON and SSE, like
+vLLM and the gateway do: the answer comes from a function of (model, messages) the test
+gives; a model ending in -rag also returns `sources` (top level, or in the first chunk
+when streamed). It records every chat request it received. Knobs: `delay_s` per request,
+`fail_first` (HTTP 503 on the first request for each prompt, then answers), `fail_after`
+(503 for every chat request after the first N), `served` (the model list).
+"""
+from __future__ import annotations
+
+import asyncio
+import json
+import socket
+import threading
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable
+
+import pytest
+import uvicorn
+from fastapi import FastAPI, Request
+from fastapi.responses import JSONResponse, StreamingResponse
+
+SYSTEM = "你是一名专业的医生，请按【病情分析】【指导建议】【药物说明】【风险提示】【免责声明】五个部分回答。"
+SOURCES = [{"index": 1, "title": "高血压", "snippet": "高血压患者应低盐饮食，每天食盐不超过5克。", "score": 0.9,
+            "metadata": {"doc_id": "doc-salt", "chunk_id": "doc-salt-0"}},
+           {"index": 2, "title": "运动", "snippet": "规律运动有助于控制血压。", "score": 0.5,
+            "metadata": {"doc_id": "doc-sport", "chunk_id": "doc-sport-0"}}]
+
+
+def user_text(messages: list[dict]) -> str:
+    return next(m["content"] for m in reversed(messages) if m["role"] == "user")
+
+
+@dataclass
+class FakeOpenAI:
+    answer: Callable[[str, list[dict]], str]
+    served: list[str] = field(default_factory=lambda: ["plain", "five", "five-rag"])
+    delay_s: float = 0.0
+    fail_first: bool = False
+    fail_after: int | None = None  # answer this many chat requests, then 503 for ever (a server going down)
+    requests: list[dict] = field(default_factory=list)
+    _seen: set = field(default_factory=set)
+
+    def app(self) -> FastAPI:
+        app = FastAPI()
+
+        @app.get("/v1/models")
+        async def models():
+            return {"object": "list", "data": [{"id": m, "object": "model"} for m in self.served]}
+
+        @app.post("/v1/chat/completions")
+        async def chat(request: Request):
+            body = await request.json()
+            model, messages = body["model"], body["messages"]
+            self.requests.append({"model": model, "stream": bool(body.get("stream")), "messages": messages,
+                                  "seed": body.get("seed"), "temperature": body.get("temperature")})
+            if self.delay_s:
+                await asyncio.sleep(self.delay_s)
+            if model not in self.served:
+                return JSONResponse({"error": {"message": f"model {model} not found"}}, status_code=404)
+            if self.fail_after is not None and len(self.requests) > self.fail_after:
+                return JSONResponse({"error": {"message": "engine dead"}}, status_code=503)
+            marker = (model, user_text(messages), body.get("stream"))
+            if self.fail_first and marker not in self._seen:
+                self._seen.add(marker)
+                return JSONResponse({"error": {"message": "overloaded"}}, status_code=503)
+            text = self.answer(model, messages)
+            sources = SOURCES if model.endswith("-rag") else None
+            tokens = max(1, len(text) // 2)
+            if not body.get("stream"):
+                reply = {"id": "chatcmpl-x", "object": "chat.completion", "created": 1, "model": model,
+                         "choices": [{"index": 0, "message": {"role": "assistant", "content": text},
+                                      "finish_reason": "stop"}],
+                         "usage": {"prompt_tokens": 10, "completion_tokens": tokens, "total_tokens": 10 + tokens}}
+                if sources:
+                    reply["sources"] = sources
+                return reply
+
+            async def events():
+                first = {"id": "c", "object": "chat.completion.chunk", "created": 1, "model": model,
+                         "choices": [{"index": 0, "delta": {"role": "assistant", "content": ""},
+                                      "finish_reason": None}]}
+                if sources:
+                    first["sources"] = sources
+                yield f"data: {json.dumps(first, ensure_ascii=False)}\n\n"
+                for i in range(0, len(text), 3):
+                    await asyncio.sleep(0.002)
+                    piece = {"id": "c", "object": "chat.completion.chunk", "created": 1, "model": model,
+                             "choices": [{"index": 0, "delta": {"content": text[i:i + 3]}, "finish_reason": None}]}
+                    yield f"data: {json.dumps(piece, ensure_ascii=False)}\n\n"
+                last = {"id": "c", "object": "chat.completion.chunk", "created": 1, "model": model,
+                        "choices": [{"index": 0, "delta": {}, "finish_reason": "stop"}]}
+                yield f"data: {json.dumps(last)}\n\n"
+                if (body.get("stream_options") or {}).get("include_usage"):
+                    usage = {"id": "c", "object": "chat.completion.chunk", "created": 1, "model": model,
+                             "choices": [], "usage": {"prompt_tokens": 10, "completion_tokens": tokens,
+                                                      "total_tokens": 10 + tokens}}
+                    yield f"data: {json.dumps(usage)}\n\n"
+                yield "data: [DONE]\n\n"
+            return StreamingResponse(events(), media_type="text/event-stream")
+
+        return app
+
+
+class Served:
+    """An ASGI app under uvicorn in a daemon thread, on a free port of 127.0.0.1."""
+
+    def __init__(self, app):
+        self.sock = socket.socket()
+        self.sock.bind(("127.0.0.1", 0))
+        self.url = f"http://127.0.0.1:{self.sock.getsockname()[1]}/v1"
+        self.server = uvicorn.Server(uvicorn.Config(app, log_level="warning", timeout_graceful_shutdown=1))
+        self.thread = threading.Thread(target=self.server.run, kwargs={"sockets": [self.sock]}, daemon=True)
+        self.thread.start()
+        deadline = time.time() + 10
+        while not self.server.started:
+            if time.time() > deadline or not self.thread.is_alive():
+                raise RuntimeError("test server did not start")
+            time.sleep(0.01)
+
+    def stop(self) -> None:
+        self.server.should_exit = True
+        self.thread.join(5)
+        self.sock.close()
+
+
+def dead_url() -> str:
+    """A URL where nothing listens (the port was free a moment ago)."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return f"http://127.0.0.1:{sock.getsockname()[1]}/v1"
+
+
+@pytest.fixture
+def serve_fake():
+    """serve_fake(answer, **knobs) -> (FakeOpenAI, base URL); stopped after the test."""
+    started: list[Served] = []
+
+    def start(answer: Callable[[str, list[dict]], str], **knobs) -> tuple[FakeOpenAI, str]:
+        fake = FakeOpenAI(answer=answer, **knobs)
+        served = Served(fake.app())
+        started.append(served)
+        fake.stop = served.stop  # type: ignore[attr-defined]
+        return fake, served.url
+
+    yield start
+    for served in started:
+        if served.thread.is_alive():
+            served.stop()
+
+
+def write_items(path: Path, items: list[dict]) -> Path:
+    path.write_text("".join(json.dumps(i, ensure_ascii=False) + "\n" for i in items), encoding="utf-8")
+    return path
+
+
+def eval_args(run_dir: Path, sets: list[Path], targets: list[tuple[str, str, str]], *extra: str) -> list[str]:
+    """`python -m evaluation` arguments: the quickstart recipe, a tmp run_dir, these sets and targets."""
+    args = ["recipes/quickstart.yaml", f"run_dir={run_dir}", f"eval.sets=[{','.join(map(str, sets))}]",
+            "--no-progress"]
+    # the whole list, so targets the recipe itself names are replaced, not merged into
+    listed = ", ".join(f"{{name: '{name}', model: '{model}', base_url: '{url}'}}" for name, model, url in targets)
+    args.append(f"eval.targets=[{listed}]")
+    return args + list(extra)
