@@ -2,8 +2,11 @@
 from __future__ import annotations
 
 import os
+import socket
 import subprocess
 import sys
+import threading
+import time
 from pathlib import Path
 
 import pytest
@@ -26,3 +29,38 @@ def repo_root() -> Path:
 @pytest.fixture(autouse=True)
 def _run_from_root(monkeypatch):
     monkeypatch.chdir(ROOT)  # recipe paths are relative to the repository root
+
+
+class Served:
+    """An ASGI app under uvicorn in a daemon thread, on a free port of 127.0.0.1.
+
+    `url` is the server's root plus `path` (e.g. "/v1" for an OpenAI-style base URL).
+    """
+
+    def __init__(self, app, path: str = ""):
+        import uvicorn  # app env only; not every test needs it
+
+        self.sock = socket.socket()
+        self.sock.bind(("127.0.0.1", 0))
+        self.url = f"http://127.0.0.1:{self.sock.getsockname()[1]}{path}"
+        config = uvicorn.Config(app, log_level="warning", lifespan="on", timeout_graceful_shutdown=1)
+        self.server = uvicorn.Server(config)
+        self.thread = threading.Thread(target=self.server.run, kwargs={"sockets": [self.sock]}, daemon=True)
+        self.thread.start()
+        deadline = time.time() + 10
+        while not self.server.started:
+            if time.time() > deadline or not self.thread.is_alive():
+                raise RuntimeError("test server did not start")
+            time.sleep(0.01)
+
+    def stop(self) -> None:
+        self.server.should_exit = True
+        self.thread.join(5)
+        self.sock.close()
+
+
+def dead_url() -> str:
+    """A URL where nothing listens (the port was free a moment ago)."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return f"http://127.0.0.1:{sock.getsockname()[1]}/v1"

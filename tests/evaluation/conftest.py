@@ -12,16 +12,14 @@ from __future__ import annotations
 
 import asyncio
 import json
-import socket
-import threading
-import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable
 
 import pytest
-import uvicorn
 from fastapi import FastAPI, Request
+
+from tests.conftest import Served, dead_url  # noqa: F401 (dead_url re-exported for the tests)
 from fastapi.responses import JSONResponse, StreamingResponse
 
 SYSTEM = "你是一名专业的医生，请按【病情分析】【指导建议】【药物说明】【风险提示】【免责声明】五个部分回答。"
@@ -106,35 +104,6 @@ class FakeOpenAI:
         return app
 
 
-class Served:
-    """An ASGI app under uvicorn in a daemon thread, on a free port of 127.0.0.1."""
-
-    def __init__(self, app):
-        self.sock = socket.socket()
-        self.sock.bind(("127.0.0.1", 0))
-        self.url = f"http://127.0.0.1:{self.sock.getsockname()[1]}/v1"
-        self.server = uvicorn.Server(uvicorn.Config(app, log_level="warning", timeout_graceful_shutdown=1))
-        self.thread = threading.Thread(target=self.server.run, kwargs={"sockets": [self.sock]}, daemon=True)
-        self.thread.start()
-        deadline = time.time() + 10
-        while not self.server.started:
-            if time.time() > deadline or not self.thread.is_alive():
-                raise RuntimeError("test server did not start")
-            time.sleep(0.01)
-
-    def stop(self) -> None:
-        self.server.should_exit = True
-        self.thread.join(5)
-        self.sock.close()
-
-
-def dead_url() -> str:
-    """A URL where nothing listens (the port was free a moment ago)."""
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return f"http://127.0.0.1:{sock.getsockname()[1]}/v1"
-
-
 @pytest.fixture
 def serve_fake():
     """serve_fake(answer, **knobs) -> (FakeOpenAI, base URL); stopped after the test."""
@@ -142,7 +111,7 @@ def serve_fake():
 
     def start(answer: Callable[[str, list[dict]], str], **knobs) -> tuple[FakeOpenAI, str]:
         fake = FakeOpenAI(answer=answer, **knobs)
-        served = Served(fake.app())
+        served = Served(fake.app(), "/v1")
         started.append(served)
         fake.stop = served.stop  # type: ignore[attr-defined]
         return fake, served.url

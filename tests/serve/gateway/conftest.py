@@ -9,14 +9,13 @@ from __future__ import annotations
 
 import asyncio
 import json
-import socket
 import threading
-import time
 from dataclasses import dataclass, field
 
 import pytest
-import uvicorn
 from fastapi import FastAPI, Request
+
+from tests.conftest import Served, dead_url  # noqa: F401 (dead_url re-exported for the tests)
 from fastapi.responses import JSONResponse, StreamingResponse
 
 from recipes.schema import RagSection
@@ -161,36 +160,6 @@ def corpus() -> list[Source]:
 def rag_settings(**gateway) -> RagSection:
     return RagSection(retrieval={"top_k": 2, "context_k": 4, "max_context_chars": 1000},
                       gateway={"max_body_bytes": 4096, "upstream_timeout_s": 10, **gateway})
-
-
-class Served:
-    """An ASGI app under uvicorn in a daemon thread, on a free port of 127.0.0.1."""
-
-    def __init__(self, app):
-        self.sock = socket.socket()
-        self.sock.bind(("127.0.0.1", 0))
-        self.url = f"http://127.0.0.1:{self.sock.getsockname()[1]}"
-        config = uvicorn.Config(app, log_level="warning", lifespan="on", timeout_graceful_shutdown=1)
-        self.server = uvicorn.Server(config)
-        self.thread = threading.Thread(target=self.server.run, kwargs={"sockets": [self.sock]}, daemon=True)
-        self.thread.start()
-        deadline = time.time() + 10
-        while not self.server.started:
-            if time.time() > deadline or not self.thread.is_alive():
-                raise RuntimeError("test server did not start")
-            time.sleep(0.01)
-
-    def stop(self) -> None:
-        self.server.should_exit = True
-        self.thread.join(5)
-        self.sock.close()
-
-
-def dead_url() -> str:
-    """A URL where nothing listens (the port was free a moment ago)."""
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return f"http://127.0.0.1:{sock.getsockname()[1]}/v1"
 
 
 @pytest.fixture(scope="session")
