@@ -18,13 +18,14 @@ knowledge_id is required but not checked: one gateway serves one index.
 """
 from __future__ import annotations
 
+import asyncio
 import hmac
 import time
 from contextlib import asynccontextmanager
-from typing import Any, Optional
+from typing import Any, Awaitable, Optional, TypeVar
 
 import anyio
-from fastapi import Body, FastAPI
+from fastapi import Body, FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response, StreamingResponse
 from starlette.datastructures import Headers
@@ -39,6 +40,8 @@ from serve.gateway.protocol import (DIFY_AUTH_FAILED, DIFY_BAD_AUTH_FORMAT, DIFY
 from serve.gateway.service import GatewayError, GatewayService, UpstreamHTTPError
 
 DIFY_PATH = "/retrieval"
+CLIENT_CLOSED = 499  # nginx's status for "client closed request"; never reaches the client
+T = TypeVar("T")
 ERROR_TYPES = {400: "invalid_request_error", 401: "authentication_error", 403: "permission_error",
                404: "not_found", 405: "invalid_request_error", 413: "request_too_large"}
 
@@ -69,6 +72,30 @@ class RelayResponse(StreamingResponse):
                 await self.body_iterator.aclose()  # type: ignore[attr-defined]
 
 
+async def unless_disconnected(request: Request, work: Awaitable[T]) -> Optional[T]:
+    """`work`'s result, or None when the client hangs up first: `work` is then cancelled.
+
+    A non-streamed answer is only sent when complete, so without this a client that gives up
+    (a timeout, a closed browser tab) would leave vLLM generating the whole answer for nobody.
+    Cancelling the upstream httpx request closes its connection, and vLLM aborts a request
+    whose connection is gone. The body was read already (Guard), so the next receive() can
+    only be http.disconnect.
+    """
+    async def hung_up() -> None:
+        while (await request.receive())["type"] != "http.disconnect":
+            pass
+
+    job, watch = asyncio.ensure_future(work), asyncio.ensure_future(hung_up())
+    try:
+        await asyncio.wait((job, watch), return_when=asyncio.FIRST_COMPLETED)
+    finally:  # also when this handler itself is cancelled
+        watch.cancel()
+        if not job.done():
+            job.cancel()
+            await asyncio.gather(job, return_exceptions=True)
+    return job.result() if job.done() and not job.cancelled() else None
+
+
 class Guard:
     """Pure ASGI middleware (streaming-safe): metrics around everything, then auth, then body size."""
 
@@ -92,7 +119,7 @@ class Guard:
             await self.guarded(scope, receive, send_seen)
             failed = False
         finally:  # no response at all: 500 if we crashed, 499 (nginx: client closed request) otherwise
-            self.metrics.observe(path, status or (500 if failed else 499), time.perf_counter() - started)
+            self.metrics.observe(path, status or (500 if failed else CLIENT_CLOSED), time.perf_counter() - started)
 
     async def guarded(self, scope: Scope, receive: Receive, send: Send) -> None:
         path, headers = scope["path"], Headers(scope=scope)
@@ -199,8 +226,10 @@ def create_app(service: GatewayService, api_key: Optional[str], settings: Gatewa
         return error_response(request.url.path, exc.status_code, str(exc.detail), headers=exc.headers)
 
     @app.post("/v1/chat/completions")
-    async def chat_completions(request: ChatCompletionRequest) -> Response:
-        result = await service.chat(request)
+    async def chat_completions(request: ChatCompletionRequest, http: Request) -> Response:
+        result = await unless_disconnected(http, service.chat(request))
+        if result is None:
+            return Response(status_code=CLIENT_CLOSED)
         if isinstance(result, dict):
             return JSONResponse(result)
         return RelayResponse(result, media_type="text/event-stream",

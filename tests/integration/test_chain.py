@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -127,6 +128,27 @@ def test_gateway_answers_with_sources_in_front_of_vllm(chain):
                          json={"knowledge_id": "medkit", "query": "高血压",
                                "retrieval_setting": {"top_k": 3, "score_threshold": 0.0}}).json()["records"]
     assert 1 <= len(records) <= 3 and all(isinstance(r["metadata"], dict) for r in records)
+
+
+def vllm_metric(port: int, name: str) -> float:
+    """Sum of a vLLM Prometheus series over its labels (/metrics needs no key)."""
+    text = httpx.get(f"http://127.0.0.1:{port}/metrics").text
+    return sum(float(v) for v in re.findall(rf"^{re.escape(name)}{{[^}}]*}} (\S+)", text, re.M))
+
+
+def test_client_giving_up_through_the_gateway_stops_vllm_generating(chain):
+    port, budget = chain["ports"]["lora"], 1900  # tokens: seconds of work for vLLM CPU
+    before = vllm_metric(port, "vllm:generation_tokens_total")
+    with pytest.raises(httpx.ReadTimeout):
+        httpx.post(f"http://127.0.0.1:{chain['ports']['gateway']}/v1/chat/completions", timeout=1.0,
+                   headers={"Authorization": f"Bearer {KEY}"},
+                   json={"model": "med-lora", "messages": QUESTION, "max_tokens": budget, "ignore_eos": True})
+    deadline = time.time() + 60
+    while vllm_metric(port, "vllm:num_requests_running") > 0:
+        assert time.time() < deadline
+        time.sleep(0.05)
+    generated = vllm_metric(port, "vllm:generation_tokens_total") - before
+    assert 0 < generated < budget, f"vLLM generated {generated} of {budget} tokens for a client that had left"
 
 
 def test_parity_uses_the_running_servers_and_matches(chain):

@@ -50,6 +50,7 @@ class FakeVLLM:
     requests: list[dict] = field(default_factory=list)     # chat bodies received
     headers: list[dict] = field(default_factory=list)
     abandoned: threading.Event = field(default_factory=threading.Event)  # a client left mid-stream
+    abandoned_wait: threading.Event = field(default_factory=threading.Event)  # ... or before a JSON answer
     url: str = ""
 
     def app(self) -> FastAPI:
@@ -80,6 +81,8 @@ class FakeVLLM:
                 return JSONResponse({"object": "error", "message": f"The model `{model}` does not exist.",
                                      "type": "NotFoundError", "param": None, "code": 404}, status_code=404)
             if not body.get("stream"):
+                if body.get("x_slow"):
+                    return await self.slow_answer(request)
                 return {"id": "chatcmpl-fake", "object": "chat.completion", "created": 1700000000, "model": model,
                         "choices": [{"index": 0, "message": {"role": "assistant", "content": ANSWER},
                                      "logprobs": None, "finish_reason": "stop"}],
@@ -106,6 +109,15 @@ class FakeVLLM:
                        "model": model, "choices": [],
                        "usage": {"prompt_tokens": 11, "completion_tokens": 7, "total_tokens": 18}})
         yield b"data: [DONE]\n\n"
+
+    async def slow_answer(self, request: Request):
+        """A non-streamed answer that takes 20 s; records it when the client goes away first."""
+        for _ in range(1000):
+            if await request.is_disconnected():
+                self.abandoned_wait.set()
+                return JSONResponse({"error": "client gone"}, status_code=499)
+            await asyncio.sleep(0.02)
+        return JSONResponse({"error": "the test expected the gateway to hang up"}, status_code=500)
 
     async def crash(self, model: str):
         """One chunk, then the server fails mid-response (uvicorn drops the connection)."""

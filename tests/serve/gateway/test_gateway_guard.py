@@ -151,6 +151,21 @@ def test_client_disconnect_closes_the_upstream_stream(gateway, upstream, auth):
     assert upstream.abandoned.wait(5), "the gateway kept reading the upstream stream after the client left"
 
 
+@pytest.mark.parametrize("model", ["base", "base-rag"])
+def test_client_giving_up_on_a_json_answer_cancels_the_upstream_request(start_gateway, upstream, auth, model):
+    fresh = start_gateway()
+    upstream.abandoned_wait.clear()
+    with pytest.raises(httpx.ReadTimeout):  # the test upstream takes 20 s to answer
+        httpx.post(f"{fresh.url}/v1/chat/completions", headers=auth, timeout=0.5,
+                   json={**CHAT, "model": model, "x_slow": True})
+    assert upstream.abandoned_wait.wait(5), "the gateway kept waiting on upstream after the client left"
+    deadline = time.time() + 2
+    while 'route="/v1/chat/completions",status="499"' not in (text := httpx.get(f"{fresh.url}/metrics").text):
+        assert time.time() < deadline, text
+        time.sleep(0.01)
+    assert httpx.get(f"{fresh.url}/health").status_code == 200
+
+
 def test_upstream_breaking_mid_stream_ends_the_stream_with_an_error_event(start_gateway, auth):
     fresh = start_gateway()
     with httpx.stream("POST", f"{fresh.url}/v1/chat/completions", headers=auth,
