@@ -7,8 +7,9 @@ port, and measures with the official openai client (greedy, temperature 0):
       p50/p95 latency and the p50 difference (target < 5 ms).
   (b) streamed throughput per concurrency level: exactly --max-tokens output tokens per
       reply (min_tokens + ignore_eos), counted from the usage chunk (include_usage); one
-      unmeasured warm-up round per level and target, then rounds direct, gateway, gateway,
-      direct (ABBA); output tokens/s and the ratio gateway/direct (target >= 0.90 at 32).
+      unmeasured warm-up round per level and target, then --rounds rounds of 4 x level
+      requests each, in the order direct, gateway, gateway, direct, ... (ABBA); output
+      tokens/s and the ratio gateway/direct (target >= 0.90 at 32).
   (c) "<model>-rag": N/4 rounds of non-streamed plain and -rag requests (16 tokens each,
       forced) through the gateway, p50/p95; time to first byte (first SSE chunk) of the
       streamed -rag reply vs plain; the retriever's own time from the gateway's /metrics.
@@ -18,7 +19,7 @@ Both servers are stopped at the end, whatever happens, and <run_dir>/recipe.reso
 
 Run as:
     python -m bench.gateway recipes/quickstart.yaml [--concurrency 1,32] [--max-tokens 64] [--requests 200]
-                            [key=value ...]
+                            [--rounds 4] [key=value ...]
 """
 from __future__ import annotations
 
@@ -51,10 +52,11 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     parser.add_argument("--concurrency", default="1,32", help="comma-separated in-flight request counts (b)")
     parser.add_argument("--max-tokens", type=int, default=64, help="output tokens per streamed reply (b)")
     parser.add_argument("--requests", type=int, default=200, help="requests per target in (a); (c) does N/4")
+    parser.add_argument("--rounds", type=int, default=4, help="measured rounds per target and level in (b)")
     args = parser.parse_intermixed_args(argv)
     args.levels = [int(c) for c in args.concurrency.split(",") if c.strip().isdigit()]
-    if not args.levels or min(args.levels) < 1 or args.max_tokens < 1 or args.requests < 1:
-        parser.error("--concurrency levels, --max-tokens and --requests must be >= 1")
+    if not args.levels or min(args.levels) < 1 or args.max_tokens < 1 or args.requests < 1 or args.rounds < 1:
+        parser.error("--concurrency levels, --max-tokens, --requests and --rounds must be >= 1")
     return args
 
 
@@ -130,15 +132,18 @@ async def bench(urls: dict[str, str], key: str | None, model: str, rag_model: st
 
     result["throughput"] = []
     for level in args.levels:
-        n = max(2 * level, 8)  # per round; 2 rounds per target
-        print(f"   (b) concurrency {level}: warm-up, then 4 rounds of {n} streamed requests (ABBA) ...", flush=True)
+        n = max(4 * level, 8)  # requests per round
+        order = [("direct", "gateway") if i % 2 == 0 else ("gateway", "direct") for i in range(args.rounds)]
+        print(f"   (b) concurrency {level}: warm-up, then {2 * args.rounds} rounds of {n} streamed requests "
+              f"(ABBA...) ...", flush=True)
         rounds: dict[str, list] = {"direct": [], "gateway": []}  # (output tokens, wall s) per round
         async with client("direct") as d, client("gateway") as g:
             clients = {"direct": d, "gateway": g}
-            for name in ("direct", "gateway", "direct", "gateway", "gateway", "direct"):  # first two unmeasured
+            for name in ("direct", "gateway", *(name for pair in order for name in pair)):  # first two unmeasured
                 rounds[name].append(await stream_round(clients[name], model, chats, level,
                                                        n if len(rounds[name]) else level, args.max_tokens))
-        row = {"concurrency": level, "requests_each": 2 * n, "expected_tokens_each": 2 * n * args.max_tokens}
+        row = {"concurrency": level, "requests_each": args.rounds * n,
+               "expected_tokens_each": args.rounds * n * args.max_tokens}
         for name, measured in rounds.items():
             tokens, wall = sum(t for t, _ in measured[1:]), sum(w for _, w in measured[1:])
             row[name] = {"tokens": tokens, "wall_s": round(wall, 3), "tokens_per_s": round(tokens / wall, 1)}
