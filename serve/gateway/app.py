@@ -77,7 +77,7 @@ async def unless_disconnected(request: Request, work: Awaitable[T]) -> Optional[
 
     A non-streamed answer is only sent when complete, so without this a client that gives up
     (a timeout, a closed browser tab) would leave vLLM generating the whole answer for nobody.
-    Cancelling the upstream httpx request closes its connection, and vLLM aborts a request
+    Cancelling the upstream request closes its connection, and vLLM aborts a request
     whose connection is gone. The body was read already (Guard), so the next receive() can
     only be http.disconnect.
     """
