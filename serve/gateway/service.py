@@ -130,8 +130,11 @@ class GatewayService:
             # sock_read = the longest silence between two chunks, so long answers are fine;
             # vLLM serves hundreds of sequences at once, so the pool allows as many connections
             timeout = aiohttp.ClientTimeout(total=None, connect=min(10.0, self.timeout_s), sock_read=self.timeout_s)
+            # idle connections are dropped after 4 s, before vLLM's own 5 s keep-alive timeout
+            # (VLLM_HTTP_TIMEOUT_KEEP_ALIVE) closes them under a request being sent
+            connector = aiohttp.TCPConnector(limit=1000, keepalive_timeout=4.0)
             self._session = aiohttp.ClientSession(headers=headers, timeout=timeout, auto_decompress=False,
-                                                  connector=aiohttp.TCPConnector(limit=1000))
+                                                  connector=connector)
         return self._session
 
     async def aclose(self) -> None:
