@@ -63,7 +63,7 @@ def open_index(rag: RagSection, index_dir: Path) -> Optional[Retriever]:
 
 def main(argv: list[str]) -> int:
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
-    logging.getLogger("httpx").setLevel(logging.WARNING)  # uvicorn's access log already lists each request
+    logging.getLogger("httpx").setLevel(logging.WARNING)  # Chroma's HttpClient (server mode) logs each query
     recipe = load_or_exit(argv)
     out = start_run(recipe, "gateway")
     rag = recipe.rag or RagSection()
