@@ -9,7 +9,10 @@ port, and measures with the official openai client (greedy, temperature 0):
       reply (min_tokens + ignore_eos), counted from the usage chunk (include_usage); one
       unmeasured warm-up round per level and target, then --rounds rounds of 4 x level
       requests each, in the order direct, gateway, gateway, direct, ... (ABBA); output
-      tokens/s and the ratio gateway/direct (target >= 0.90 at 32).
+      tokens/s and the ratio gateway/direct (target >= 0.90 at 32). Also the CPU time each
+      SSE event costs the gateway process and vLLM's API server process (Linux /proc): on a
+      small CPU box vLLM's own throughput swings between identical rounds, so the ratio is
+      noisy, while CPU per event is steady and says what relaying costs next to serving.
   (c) "<model>-rag": N/4 rounds of non-streamed plain and -rag requests (16 tokens each,
       forced) through the gateway, p50/p95; time to first byte (first SSE chunk) of the
       streamed -rag reply vs plain; the retriever's own time from the gateway's /metrics.
@@ -77,9 +80,18 @@ async def ask(c: AsyncOpenAI, model: str, chat: list, max_tokens: int, extra: di
     return (time.perf_counter() - t0) * 1000
 
 
-async def streamed(c: AsyncOpenAI, model: str, chat: list, max_tokens: int) -> tuple[float, int]:
-    """One streamed request read to the end: (ms to the first SSE chunk, output tokens)."""
-    t0, first, tokens, pieces = time.perf_counter(), None, 0, 0
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU seconds of one process so far (Linux /proc; 0.0 elsewhere)."""
+    try:
+        fields = open(f"/proc/{pid}/stat").read().rsplit(")", 1)[1].split()
+    except OSError:
+        return 0.0
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")  # utime + stime, in clock ticks
+
+
+async def streamed(c: AsyncOpenAI, model: str, chat: list, max_tokens: int) -> tuple[float, int, int]:
+    """One streamed request read to the end: (ms to the first SSE chunk, output tokens, SSE chunks)."""
+    t0, first, tokens, pieces, events = time.perf_counter(), None, 0, 0, 0
     stream = await c.chat.completions.create(model=model, messages=chat, max_tokens=max_tokens, temperature=0,
                                              stream=True, stream_options={"include_usage": True},
                                              extra_body=forced(max_tokens))
@@ -87,19 +99,23 @@ async def streamed(c: AsyncOpenAI, model: str, chat: list, max_tokens: int) -> t
         first = first or time.perf_counter()
         tokens = chunk.usage.completion_tokens if chunk.usage else tokens
         pieces += bool(chunk.choices and chunk.choices[0].delta.content)
-    return ((first or time.perf_counter()) - t0) * 1000, tokens or pieces  # content chunks if no usage
+        events += 1
+    return ((first or time.perf_counter()) - t0) * 1000, tokens or pieces, events  # content chunks if no usage
 
 
-async def stream_round(c: AsyncOpenAI, model: str, chats: list, level: int, n: int, max_tokens: int):
-    """n streamed requests, `level` in flight: (output tokens, wall seconds)."""
-    gate, tokens = asyncio.Semaphore(level), []
+async def stream_round(c: AsyncOpenAI, model: str, chats: list, level: int, n: int, max_tokens: int,
+                       pids: dict[str, int]) -> dict:
+    """n streamed requests, `level` in flight: output tokens, SSE events, wall and CPU seconds per pid."""
+    gate, counts = asyncio.Semaphore(level), []
 
     async def one(i: int) -> None:
         async with gate:
-            tokens.append((await streamed(c, model, chats[i % len(chats)], max_tokens))[1])
-    t0 = time.perf_counter()
+            counts.append((await streamed(c, model, chats[i % len(chats)], max_tokens))[1:])
+    cpu0, t0 = {name: cpu_seconds(pid) for name, pid in pids.items()}, time.perf_counter()
     await asyncio.gather(*(one(i) for i in range(n)))
-    return sum(tokens), time.perf_counter() - t0
+    wall = time.perf_counter() - t0
+    return {"tokens": sum(t for t, _ in counts), "events": sum(e for _, e in counts), "wall_s": wall,
+            "cpu_s": {name: cpu_seconds(pid) - cpu0[name] for name, pid in pids.items()}}
 
 
 def retrieval_totals(gw_root: str) -> tuple[float, float]:
@@ -110,7 +126,7 @@ def retrieval_totals(gw_root: str) -> tuple[float, float]:
 
 
 async def bench(urls: dict[str, str], key: str | None, model: str, rag_model: str | None, chats: list,
-                args: argparse.Namespace) -> dict:
+                args: argparse.Namespace, pids: dict[str, int]) -> dict:
     def client(name: str) -> AsyncOpenAI:  # fresh pools per phase: no keep-alive the server closed while idle
         pool = DefaultAsyncHttpxClient(limits=httpx.Limits(max_connections=1000, max_keepalive_connections=1000))
         return AsyncOpenAI(base_url=urls[name], api_key=key or "EMPTY", max_retries=0, timeout=600, http_client=pool)
@@ -136,18 +152,25 @@ async def bench(urls: dict[str, str], key: str | None, model: str, rag_model: st
         order = [("direct", "gateway") if i % 2 == 0 else ("gateway", "direct") for i in range(args.rounds)]
         print(f"   (b) concurrency {level}: warm-up, then {2 * args.rounds} rounds of {n} streamed requests "
               f"(ABBA...) ...", flush=True)
-        rounds: dict[str, list] = {"direct": [], "gateway": []}  # (output tokens, wall s) per round
+        rounds: dict[str, list] = {"direct": [], "gateway": []}  # stream_round() results
         async with client("direct") as d, client("gateway") as g:
             clients = {"direct": d, "gateway": g}
             for name in ("direct", "gateway", *(name for pair in order for name in pair)):  # first two unmeasured
                 rounds[name].append(await stream_round(clients[name], model, chats, level,
-                                                       n if len(rounds[name]) else level, args.max_tokens))
+                                                       n if len(rounds[name]) else level, args.max_tokens, pids))
         row = {"concurrency": level, "requests_each": args.rounds * n,
                "expected_tokens_each": args.rounds * n * args.max_tokens}
         for name, measured in rounds.items():
-            tokens, wall = sum(t for t, _ in measured[1:]), sum(w for _, w in measured[1:])
-            row[name] = {"tokens": tokens, "wall_s": round(wall, 3), "tokens_per_s": round(tokens / wall, 1)}
+            tokens, wall = sum(r["tokens"] for r in measured[1:]), sum(r["wall_s"] for r in measured[1:])
+            events = sum(r["events"] for r in measured[1:])
+            cpu_us = {pid_name: round(sum(r["cpu_s"][pid_name] for r in measured[1:]) / events * 1e6, 1)
+                      for pid_name in pids}  # CPU microseconds per SSE event the client received
+            row[name] = {"tokens": tokens, "events": events, "wall_s": round(wall, 3),
+                         "tokens_per_s": round(tokens / wall, 1), "per_round_tokens_per_s":
+                         [round(r["tokens"] / r["wall_s"]) for r in measured[1:]], "cpu_us_per_event": cpu_us}
         row["ratio"] = round(row["gateway"]["tokens_per_s"] / row["direct"]["tokens_per_s"], 3)
+        row["relay_cpu_share"] = round(row["gateway"]["cpu_us_per_event"]["gateway"]
+                                       / row["direct"]["cpu_us_per_event"]["vllm_api"], 3)
         result["throughput"].append(row)
 
     result["rag"] = None
@@ -193,6 +216,13 @@ def print_table(r: dict, max_tokens: int) -> None:
     head(f"(b) streamed, {max_tokens} tokens/reply, tok/s", "direct", "gateway", "gw/direct")
     for t in r["throughput"]:
         row(f"concurrency {t['concurrency']}", t["direct"]["tokens_per_s"], t["gateway"]["tokens_per_s"], t["ratio"])
+    for t in r["throughput"]:
+        direct, via = t["direct"]["per_round_tokens_per_s"], t["gateway"]["per_round_tokens_per_s"]
+        print(f"       concurrency {t['concurrency']}, rounds: direct {direct}, gateway {via}")
+    head("    CPU us per SSE event", "vLLM API", "gateway", "gw/vLLM")
+    for t in r["throughput"]:
+        row(f"concurrency {t['concurrency']}", t["direct"]["cpu_us_per_event"]["vllm_api"],
+            t["gateway"]["cpu_us_per_event"]["gateway"], t["relay_cpu_share"])
     c = r["rag"]
     if c is None:
         print("\n   (c) skipped: the gateway lists no '-rag' model (no rag section or no index)")
@@ -231,12 +261,15 @@ def main(argv: list[str]) -> int:
         gw = recipe.rag.gateway  # the rag.gateway.port override creates the section if the recipe has none
         gw_url = f"http://{'127.0.0.1' if gw.host in ('0.0.0.0', '::') else gw.host}:{gw_port}/v1"
         print(f"   vLLM ready after {rec.get('ready_after_s')} s; starting the gateway, log {out}/gateway.log")
-        process.start("RAG gateway (bench)", [bin_of("app"), "-m", "serve.gateway", args.recipe, *overrides],
-                      {"PYTHONPATH": os.getcwd()}, gw.host, gw_port, gw_url, launch.models, pid_files["gateway"],
-                      out / "gateway.log", gw.startup_timeout_s, key)
+        gw_rec = process.start("RAG gateway (bench)", [bin_of("app"), "-m", "serve.gateway", args.recipe,
+                                                        *overrides],
+                               {"PYTHONPATH": os.getcwd()}, gw.host, gw_port, gw_url, launch.models,
+                               pid_files["gateway"], out / "gateway.log", gw.startup_timeout_s, key)
+        pids = {"vllm_api": rec["pid"], "gateway": gw_rec["pid"]}  # vLLM's API server, not its engine
         listed = process.models_answer(gw_url, key) or []
         rag_model = model + gw.model_suffix if model + gw.model_suffix in listed else None
-        result = asyncio.run(bench({"direct": launch.url, "gateway": gw_url}, key, model, rag_model, chats, args))
+        result = asyncio.run(bench({"direct": launch.url, "gateway": gw_url}, key, model, rag_model, chats, args,
+                                   pids))
     finally:
         for file in pid_files.values():
             stopped = process.stop(file)
