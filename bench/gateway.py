@@ -32,6 +32,7 @@ import json
 import os
 import sys
 import time
+from pathlib import Path
 
 import httpx
 from openai import AsyncOpenAI, DefaultAsyncHttpxClient
@@ -83,10 +84,10 @@ async def ask(c: AsyncOpenAI, model: str, chat: list, max_tokens: int, extra: di
 def cpu_seconds(pid: int) -> float:
     """User + system CPU seconds of one process so far (Linux /proc; 0.0 elsewhere)."""
     try:
-        fields = open(f"/proc/{pid}/stat").read().rsplit(")", 1)[1].split()
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
     except OSError:
         return 0.0
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")  # utime + stime, in clock ticks
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")  # utime, stime: clock ticks
 
 
 async def streamed(c: AsyncOpenAI, model: str, chat: list, max_tokens: int) -> tuple[float, int, int]:
