@@ -173,7 +173,7 @@ def main(argv: list[str]) -> int:
     items, rejects = load(paths, section.limit)
     with (out / "rejects.jsonl").open("w", encoding="utf-8") as fh:
         for r in rejects:
-            fh.write(json.dumps(r.to_json(), ensure_ascii=False) + "\n")
+            fh.write(r.to_json() + "\n")
     limit = f" (first {section.limit} per set)" if section.limit else ""
     print(f"   {len(items)} items from {len(paths)} sets{limit}, {len(rejects)} rejected line(s)"
           + (f" -> {out}/rejects.jsonl" if rejects else ""))

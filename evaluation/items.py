@@ -26,24 +26,14 @@ from __future__ import annotations
 import json
 import re
 import sys
-from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Iterable, Optional
+
+from converters.common import Reject, read_jsonl
 
 KINDS = ("choice", "label", "open", "refusal", "noisy-context")
 LABELS = ("yes", "no", "maybe")
 _LETTER = re.compile(r"^[A-Z]$")
-
-
-@dataclass
-class Rejected:
-    file: str
-    line: int
-    reason: str
-    text: str  # the start of the line, for finding it
-
-    def to_json(self) -> dict:
-        return asdict(self)
 
 
 def check(obj: object) -> Optional[str]:
@@ -79,37 +69,32 @@ def check(obj: object) -> Optional[str]:
     return None
 
 
-def read_file(path: Path, seen: set[str], limit: Optional[int]) -> tuple[list[dict], list[Rejected]]:
+def read_file(path: Path, seen: set[str], limit: Optional[int]) -> tuple[list[dict], list[Reject]]:
     items: list[dict] = []
-    rejects: list[Rejected] = []
-    with path.open(encoding="utf-8", errors="replace") as fh:
-        for number, line in enumerate(fh, start=1):
-            if not line.strip():
-                continue
-            try:
-                obj = json.loads(line)
-            except json.JSONDecodeError as exc:
-                rejects.append(Rejected(str(path), number, f"bad JSON: {exc.msg} (column {exc.colno})", line[:200]))
-                continue
-            reason = check(obj)
-            if reason is None and obj["id"] in seen:
-                reason = f"duplicate id {obj['id']!r} (already read from an earlier line or set)"
-            if reason:
-                rejects.append(Rejected(str(path), number, reason, line[:200].rstrip("\n")))
-                continue
-            if limit is not None and len(items) >= limit:
-                continue  # still checked, so rejects are reported for the whole file
-            seen.add(obj["id"])
-            obj.setdefault("dataset", path.stem)
-            obj.setdefault("source", f"{path.name}:{number}")
-            items.append(obj)
+    rejects: list[Reject] = []
+    for number, obj in read_jsonl(path):
+        if isinstance(obj, Reject):  # not UTF-8, not JSON, not an object
+            rejects.append(obj)
+            continue
+        reason = check(obj)
+        if reason is None and obj["id"] in seen:
+            reason = f"duplicate id {obj['id']!r} (already read from an earlier line or set)"
+        if reason:
+            rejects.append(Reject(str(path), number, reason, json.dumps(obj, ensure_ascii=False)[:200]))
+            continue
+        if limit is not None and len(items) >= limit:
+            continue  # still checked, so rejects are reported for the whole file
+        seen.add(obj["id"])
+        obj.setdefault("dataset", path.stem)
+        obj.setdefault("source", f"{path.name}:{number}")
+        items.append(obj)
     return items, rejects
 
 
-def load(paths: Iterable[Path], limit: Optional[int] = None) -> tuple[list[dict], list[Rejected]]:
+def load(paths: Iterable[Path], limit: Optional[int] = None) -> tuple[list[dict], list[Reject]]:
     """Valid items of every file, in order (at most `limit` per file), and the rejected lines."""
     items: list[dict] = []
-    rejects: list[Rejected] = []
+    rejects: list[Reject] = []
     seen: set[str] = set()
     for path in paths:
         kept, bad = read_file(Path(path), seen, limit)

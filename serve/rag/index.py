@@ -28,6 +28,7 @@ from pathlib import Path
 
 from tqdm import tqdm
 
+from converters.common import Reject, read_jsonl
 from recipes.schema import RagSection
 from serve.rag.chunking import Chunk, chunk_document
 from serve.rag.embedder import Embedder, load_embedder
@@ -56,19 +57,14 @@ def read_corpus(path: Path) -> list[dict]:
         raise RagError(f"corpus not found: {path}. Run `make data RECIPE=...` first "
                        f"(it writes <run_dir>/data/corpus.jsonl), or set rag.corpus to a JSONL file.")
     docs, seen = [], set()
-    with path.open(encoding="utf-8") as fh:
-        for number, line in enumerate(fh, start=1):
-            if not line.strip():
-                continue
-            try:
-                doc = json.loads(line)
-            except json.JSONDecodeError as exc:
-                raise RagError(f"{path}:{number}: not valid JSON ({exc.msg})") from None
-            if not isinstance(doc, dict) or "id" not in doc or not isinstance(doc.get("text"), str):
-                raise RagError(f"{path}:{number}: expected an object with 'id' and 'text'")
-            if doc["id"] not in seen:
-                seen.add(doc["id"])
-                docs.append(doc)
+    for number, doc in read_jsonl(path):
+        if isinstance(doc, Reject):
+            raise RagError(f"{path}:{number}: {doc.reason}")
+        if "id" not in doc or not isinstance(doc.get("text"), str):
+            raise RagError(f"{path}:{number}: expected an object with 'id' and 'text'")
+        if doc["id"] not in seen:
+            seen.add(doc["id"])
+            docs.append(doc)
     return docs
 
 
