@@ -52,8 +52,8 @@ bench: setup  ## serving throughput: vLLM vs a hand-written transformers server
 demo: setup  ## Gradio demo over the served endpoint on demo.host:demo.port (127.0.0.1:7860)
 	@$(APP) -m demo $(RECIPE) $(ARGS)
 
-quickstart: setup  ## the whole pipeline on the embedded default, offline, CPU
-	@$(APP) -m scripts.quickstart $(ARGS)
+quickstart: setup  ## the whole pipeline, offline, CPU: the tiny default, or RECIPE=recipes/smollm2-135m_cpu_lora.yaml
+	@$(APP) -m scripts.quickstart $(RECIPE) $(ARGS)
 
 test: setup  ## the test suite (what CI runs)
 	@$(APP) -m pytest -q tests $(PYTEST_ARGS)

@@ -186,7 +186,8 @@ def build_examples(data: DataSection, seed: int) -> Built:
     if data.dedupe.exact or data.dedupe.near:
         examples = dedupe_examples(examples, data, built)
     refusal_text = data.refusals.text or refusals.DEFAULT_REFUSAL
-    for ex in refusals.refusal_examples(data.refusals.count, rng, refusal_text) if data.refusals.count else []:
+    questions = Path(data.refusals.questions) if data.refusals.questions else None
+    for ex in refusals.refusal_examples(data.refusals.count, rng, refusal_text, questions) if data.refusals.count else []:
         ex.meta.update(dataset="refusals", format="refusal")
         built.per_source.setdefault("refusals", Counter())["read"] += 1
         examples.append(ex)

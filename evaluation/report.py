@@ -146,10 +146,11 @@ def section_rag(suites: dict, targets: list[str], threshold: float) -> list[str]
            f"ALCE-style citation metrics with a lexical support test: a sentence is supported when at least "
            f"{threshold:.0%} of its distinct character bigrams occur in the cited sources' snippets "
            "(evaluation/citations.py). Hallucination: sentences no single returned source supports.", ""]
-    out += t.render(["target", "n (scored)", "with sources %", "citation recall %", "citation precision %",
-                     "cited sentences %", "hallucination %", "hit@k"], lambda x: [
+    out += t.render(["target", "n (scored)", "with sources %", "answers citing %", "citation recall %",
+                     "citation precision %", "cited sentences %", "hallucination %", "hit@k"], lambda x: [
         f"{suites[x]['rag']['n']} ({suites[x]['rag']['scored']})", t.cell(x, "with_sources"),
-        t.cell(x, "citation_recall"), t.cell(x, "citation_precision"), t.cell(x, "cited_sentences"),
+        t.cell(x, "answers_citing"), t.cell(x, "citation_recall"), t.cell(x, "citation_precision"),
+        t.cell(x, "cited_sentences"),
         t.cell(x, "hallucination"),
         (f"{pct(suites[x]['rag']['hit_at_k'])} (k={suites[x]['rag']['k']}, n={suites[x]['rag']['n_gold']})"
          if suites[x]["rag"]["hit_at_k"] is not None else "— (no gold passages)")])

@@ -159,6 +159,9 @@ def aggregate(rows: list[dict], suites: list[str], rag: bool, bertscore: Optiona
                       "citation_precision": M.mean(r["citation_precision"] for r in scored),
                       "cited_sentences": (sum(r["cited_sentences"] for r in scored) /
                                           max(1, sum(r["sentences"] for r in scored))) if scored else None,
+                      # answers with at least one [n]: does the model cite at all?
+                      "answers_citing": (sum(r["cited_sentences"] > 0 for r in scored) / len(scored))
+                      if scored else None,
                       "hallucination": hallucination,
                       "grounded": 1 - hallucination if hallucination is not None else None,
                       "k": max(ks) if ks else 0, "n_gold": len(gold),

@@ -13,6 +13,7 @@ from typing import Any
 import yaml
 from pydantic import BaseModel, ValidationError
 
+from recipes.packaged import PACKAGED
 from recipes.schema import TINY, Recipe
 
 
@@ -107,18 +108,23 @@ def check_paths(tree: dict) -> list[str]:
 
     problems = []
     name = section("model").get("name_or_path")
-    if isinstance(name, str) and name != TINY:
+    if isinstance(name, str) and name != TINY and name not in PACKAGED:
         looks_local = name.startswith(("/", "./", "../", "~")) or name.count("/") != 1
         if looks_local and not Path(name).expanduser().exists():
             problems.append(f"model.name_or_path = {name!r}: no such directory. Give a local model "
-                            f"directory, a hub id such as Qwen/Qwen2.5-0.5B-Instruct, or 'tiny' "
-                            f"for the built-in test model.")
+                            f"directory, a hub id such as Qwen/Qwen2.5-0.5B-Instruct, 'tiny' "
+                            f"for the built-in test model, or a packaged model: {', '.join(PACKAGED)}.")
     sources = section("data").get("sources")
     for i, source in enumerate(sources if isinstance(sources, list) else []):
         path = source.get("path") if isinstance(source, dict) else None
         if isinstance(path, str) and not Path(path).exists():
             problems.append(f"data.sources.{i}.path = {path!r}: file not found "
                             f"(paths are relative to the repository root)")
+    questions = (section("data").get("refusals") or {}).get("questions") \
+        if isinstance(section("data").get("refusals"), dict) else None
+    if isinstance(questions, str) and not Path(questions).is_file():
+        problems.append(f"data.refusals.questions = {questions!r}: file not found "
+                        f"(one out-of-scope question per line; paths are relative to the repository root)")
     adapters = section("serve").get("adapters")
     for i, adapter in enumerate(adapters if isinstance(adapters, list) else []):
         path = adapter.get("path") if isinstance(adapter, dict) else None

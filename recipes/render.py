@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from recipes.load import run_dir
+from recipes.packaged import PACKAGED, packaged_dir
 from recipes.schema import TINY, Recipe
 
 # ZeRO configs with "auto" values, filled in by the HF Trainer from the recipe.
@@ -24,9 +25,11 @@ _ZERO = {
 
 
 def base_model_path(recipe: Recipe) -> str:
-    """What the base model is called on this machine: tiny dir, local dir, or hub id."""
+    """What the base model is called on this machine: tiny dir, packaged dir, local dir, or hub id."""
     if recipe.model.name_or_path == TINY:
         return str((run_dir(recipe) / "tiny-model").resolve())
+    if recipe.model.name_or_path in PACKAGED:
+        return str(packaged_dir(recipe.model.name_or_path).resolve())
     local = Path(recipe.model.name_or_path).expanduser()
     return str(local.resolve()) if local.exists() else recipe.model.name_or_path
 
@@ -85,6 +88,9 @@ def train_config(recipe: Recipe) -> dict[str, Any]:
         "seed": ft.seed,
         "flash_attn": ft.flash_attn,
         "gradient_checkpointing": ft.gradient_checkpointing,
+        # LLaMA-Factory checkpoints activations unless told not to; on small models and
+        # CPUs the recomputation costs about a third of the step for memory nobody needs
+        "disable_gradient_checkpointing": not ft.gradient_checkpointing,
         "ddp_timeout": 180000000,
     }
     if ft.method != "full":
@@ -96,6 +102,9 @@ def train_config(recipe: Recipe) -> dict[str, Any]:
         cfg[ft.precision] = True
     if ft.max_steps:
         cfg["max_steps"] = ft.max_steps
+    packaged = PACKAGED.get(recipe.model.name_or_path)
+    if packaged and packaged.default_system:
+        cfg["default_system"] = packaged.default_system
     if ft.deepspeed is not None:
         cfg["deepspeed"] = str(out / "llamafactory" / f"ds_z{ft.deepspeed}.json")
     if "medkit_validation" in info:

@@ -10,6 +10,8 @@ from typing import Any, Literal, Optional
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
+from recipes.packaged import PACKAGED
+
 TINY = "tiny"  # model.name_or_path value selecting the generated embedded model
 
 # Formats `make data` understands in this release (the full set arrives with
@@ -52,10 +54,26 @@ class TinyModel(Strict):
 
 
 class ModelSection(Strict):
-    name_or_path: str = Field(description="hub id (org/name), local directory, or 'tiny'")
+    name_or_path: str = Field(description="hub id (org/name), local directory, 'tiny', "
+                                          "or a packaged model name (recipes/packaged.py)")
     template: str = "qwen"  # LLaMA-Factory chat template name
     trust_remote_code: bool = False
     tiny: TinyModel = TinyModel()
+
+    @property
+    def offline(self) -> bool:
+        """Built on this machine (tiny or packaged): no engine may contact the model hub."""
+        return self.name_or_path == TINY or self.name_or_path in PACKAGED
+
+    @model_validator(mode="after")
+    def packaged_template(self) -> "ModelSection":
+        # training with another template than the model's own chat template is the
+        # classic "vLLM answers differently from training" bug
+        packaged = PACKAGED.get(self.name_or_path)
+        if packaged and self.template != packaged.template:
+            raise ValueError(f"the packaged model {packaged.name} is trained and served with its own chat "
+                             f"template; set model.template: {packaged.template} (got {self.template!r})")
+        return self
 
 
 class DataSource(Strict):
@@ -99,6 +117,7 @@ class RefusalSettings(Strict):
     """Out-of-scope (non-medical) questions answered with a standard refusal."""
     count: int = Field(0, ge=0)
     text: Optional[str] = None             # default: the built-in refusal sentence
+    questions: Optional[str] = None        # file of out-of-scope questions; default: the built-in Chinese list
 
 
 class DataSection(Strict):

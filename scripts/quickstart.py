@@ -5,11 +5,15 @@ and the merged model, the RAG gateway in front -> chat requests with the officia
 openai client (streamed and not, with and without retrieval) -> parity -> stop.
 Each step is the same code `make <step>` runs.
 
+The same sequence runs any recipe that has a rag section, e.g. the real-model lane:
+    make quickstart RECIPE=recipes/smollm2-135m_cpu_lora.yaml
+
 Run as:
-    python -m scripts.quickstart [key.sub=value ...]     # overrides apply to every step
+    python -m scripts.quickstart [RECIPE.yaml] [key.sub=value ...]   # overrides apply to every step
 """
 from __future__ import annotations
 
+import json
 import os
 import sys
 import time
@@ -27,13 +31,24 @@ from recipes.load import load_or_exit, run_dir
 from serve.vllm_cmd import api_key
 
 RECIPE = "recipes/quickstart.yaml"
-QUESTION = "孩子发烧38度5，精神还好，需要马上吃退烧药吗？"
+QUESTION = "孩子发烧38度5，精神还好，需要马上吃退烧药吗？"  # the tiny model's samples are Chinese
 
 
-def chat_check(url: str, model: str, key: str | None) -> str:
+def first_question(recipe) -> str:
+    """The first held-out question of the run's data (in the recipe's own language)."""
+    for split in ("test", "validation"):
+        path = run_dir(recipe) / "data" / f"{split}.jsonl"
+        for line in path.read_text(encoding="utf-8").splitlines() if path.exists() else []:
+            row = json.loads(line)
+            if row.get("instruction") and "[1]" not in row["instruction"]:
+                return row["instruction"]
+    return QUESTION
+
+
+def chat_check(url: str, model: str, key: str | None, question: str) -> str:
     """One non-streamed and one streamed request; returns a one-line summary."""
     client = OpenAI(base_url=url, api_key=key or "not-needed", timeout=120)
-    messages = [{"role": "user", "content": QUESTION}]
+    messages = [{"role": "user", "content": question}]
     reply = client.chat.completions.create(model=model, messages=messages, max_tokens=48, temperature=0)
     text = reply.choices[0].message.content or ""
     started, first, pieces = time.time(), None, []
@@ -51,10 +66,10 @@ def chat_check(url: str, model: str, key: str | None) -> str:
             f"first token {ttft}: {shown}")
 
 
-def rag_check(url: str, model: str, key: str | None) -> str:
+def rag_check(url: str, model: str, key: str | None, question: str) -> str:
     """A streamed answer through the gateway: the first chunk carries the sources."""
     client = OpenAI(base_url=url, api_key=key or "not-needed", timeout=120)
-    stream = client.chat.completions.create(model=model, messages=[{"role": "user", "content": QUESTION}],
+    stream = client.chat.completions.create(model=model, messages=[{"role": "user", "content": question}],
                                             max_tokens=48, temperature=0, stream=True)
     sources, pieces = None, []
     for chunk in stream:
@@ -77,8 +92,8 @@ def step(name: str, func, argv: list[str], timings: dict) -> None:
         raise SystemExit(f"quickstart: step '{name}' failed (exit {code}); see the messages above")
 
 
-def main(overrides: list[str]) -> int:
-    argv = [RECIPE, *overrides]
+def main(args: list[str]) -> int:
+    argv = args if args and args[0].endswith((".yaml", ".yml")) else [RECIPE, *args]
     recipe = load_or_exit(argv)
     merged_argv = argv + ["serve.mode=merged", f"serve.port={recipe.serve.port + 1}"]
     timings: dict[str, float] = {}
@@ -92,16 +107,18 @@ def main(overrides: list[str]) -> int:
         step("serve lora", serve_cli.start, argv, timings)
         step("serve merged", serve_cli.start, merged_argv, timings)
         key = api_key(recipe)
+        question = first_question(recipe)
         lora_url = f"http://127.0.0.1:{recipe.serve.port}/v1"
         merged_url = f"http://127.0.0.1:{recipe.serve.port + 1}/v1"
         print("== chat: official openai client, greedy, streamed and not")
         for url, model in ((lora_url, recipe.serve.base_name), (lora_url, recipe.serve.adapters[0].name),
                            (merged_url, recipe.serve.merged_name or f"{recipe.name}-merged")):
-            summary.append(chat_check(url, model, key))
+            summary.append(chat_check(url, model, key, question))
             print("   " + summary[-1])
         gateway_url = f"http://127.0.0.1:{recipe.rag.gateway.port}/v1"
         print("== RAG: through the gateway, streamed, sources first")
-        summary.append(rag_check(gateway_url, recipe.serve.adapters[0].name + recipe.rag.gateway.model_suffix, key))
+        summary.append(rag_check(gateway_url, recipe.serve.adapters[0].name + recipe.rag.gateway.model_suffix, key,
+                                 question))
         print("   " + summary[-1])
         step("eval", evaluation.__main__.main, argv + ["--no-progress"], timings)
         step("parity", evaluation.parity.main, argv, timings)

@@ -20,6 +20,7 @@ from recipes.load import load_or_exit, run_dir, start_run
 from recipes.schema import Recipe
 from serve import process
 from serve.vllm_cmd import api_key, pid_file, plan
+from train.base_model import ensure_base_model
 
 
 def start_gateway(recipe: Recipe, argv: list[str], upstream_models: list[str]) -> dict:
@@ -38,6 +39,7 @@ def start(argv: list[str]) -> int:
     recipe = load_or_exit(argv)
     out = start_run(recipe, "serve")
     mode = recipe.serve.mode
+    ensure_base_model(recipe)
     launch = plan(recipe)
     print(f"== serve: vLLM ({mode}) on {recipe.serve.host}:{recipe.serve.port}, log {out}/logs/vllm-{mode}.log")
     record = process.start(

@@ -16,7 +16,7 @@ from envs import bin_of
 from envs.manage import has_nvidia_gpu
 from recipes.load import run_dir
 from recipes.render import base_model_path, merged_dir, trained_dir
-from recipes.schema import TINY, Recipe
+from recipes.schema import Recipe
 
 # vLLM accepts only these values for --max-lora-rank (vllm/config/lora.py).
 VLLM_LORA_RANKS = (1, 8, 16, 32, 64, 128, 256, 320, 512)
@@ -93,7 +93,7 @@ def plan(recipe: Recipe, mode: str | None = None, port: int | None = None) -> La
     env = {}
     if not gpu:
         env["VLLM_CPU_KVCACHE_SPACE"] = str(s.cpu_kvcache_space_gib)  # GiB
-    if recipe.model.name_or_path == TINY:
+    if recipe.model.offline:
         env["HF_HUB_OFFLINE"] = "1"
     key = api_key(recipe)
     if key:

@@ -1,7 +1,7 @@
 """`make train`: LoRA / full / QLoRA SFT through `llamafactory-cli train`.
 
-Steps: build the datasets if missing, generate the tiny model if the recipe
-asks for it, render LLaMA-Factory's YAML, run it. Checkpoints land in the run
+Steps: build the datasets if missing, build the base model when it is the
+tiny or a packaged one, render LLaMA-Factory's YAML, run it. Checkpoints land in the run
 directory; re-running after an interruption resumes from the last one
 (LLaMA-Factory finds it in output_dir). A finished run is not trained again
 unless its rendered config changed.
@@ -22,7 +22,8 @@ from converters.build import build as build_data
 from envs import bin_of
 from recipes.load import load_or_exit, run_dir, start_run
 from recipes.render import trained_dir, write_configs
-from recipes.schema import TINY, Recipe
+from recipes.schema import Recipe
+from train.base_model import OFFLINE, base_model_stamp, ensure_base_model
 from train.logged import run_logged
 
 DONE = "medkit_train_done.json"  # written into output_dir when training finished
@@ -35,17 +36,6 @@ def ensure_data(recipe: Recipe) -> None:
         print(f"   splits: {summary['splits']}")
 
 
-def ensure_tiny_model(recipe: Recipe) -> None:
-    if recipe.model.name_or_path != TINY:
-        return
-    out = run_dir(recipe) / "tiny-model"
-    spec = recipe.model.tiny.model_dump()
-    code = run_logged([bin_of("train"), "-m", "train.tiny_model", str(out), json.dumps(spec)],
-                      run_dir(recipe) / "logs" / "tiny-model.log", {"HF_HUB_OFFLINE": "1"})
-    if code != 0:
-        sys.exit(f"error: building the tiny model failed (exit {code}); see {run_dir(recipe)}/logs/tiny-model.log")
-
-
 def config_digest(recipe: Recipe, train_yaml: Path) -> str:
     """What a finished training depends on: the rendered config and the dataset files."""
     digest = hashlib.sha256(train_yaml.read_bytes())
@@ -53,8 +43,8 @@ def config_digest(recipe: Recipe, train_yaml: Path) -> str:
     for file in sorted(data.glob("*.json*")):
         if file.name in ("dataset_info.json", "train.jsonl", "validation.jsonl"):
             digest.update(file.name.encode() + file.read_bytes())
-    stamp = run_dir(recipe) / "tiny-model" / "medkit_tiny.json"
-    if recipe.model.name_or_path == TINY and stamp.exists():
+    stamp = base_model_stamp(recipe)
+    if stamp is not None and stamp.exists():
         digest.update(stamp.read_bytes())
     return digest.hexdigest()
 
@@ -88,7 +78,7 @@ def main(argv: list[str]) -> int:
     recipe = load_or_exit(argv)
     out = start_run(recipe, "train")
     ensure_data(recipe)
-    ensure_tiny_model(recipe)
+    ensure_base_model(recipe)
     paths = write_configs(recipe)
     output = trained_dir(recipe)
     digest = config_digest(recipe, paths["train"])
@@ -98,8 +88,8 @@ def main(argv: list[str]) -> int:
     env = {"DISABLE_VERSION_CHECK": "1", **recipe.finetune.distributed.env(),
            # transformers 5 takes the TensorBoard directory from here (logging_dir is deprecated)
            "TENSORBOARD_LOGGING_DIR": str((out / "logs" / "tensorboard").resolve())}
-    if recipe.model.name_or_path == TINY:
-        env["HF_HUB_OFFLINE"] = "1"
+    if recipe.model.offline:
+        env.update(OFFLINE)
     shown = {k: v for k, v in env.items() if k in ("FORCE_TORCHRUN", "NNODES", "NODE_RANK", "NPROC_PER_NODE",
                                                    "MASTER_ADDR", "MASTER_PORT")}
     print(f"== train: llamafactory-cli train {paths['train']}" +

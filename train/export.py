@@ -15,6 +15,7 @@ from envs import bin_of
 from recipes.load import load_or_exit, start_run
 from recipes.render import base_model_path, merged_dir, trained_dir, write_configs
 from train.__main__ import DONE
+from train.base_model import ensure_base_model
 from train.logged import run_logged
 
 
@@ -27,7 +28,8 @@ def main(argv: list[str]) -> int:
         return 1
     paths = write_configs(recipe)
     target = merged_dir(recipe)
-    env = {"DISABLE_VERSION_CHECK": "1", "HF_HUB_OFFLINE": "1" if recipe.model.name_or_path == "tiny" else "0"}
+    ensure_base_model(recipe)
+    env = {"DISABLE_VERSION_CHECK": "1", "HF_HUB_OFFLINE": "1" if recipe.model.offline else "0"}
     if recipe.finetune.method != "full" and recipe.export.enabled:
         print(f"== export: llamafactory-cli export {paths['export']}")
         code = run_logged([bin_of("train", "llamafactory-cli"), "export", str(paths["export"])],

@@ -1,18 +1,40 @@
 """Greedy reference outputs from transformers + peft: the model as LLaMA-Factory trained it.
 
 For each chat, records the prompt token ids (from the tokenizer's chat template),
-the generated token ids, and per step the gap between the top-1 and top-2
-logits, which tells a numerics tie from a real difference in `make parity`.
+the prompt ids LLaMA-Factory's `template` builds for training (when the request
+names one), the generated token ids, and per step the gap between the top-1 and
+top-2 logits, which tells a numerics tie from a real difference in `make parity`.
 
 Runs in the train environment. Run as:
     python -m train.hf_generate REQUEST.json RESULT.json
-REQUEST: {"base": dir, "adapter": dir|null, "max_new_tokens": int, "chats": [[{role, content}, ...], ...]}
+REQUEST: {"base": dir, "adapter": dir|null, "template": name|null, "default_system": str|null,
+          "max_new_tokens": int,
+          "chats": [[{role, content}, ...], ...]}
 """
 from __future__ import annotations
 
 import json
 import sys
 from pathlib import Path
+
+
+def training_prompt_ids(base: str, template_name: str, default_system: str | None,
+                        chats: list[list[dict]]) -> list[list[int]]:
+    """The prompt ids LLaMA-Factory trains on for each chat (system + user turns, up to the answer)."""
+    from llamafactory.data import get_template_and_fix_tokenizer
+    from llamafactory.hparams import DataArguments
+    from transformers import AutoTokenizer
+
+    tok = AutoTokenizer.from_pretrained(base)  # its own copy: LLaMA-Factory may add special tokens
+    template = get_template_and_fix_tokenizer(tok, DataArguments(template=template_name,
+                                                                 default_system=default_system))
+    out = []
+    for chat in chats:
+        system = chat[0]["content"] if chat and chat[0]["role"] == "system" else None
+        turns = [m for m in chat if m["role"] != "system"] + [{"role": "assistant", "content": ""}]
+        prompt_ids, _ = template.encode_oneturn(tok, turns, system)
+        out.append(prompt_ids)
+    return out
 
 
 def generate(request: dict) -> list[dict]:
@@ -26,8 +48,11 @@ def generate(request: dict) -> list[dict]:
         from peft import PeftModel
         model = PeftModel.from_pretrained(model, request["adapter"])
     model.eval()
+    trained = training_prompt_ids(request["base"], request["template"], request.get("default_system"),
+                                  request["chats"]) \
+        if request.get("template") else [None] * len(request["chats"])
     results = []
-    for chat in request["chats"]:
+    for chat, train_ids in zip(request["chats"], trained):
         enc = tok.apply_chat_template(chat, add_generation_prompt=True, return_tensors="pt", return_dict=True)
         with torch.no_grad():
             out = model.generate(**enc, do_sample=False, max_new_tokens=request["max_new_tokens"],
@@ -37,7 +62,7 @@ def generate(request: dict) -> list[dict]:
         for step_logits in out.logits:
             top = torch.topk(step_logits[0].float(), 2).values
             margins.append(float(top[0] - top[1]))
-        results.append({"prompt_ids": enc["input_ids"][0].tolist(),
+        results.append({"prompt_ids": enc["input_ids"][0].tolist(), "train_prompt_ids": train_ids,
                         "output_ids": out.sequences[0, prompt_len:].tolist(),
                         "margins": margins})
     return results

@@ -49,8 +49,19 @@ def _load(path: Path) -> tuple[tuple[int, str], ...]:
 QUESTIONS: tuple[tuple[int, str], ...] = _load(QUESTIONS_FILE)
 
 
-def refusal_examples(count: int, rng: random.Random, refusal_text: str = DEFAULT_REFUSAL) -> list[Example]:
-    """`count` refusal examples; see the module docstring for the order and variation rules."""
+def refusal_examples(count: int, rng: random.Random, refusal_text: str = DEFAULT_REFUSAL,
+                     questions_file: Path | None = None) -> list[Example]:
+    """`count` refusal examples; see the module docstring for the order and variation rules.
+
+    `questions_file` replaces the built-in Chinese list (same format: one question per
+    line, # comments). Its questions are used as written: the Chinese prefix/suffix
+    variants apply to the built-in list only, so beyond one round they repeat.
+    """
+    questions, variants, source = QUESTIONS, VARIANTS, QUESTIONS_FILE
+    if questions_file is not None:
+        questions, variants, source = _load(questions_file), (("", ""),), questions_file
+        if not questions:
+            raise ValueError(f"{questions_file}: no questions (one per line; # starts a comment)")
     if count < 0:
         raise ValueError(f"count must be >= 0, got {count}")
     if not refusal_text.strip():
@@ -58,12 +69,12 @@ def refusal_examples(count: int, rng: random.Random, refusal_text: str = DEFAULT
     examples: list[Example] = []
     order: list[tuple[int, str]] = []
     for i in range(count):
-        round_, position = divmod(i, len(QUESTIONS))
+        round_, position = divmod(i, len(questions))
         if position == 0:
-            order = list(QUESTIONS)
+            order = list(questions)
             rng.shuffle(order)
         line, question = order[position]
-        prefix, suffix = VARIANTS[round_ % len(VARIANTS)]
+        prefix, suffix = variants[round_ % len(variants)]
         examples.append(Example(instruction=f"{prefix}{question}{suffix}", output=refusal_text.strip(),
-                                source=f"{QUESTIONS_FILE.name}:{line}", meta={"kind": "refusal"}))
+                                source=f"{source.name}:{line}", meta={"kind": "refusal"}))
     return examples

