@@ -27,19 +27,19 @@ import hashlib
 import json
 import random
 import sys
+import tempfile
 from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from converters import FORMATS
 from converters.common import Document, Example, Reject
+from converters.sources import read_source
 from converters.prep import clean, dedupe, five_section, noise, refusals
 from recipes.load import load_or_exit, start_run
 from recipes.schema import DataSection
 
 SPLITS = ("train", "validation", "test")
-# Formats whose reader takes a whole release folder; for the others a folder means "every file in it".
-FOLDER_FORMATS = {"cmedqa2", "cmedqa1", "medqa-textbooks"}
 DATASET_PREFIX = "medkit"
 
 
@@ -53,6 +53,8 @@ class Built:
     leakage: list[dict] = field(default_factory=list)
     per_source: dict[str, Counter] = field(default_factory=dict)
     pii: Counter = field(default_factory=Counter)
+    reasons: dict[str, Counter] = field(default_factory=dict)  # source -> reject reason -> rows
+    five: Counter = field(default_factory=Counter)  # five-section fill counts (prep.five_section.tally)
     samples: dict[str, dict] = field(default_factory=dict)  # one before/after example per transformation
 
 
@@ -74,33 +76,39 @@ def is_open_answer(example: Example) -> bool:
     return "answer" not in example.meta and example.meta.get("kind") != "refusal"
 
 
-def source_files(path: Path, fmt: str) -> list[Path]:
-    if path.is_dir() and fmt not in FOLDER_FORMATS:
-        return sorted(p for p in path.rglob("*") if p.is_file() and not p.name.startswith("."))
-    return [path]
+def reject(built: Built, label: str, item: Reject) -> None:
+    built.rejects.append(item)
+    built.per_source[label]["rejected"] += 1
+    built.reasons.setdefault(label, Counter())[item.reason.split(":")[0]] += 1
 
 
 def read_sources(data: DataSection, built: Built) -> list[Example]:
+    """Every source through its converter; per source, counts that add up:
+    input = kept + rejected + duplicates + over_max_samples (documents are counted apart)."""
     examples: list[Example] = []
-    for source in data.sources:
-        path = Path(source.path)
-        label = source.name or path.stem
-        counts = built.per_source.setdefault(label, Counter())
-        items = (item for file in source_files(path, source.format) for item in FORMATS[source.format](file))
-        for item in items:
-            if isinstance(item, Reject):
-                built.rejects.append(item)
-                counts["rejected"] += 1
-            elif isinstance(item, Document):
-                item.metadata.setdefault("dataset", label)
-                built.documents.append(item)
-                counts["documents"] += 1
-            elif source.max_samples is None or counts["read"] < source.max_samples:
-                item.meta.update(dataset=label, format=source.format)
-                if source.split:
-                    item.meta["split"] = source.split
-                examples.append(item)
-                counts["read"] += 1
+    with tempfile.TemporaryDirectory(prefix="medkit-src-") as scratch:  # zip members are extracted here
+        for n, source in enumerate(data.sources):
+            label = source.name or Path(source.path).stem
+            counts = built.per_source.setdefault(label, Counter())
+            for item in read_source(source.format, source.path, FORMATS[source.format], Path(scratch) / str(n)):
+                if isinstance(item, Document):
+                    item.metadata.setdefault("dataset", label)
+                    built.documents.append(item)
+                    counts["documents"] += 1
+                    continue
+                counts["input"] += 1
+                if isinstance(item, Reject):
+                    reject(built, label, item)
+                elif source.max_samples is not None and counts["read"] >= source.max_samples:
+                    counts["over_max_samples"] += 1
+                else:
+                    item.meta.update(dataset=label, format=source.format)
+                    if source.split:
+                        item.meta["split"] = source.split
+                    if source.system_prompt is not None:
+                        item.system = item.system or source.system_prompt
+                    examples.append(item)
+                    counts["read"] += 1
     return examples
 
 
@@ -123,8 +131,8 @@ def clean_examples(examples: list[Example], data: DataSection, built: Built) -> 
                   or clean.length_ok(ex.output, settings.min_answer_chars, settings.max_answer_chars))
         if reason:
             file, _, line = ex.source.rpartition(":")
-            built.rejects.append(Reject(file, int(line) if line.isdigit() else 0, reason, ex.instruction[:200]))
-            built.per_source[ex.meta["dataset"]]["rejected"] += 1
+            reject(built, ex.meta["dataset"], Reject(file, int(line) if line.isdigit() else 0, reason,
+                                                      ex.instruction[:200]))
             continue
         kept.append(ex)
     for doc in built.documents:
@@ -188,7 +196,7 @@ def build_examples(data: DataSection, seed: int) -> Built:
     refusal_text = data.refusals.text or refusals.DEFAULT_REFUSAL
     for ex in refusals.refusal_examples(data.refusals.count, rng, refusal_text) if data.refusals.count else []:
         ex.meta.update(dataset="refusals", format="refusal")
-        built.per_source.setdefault("refusals", Counter())["read"] += 1
+        built.per_source.setdefault("refusals", Counter()).update(input=1, read=1)
         examples.append(ex)
     for ex in examples:
         if data.five_section.enabled and is_open_answer(ex):
@@ -297,6 +305,8 @@ def write_outputs(built: Built, data: DataSection, out: Path) -> dict:
     write_jsonl(out / "rejects.jsonl", (json.loads(r.to_json()) for r in built.rejects))
     write_jsonl(out / "duplicates.jsonl", built.duplicates)
     write_jsonl(out / "leakage.jsonl", built.leakage)
+    for counts in built.per_source.values():
+        counts["kept"] = sum(counts.get(split, 0) for split in SPLITS)
     summary = {
         "kept": sum(len(v) for v in built.splits.values()),
         "rejected": len(built.rejects),
@@ -308,6 +318,7 @@ def write_outputs(built: Built, data: DataSection, out: Path) -> dict:
         "pii_replaced": dict(built.pii),
         "per_source": {k: dict(v) for k, v in built.per_source.items()},
         "rejects_by_reason": dict(Counter(r.reason.split(":")[0] for r in built.rejects)),
+        "rejects_by_source": {k: dict(v) for k, v in built.reasons.items()},
     }
     (out / "summary.json").write_text(json.dumps(summary, indent=2, ensure_ascii=False), encoding="utf-8")
     return summary
@@ -321,25 +332,58 @@ def build(data: DataSection, seed: int, out: Path) -> dict:
     return summary
 
 
+def accounting(counts: dict) -> str:
+    """One source's counts as the identity they satisfy: input = kept + rejected + duplicates (+ capped)."""
+    capped = counts.get("over_max_samples", 0)
+    text = (f"input {counts.get('input', 0)} = kept {counts.get('kept', 0)} + rejected {counts.get('rejected', 0)}"
+            f" + duplicates {counts.get('duplicates', 0)}")
+    return text + (f" + over max_samples {capped}" if capped else "")
+
+
+def problems(summary: dict, data: DataSection, out: Path) -> list[str]:
+    """Why this data must not be trained on: empty or all-rejected sources, too many rejects, no train split."""
+    found = []
+    for source in data.sources:
+        label = source.name or Path(source.path).stem
+        counts = summary["per_source"].get(label, {})
+        if counts.get("documents"):
+            continue  # a corpus-only source (textbooks)
+        if not counts.get("input"):
+            found.append(f"source {label!r} ({source.path}) is empty: no records in it. Check the path and that "
+                         f"its files are in the {source.format!r} format (README, Data), then rerun.")
+        elif not counts.get("kept"):
+            reasons = summary["rejects_by_source"].get(label, {})
+            found.append(f"every record of source {label!r} ({source.path}) was rejected or dropped "
+                         f"({accounting(counts)}; reasons {reasons or 'none'}); see {out}/rejects.jsonl. "
+                         f"Is {source.format!r} the right format for it?")
+    total = summary["kept"] + summary["rejected"]
+    if total and summary["rejected"] / total > data.max_reject_share:
+        found.append(f"{summary['rejected'] / total:.1%} of rows rejected (data.max_reject_share = "
+                     f"{data.max_reject_share:.1%}); see {out}/rejects.jsonl")
+    if summary["splits"]["train"] == 0 and not found:
+        found.append(f"no training examples in {out}; check data.sources and {out}/rejects.jsonl")
+    return found
+
+
 def main(argv: list[str]) -> int:
     recipe = load_or_exit(argv)
     out = start_run(recipe, "data") / "data"
+    for warning in consistency.warnings(recipe.data):
+        print(f"warning: {warning}", file=sys.stderr)
     summary = build(recipe.data, recipe.finetune.seed, out)
     for label, counts in summary["per_source"].items():
-        print(f"   {label:24s} read {counts.get('read', 0):6d}  documents {counts.get('documents', 0):5d}  "
-              f"rejected {counts.get('rejected', 0):5d}  duplicates {counts.get('duplicates', 0):4d}")
+        print(f"   {label:24s} {accounting(counts)}; documents {counts.get('documents', 0)}")
     print(f"   splits {summary['splits']}  eval sets {summary['eval_sets']}  corpus {summary['corpus_documents']}")
     print(f"   rejects {summary['rejects_by_reason'] or 'none'}  PII replaced {summary['pii_replaced'] or 'none'}"
           f"  leakage {summary['leakage']}")
-    total = summary["kept"] + summary["rejected"]
-    share = summary["rejected"] / total if total else 1.0
-    if share > recipe.data.max_reject_share:
-        print(f"error: {share:.1%} of rows rejected (data.max_reject_share = "
-              f"{recipe.data.max_reject_share:.1%}); see {out}/rejects.jsonl", file=sys.stderr)
-        return 1
-    if summary["splits"]["train"] == 0:
-        print(f"error: no training examples in {out}; check data.sources and {out}/rejects.jsonl",
-              file=sys.stderr)
+    if summary.get("five_section"):
+        fs = summary["five_section"]
+        print(f"   five_section: {fs['answers']} answers, placeholders in {fs['placeholder_share']:.1%} of content "
+              f"sections, filled {', '.join(f'{k} {v:.0%}' for k, v in fs['filled'].items())}")
+    found = problems(summary, recipe.data, out)
+    for problem in found:
+        print(f"error: {problem}", file=sys.stderr)
+    if found:
         return 1
     print(f"   wrote {out}/ (dataset_info.json, splits, eval/, corpus.jsonl, report.md)")
     return 0
