@@ -78,7 +78,7 @@ _GREETING = re.compile(r"^(?:医生|大夫)?(?:你好|您好|谢谢|感谢(?:您
 _CJK = r"[\u4e00-\u9fff]"
 _COND = r"(?:^如|如果|若|一旦|假如|要是|万一|倘若|必要时|如(?=[有出仍果症持发伴病高反]))"
 _ESCALATE = (r"(?:加重|持续|不缓解|未缓解|无缓解|没有缓解|不见好|无好转|未好转|没有好转|恶化|反复|"
-             r"就医|就诊|复诊|检查|医院|急诊|紧急|立即|马上|尽快|尽早|及时|急救|专业帮助)")
+             r"就医|就诊|复诊|复查|检查|医院|急诊|紧急|立即|马上|尽快|尽早|及时|急救|专业帮助|不消|不退|手术)")
 # (section, pattern) in priority order; the first match wins, no match -> 病情分析.
 RULES: list[tuple[str, re.Pattern]] = [
     ("免责声明", re.compile(r"仅[供作].{0,6}参考|(?:不能|无法|不可)(?:替代|代替).{0,6}(?:医生|医师|面诊|诊疗|就医|诊断|专业)"
@@ -93,7 +93,7 @@ RULES: list[tuple[str, re.Pattern]] = [
         r"片剂|药片|胶囊|颗粒|冲剂|口服液|糖浆|混悬液|滴剂|软膏|乳膏|药膏|凝胶|滴眼液|眼药水|喷剂|气雾剂|吸入剂|"
         r"栓剂|贴剂|注射液|含漱液|漱口水|"
         rf"(?<={_CJK})(?<![胸拍照平底卡名图相切膜刀])片(?=[，,。；;、）)\s]|$)|"
-        r"口服|服用|服药|吃药|用药|外用|外涂|含服|冲服|注射|输液|雾化|抗生素|(?<![雌孕性腺])激素|抗病毒|抗组胺|"
+        r"口服|服用|服药|吃药|用药|外用|外涂|含服|冲服|注射|输液|雾化|抗生素|(?<![雌孕性腺长])激素|抗病毒|抗组胺|"
         r"药(?![店房师])|"
         r"\d+(?:\.\d+)?\s*(?:mg|毫克|μg|微克|IU|国际单位|片|粒|袋|支)|(?<!低)剂量|说明书")),
     # advice phrased as an instruction: starts with an advice verb (checked before explanation words)
@@ -116,11 +116,19 @@ _LABELS = {"病情分析": "病情分析", "分析": "病情分析", "指导意�
            "医生建议": "指导建议", "治疗建议": "指导建议", "处理意见": "指导建议", "建议": "指导建议",
            "用药建议": "药物说明", "温馨提示": "风险提示", "注意事项": "风险提示"}
 _LABEL = re.compile(r"^(" + "|".join(sorted(_LABELS, key=len, reverse=True)) + r")\s*[:：]\s*")
-_COND_START = re.compile(rf"^{_COND}")
+# how the consequence of a condition starts: "如果……，建议/要/需/请/应/立即/及时/可……"
+_CONSEQUENCE = re.compile(r"^(?:则|就|建议|要|需|请|应|必须|一定|务必|立即|立刻|马上|及时|尽快|尽早|可|最好|均|都|再)")
+MAX_CONDITION = 5                   # clauses a condition may span before its consequence
+# a clause that only goes on with the one before it: "(考虑胃炎，)和饮食不规律有关", "(查骨龄，)生长激素，"
+_JOINS = re.compile(r"^(?:和|与|跟|及|以及|或|或者|并且|等)")
+_SHORT = re.compile(r"^[\u4e00-\u9fffA-Za-z0-9]{1,5}[，,、]?$")
+_GROUP_START = re.compile(r"^(?:如果|若|一旦|假如|要是|万一|倘若|如(?=[有出仍果症持发伴病高反]))")
 _SIGNOFF = re.compile(r"^(?:希望|期望|愿)(?:以上|我的)?.{0,10}(?:帮助|协助|有用)[！!。.，,~～]*$")
 # dose frequencies and courses: a drug note after a drug, else (massage, exercise) advice
 _WEAK_DRUG = re.compile(r"每次\s*(?:\d+(?:\.\d+)?|[一二两三半])\s*(?:片|粒|袋|支|mg|毫克|滴|喷|ml|毫升|克|g)|"
                         r"[一每][日天]\s*[\d一二两三四]\s*次|疗程")
+_INSTRUCTION = next(pattern for section, pattern in RULES if pattern.pattern.startswith("^(?:建议"))
+_CJK_CHAR = re.compile(_CJK)
 _OVERRIDE_LABEL = ("免责声明", "风险提示", "药物说明")
 
 
@@ -159,15 +167,22 @@ def classify(sentence: str) -> str:
 
 
 def _units(clauses: list[str]) -> list[str]:
-    """Clauses with a condition clause joined to the clause after it."""
+    """Clauses, with a condition joined to the clauses after it up to its consequence:
+    "如果出现发热，" "气喘，" "建议及时就医" -> one unit (at most MAX_CONDITION clauses)."""
     units, i = [], 0
     while i < len(clauses):
-        if _COND_START.search(clauses[i]) and i + 1 < len(clauses):
-            units.append(clauses[i] + clauses[i + 1])
-            i += 2
-        else:
-            units.append(clauses[i])
-            i += 1
+        j = i + 1
+        if _GROUP_START.search(clauses[i]):
+            ends = []
+            for k in range(i + 1, min(i + 1 + MAX_CONDITION, len(clauses))):
+                if _GROUP_START.search(clauses[k]):
+                    break  # a new condition: the first one had its consequence in its own clause
+                if _CONSEQUENCE.match(clauses[k]):
+                    ends.append(k)
+                    break
+            j = ends[0] + 1 if ends else min(i + 2, len(clauses))  # no consequence marker: the next clause
+        units.append("".join(clauses[i:j]))
+        i = j
     return units
 
 
@@ -187,7 +202,12 @@ def _assign_free_text(body: str, sections: dict[str, list[str]], dropped: list[s
                 clauses.append(clause)
         previous = None
         for unit in _units(clauses):
-            section = _rule(unit, _OVERRIDE_LABEL if label else SECTIONS)
+            allowed = _OVERRIDE_LABEL if label else SECTIONS
+            if previous and _JOINS.match(unit):
+                allowed = ("免责声明", "风险提示")
+            elif previous and _SHORT.match(unit) and not _INSTRUCTION.match(unit):
+                allowed = ("免责声明", "风险提示", "药物说明")
+            section = _rule(unit, allowed)
             if section is None and previous == "药物说明" and _WEAK_DRUG.search(unit):
                 section = "药物说明"
             section = section or previous or label or "病情分析"
@@ -200,7 +220,7 @@ def _join(units: list[str]) -> str:
     for unit in units:
         body += (" " if body and body[-1] in ".!?;:," else "") + unit
     if body and body[-1] in _TRAILING:
-        body = body[:-1] + ("." if body[-2:-1].isascii() else "。")
+        body = body[:-1] + ("。" if _CJK_CHAR.search(body) else ".")
     return body
 
 

@@ -26,7 +26,7 @@ def test_free_text_answer_is_split_into_five_sections():
                     "【风险提示】\n如果发热持续超过3天或出现呼吸困难，请立即就医。\n"
                     f"【免责声明】\n{DEFAULT_PLACEHOLDERS['免责声明']}")
     assert report == {"unchanged": False,
-                      "sentences": {"病情分析": 1, "指导建议": 1, "药物说明": 1, "风险提示": 1, "免责声明": 0},
+                      "clauses": {"病情分析": 3, "指导建议": 3, "药物说明": 3, "风险提示": 1, "免责声明": 0},
                       "empty": ["免责声明"], "disclaimer": "standard", "dropped": ["您好！", "祝早日康复！"]}
 
 
@@ -38,7 +38,7 @@ def test_sample_answers_are_returned_unchanged():
         text, report = restructure(answer)
         assert text is answer or text == answer
         assert report["unchanged"] is True and report["empty"] == []
-        assert all(n >= 1 for n in report["sentences"].values())
+        assert all(n >= 1 for n in report["clauses"].values())
 
 
 def test_headers_out_of_order_are_reordered_not_kept():
