@@ -33,6 +33,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from converters import FORMATS
+from converters import consistency
 from converters.common import Document, Example, Reject
 from converters.sources import read_source
 from converters.prep import clean, dedupe, five_section, noise, refusals
@@ -74,6 +75,12 @@ def split_of(example: Example, seed: int, val_size: float, test_size: float) -> 
 def is_open_answer(example: Example) -> bool:
     """Free-text answers (not multiple choice, not yes/no, not refusals)."""
     return "answer" not in example.meta and example.meta.get("kind") != "refusal"
+
+
+def original_answer(example: Example) -> str:
+    """The answer as the source wrote it: evaluation references, RAG passages and noise passages use
+    it, so five-section placeholders never reach ROUGE or retrieval context."""
+    return example.meta.get("original_output", example.output)
 
 
 def reject(built: Built, label: str, item: Reject) -> None:
@@ -171,13 +178,14 @@ def dedupe_examples(examples: list[Example], data: DataSection, built: Built) ->
 
 
 def add_noise(train: list[Example], data: DataSection, rng: random.Random, built: Built) -> None:
-    pool = [ex.output for ex in train if is_open_answer(ex)]
+    pool = [original_answer(ex) for ex in train if is_open_answer(ex)]
     candidates = [i for i, ex in enumerate(train) if is_open_answer(ex)]
     chosen = sorted(rng.sample(candidates, round(len(candidates) * data.noise.share)))
     for i in chosen:
         ex = train[i]
-        others = [p for p in pool if p != ex.output]
-        prompt, gold = noise.inject(ex.instruction, ex.output, others, data.noise.distractors, rng)
+        passage = original_answer(ex)
+        others = [p for p in pool if p != passage]
+        prompt, gold = noise.inject(ex.instruction, passage, others, data.noise.distractors, rng)
         noisy = Example(instruction=prompt, output=noise.cite(ex.output, gold), input=ex.input,
                         system=ex.system, source=ex.source, meta={**ex.meta, "kind": "noisy-context"})
         if "noise" not in built.samples:
@@ -199,9 +207,10 @@ def build_examples(data: DataSection, seed: int) -> Built:
         built.per_source.setdefault("refusals", Counter()).update(input=1, read=1)
         examples.append(ex)
     for ex in examples:
-        if data.five_section.enabled and is_open_answer(ex):
-            before = ex.output
-            ex.output, _ = five_section.restructure(ex.output, data.five_section.placeholders or None)
+        if data.five_section.enabled and is_open_answer(ex) and "rejected" not in ex.meta:
+            before = ex.meta["original_output"] = ex.output
+            ex.output, report = five_section.restructure(ex.output, data.five_section.placeholders or None)
+            five_section.tally(built.five, report)
             if before != ex.output and "five_section" not in built.samples:
                 built.samples["five_section"] = {"before": before[:300], "after": ex.output[:500]}
         if data.instruction_template and is_open_answer(ex):
@@ -241,7 +250,9 @@ def eval_item(example: Example) -> dict:
             "kind": example.meta.get("kind") or ("choice" if "options" in example.meta else
                                                  "label" if "answer" in example.meta else "open"),
             "question": question_of(example), "prompt": prompt, "system": example.system,
-            "reference": example.output, "source": example.source}
+            "reference": original_answer(example), "source": example.source}
+    if "original_output" in example.meta:  # the model is trained to answer in the five sections
+        item["expected_format"] = "five_section"
     for key in ("options", "answer"):
         if example.meta.get(key) is not None:
             item[key] = example.meta[key]
@@ -278,6 +289,32 @@ def lf_entry(file_name: str, history: bool = False) -> dict:
     return {"file_name": file_name, "columns": columns}
 
 
+def ranking_entry(file_name: str, history: bool = False) -> dict:
+    """A dataset_info.json entry for preference pairs (alpaca columns + chosen/rejected, "ranking": true)."""
+    columns = {"prompt": "instruction", "query": "input", "chosen": "chosen", "rejected": "rejected",
+               "system": "system"}
+    if history:
+        columns["history"] = "history"
+    return {"file_name": file_name, "ranking": True, "columns": columns}
+
+
+def pair_row(example: Example) -> dict:
+    row = {"instruction": example.instruction, "input": example.input, "chosen": example.output,
+           "rejected": example.meta["rejected"], "system": example.system}
+    if example.meta.get("history"):
+        row["history"] = example.meta["history"]
+    return row
+
+
+def write_pairs(examples: list[Example], out: Path, name: str) -> dict:
+    """<name>.jsonl of the examples' preference pairs and its dataset_info entry ({} when there are none)."""
+    pairs = [e for e in examples if "rejected" in e.meta]
+    if not pairs:
+        return {}
+    write_jsonl(out / f"{name}.jsonl", (pair_row(e) for e in pairs))
+    return {name: ranking_entry(f"{name}.jsonl", any(e.meta.get("history") for e in pairs))}
+
+
 def write_outputs(built: Built, data: DataSection, out: Path) -> dict:
     out.mkdir(parents=True, exist_ok=True)
     for stale in list(out.glob("*.jsonl")) + list(out.glob("eval/*.jsonl")) + list(out.glob("report_*.png")):
@@ -287,6 +324,8 @@ def write_outputs(built: Built, data: DataSection, out: Path) -> dict:
         write_jsonl(out / name, (to_row(e) for e in built.splits[split]))
     info = {f"{DATASET_PREFIX}_{split}": lf_entry(name, any(e.meta.get("history") for e in built.splits[split]))
             for split, name in files.items()}
+    for split in SPLITS:  # preference pairs, for a later preference stage (converters/medicalgpt_preference.py)
+        info.update(write_pairs(built.splits[split], out, f"{DATASET_PREFIX}_pairs_{split}"))
     (out / "dataset_info.json").write_text(json.dumps(info, indent=2), encoding="utf-8")
     (out / "eval").mkdir(exist_ok=True)
     by_dataset: dict[str, list[dict]] = {}
@@ -298,7 +337,7 @@ def write_outputs(built: Built, data: DataSection, out: Path) -> dict:
     if data.corpus_from_qa:  # training pairs only: test answers in the corpus would leak
         for ex in built.splits["train"]:
             if is_open_answer(ex) and ex.meta.get("kind") != "noisy-context":
-                doc = Document(title=question_of(ex)[:120], text=ex.output, source=ex.source,
+                doc = Document(title=question_of(ex)[:120], text=original_answer(ex), source=ex.source,
                                metadata={"dataset": ex.meta.get("dataset"), "kind": "qa"})
                 corpus.setdefault(doc.doc_id, doc)
     write_jsonl(out / "corpus.jsonl", (d.to_json() for d in corpus.values()))
@@ -319,6 +358,7 @@ def write_outputs(built: Built, data: DataSection, out: Path) -> dict:
         "per_source": {k: dict(v) for k, v in built.per_source.items()},
         "rejects_by_reason": dict(Counter(r.reason.split(":")[0] for r in built.rejects)),
         "rejects_by_source": {k: dict(v) for k, v in built.reasons.items()},
+        "five_section": five_section.fill_rates(built.five) if built.five else None,
     }
     (out / "summary.json").write_text(json.dumps(summary, indent=2, ensure_ascii=False), encoding="utf-8")
     return summary

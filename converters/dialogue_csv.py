@@ -35,7 +35,7 @@ from converters.encoding import csv_rows, decode_row, legacy_encoding, preview
 COLUMNS = ("department", "title", "ask", "answer")
 ALIASES = {"question": "ask"}
 # asks that say nothing: the question is then in the title alone
-UNINFORMATIVE = re.compile(r"^(?:无|没有|暂无|如题|同上|见标题|标题|问题如题|[?？。.,，!！\s])*[。.!！]?$")
+UNINFORMATIVE = re.compile(r"^(?:无|無|没有|沒有|暂无|暫無|如题|如題|同上|见标题|見標題|标题|標題|[?？。.,，!！\s])*$")
 
 
 def _squash(text: str) -> str:
@@ -63,8 +63,8 @@ def read(path: Path) -> Iterator[Example | Reject]:
         return
     _, header = first
     header = decode_row(header, legacy) if isinstance(header, list) else header
-    if isinstance(header, str):
-        yield Reject(str(path), 1, f"bad header: {header}")
+    if isinstance(header, str):  # a csv error, a UTF-16 file, an undecodable header
+        yield Reject(str(path), 1, header)
         return
     names = [ALIASES.get(h.strip().lower(), h.strip().lower()) for h in header]
     missing = [c for c in COLUMNS if c not in names]

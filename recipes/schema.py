@@ -66,6 +66,9 @@ class DataSource(Strict):
     # put every example of this source in one split (e.g. an official test file);
     # default: the source's own split when it has one, else the seeded hash split
     split: Optional[Literal["train", "validation", "test"]] = None
+    # system prompt for this source's examples (wins over data.system_prompt): one per language
+    # or answer style when sources differ, e.g. English PubMedQA beside Chinese dialogues
+    system_prompt: Optional[str] = None
 
 
 class CleanSettings(Strict):

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import sys
 
+from converters import consistency
 from recipes.load import RecipeError, load_recipe, resolved_yaml
 
 
@@ -31,6 +32,8 @@ def main(argv: list[str]) -> int:
             continue
         if len(files) == 1:
             print(resolved_yaml(recipe))
+        for warning in consistency.warnings(recipe.data):
+            print(f"{file}: warning: {warning}", file=sys.stderr)
         print(f"{file}: valid (name={recipe.name}, model={recipe.model.name_or_path}, "
               f"method={recipe.finetune.method}, serve={recipe.serve.mode})")
     return status
