@@ -208,8 +208,8 @@ def _assign_free_text(body: str, sections: dict[str, list[str]], dropped: list[s
             elif previous and _SHORT.match(unit) and not _INSTRUCTION.match(unit):
                 allowed = ("免责声明", "风险提示", "药物说明")
             section = _rule(unit, allowed)
-            if section is None and previous == "药物说明" and _WEAK_DRUG.search(unit):
-                section = "药物说明"
+            if previous == "药物说明" and _WEAK_DRUG.search(unit) and section not in ("免责声明", "风险提示"):
+                section = "药物说明"  # "每天三次" after a drug is its dose, not advice starting with 每
             section = section or previous or label or "病情分析"
             sections[section].append(unit)
             previous = section
