@@ -28,8 +28,10 @@ from converters.common import Example, Reject, convert_records, read_json_record
 
 
 def _pairs(raw) -> list[list[str]] | str:
-    if not isinstance(raw, list) or not raw:
+    if raw is None or raw == []:
         return "missing or empty 'model_output'"
+    if not isinstance(raw, list):
+        return "bad model_output: expected a list of [patient turn, answer] string pairs"
     if not all(isinstance(p, list) and len(p) == 2 and all(isinstance(t, str) and t.strip() for t in p) for p in raw):
         return "bad model_output: expected a list of [patient turn, answer] string pairs"
     return [[q.strip(), a.strip()] for q, a in raw]
