@@ -30,6 +30,7 @@ from pathlib import Path
 from typing import Callable, Iterator
 
 from converters.common import Example, Reject
+from converters.encoding import GARBLED
 
 QUESTIONS, ANSWERS = ("question.csv", "questions.csv"), ("answer.csv", "answers.csv")
 CANDIDATES = (("train_candidates.txt", "train", 3), ("dev_candidates.txt", "validation", 4),
@@ -130,6 +131,9 @@ def _content(display: str, entry: tuple, kind: str, ident: int, pair: str) -> st
     if BAD_BYTES.search(text):
         return Reject(display, line, f"undecodable bytes: {kind} {ident} is neither UTF-8 nor GB18030 ({pair})",
                       BAD_BYTES.sub("\ufffd", text)[:200])
+    if GARBLED.search(text):  # e.g. Big5 bytes read as GB18030 come out as private-use characters
+        return Reject(display, line, f"garbled row: {kind} {ident} decodes to U+{ord(GARBLED.search(text).group()):04X}"
+                      f" (a wrong encoding) ({pair})", text[:200])
     if not text.strip():
         return Reject(display, line, f"empty {kind} content: {kind}_id {ident} ({pair})")
     return text.strip()

@@ -7,7 +7,8 @@ from converters import huatuo2_eval, medicalgpt_preference, wenda_jsonl
 from converters.build import build
 from converters.common import Example, Reject
 from recipes.schema import DataSection
-from tests.conftest import ROOT, run_module
+from converters.__main__ import main as convert
+from tests.conftest import ROOT
 
 SAMPLES = ROOT / "data" / "samples"
 
@@ -45,10 +46,9 @@ def test_make_data_writes_a_ranking_dataset_and_leaves_pairs_unrestructured(tmp_
     assert [r["output"] for r in sft] == [p["chosen"] for p in pairs]
 
 
-def test_make_convert_writes_the_pairs_too(tmp_path):
-    done = run_module("converters", "medicalgpt-preference", "data/samples/medicalgpt_preference",
-                      "--out", str(tmp_path))
-    assert done.returncode == 0 and "input 6 = kept 3 + rejected 3" in done.stdout
+def test_make_convert_writes_the_pairs_too(tmp_path, capsys):
+    assert convert(["medicalgpt-preference", "data/samples/medicalgpt_preference", "--out", str(tmp_path)]) == 0
+    assert "input 6 = kept 3 + rejected 3" in capsys.readouterr().out
     info = json.loads((tmp_path / "dataset_info.json").read_text())
     assert info["medicalgpt_preference_pairs"]["ranking"] is True
     assert len((tmp_path / "medicalgpt_preference_pairs.jsonl").read_text().splitlines()) == 3

@@ -8,6 +8,7 @@ from pathlib import Path
 from converters import FORMATS
 from converters.common import Example, Reject
 from converters.sources import check_source, read_source
+from converters.__main__ import main as convert
 from tests.conftest import ROOT, run_module
 
 MAC_ZIP = ROOT / "data/samples/dialogue_csv_zip/Surgical_外科.zip"
@@ -97,15 +98,15 @@ def test_an_exception_inside_a_converter_names_the_file_and_keeps_what_was_read(
     assert items[1].file == str(path) and items[1].reason.startswith("unreadable file (IsADirectoryError")
 
 
-def test_make_convert_takes_folders_zips_and_globs(tmp_path):
-    for fmt, src, kept in (("dialogue-csv", "data/samples/dialogue_csv_real", 40),
-                           ("dialogue-csv", str(MAC_ZIP.relative_to(ROOT)), 5),
+def test_make_convert_takes_folders_zips_and_globs(tmp_path, capsys):
+    done = run_module("converters", "dialogue-csv", "data/samples/dialogue_csv_real", "--out", str(tmp_path / "d"))
+    assert done.returncode == 0 and "kept 40 +" in done.stdout and not done.stderr  # as `make convert` runs it
+    for fmt, src, kept in (("dialogue-csv", str(MAC_ZIP.relative_to(ROOT)), 5),
+                           ("dialogue-csv", "data/samples/encodings/*.csv", 24),
                            ("sharegpt", "data/samples/sharegpt", None), ("medqa", "data/samples/medqa", None)):
-        done = run_module("converters", fmt, src, "--out", str(tmp_path / fmt))
-        assert done.returncode == 0, done.stderr
-        assert "Traceback" not in done.stderr
+        assert convert([fmt, src, "--out", str(tmp_path / fmt)]) == 0
         if kept is not None:
-            assert f"kept {kept} +" in done.stdout
+            assert f"kept {kept} +" in capsys.readouterr().out
 
 
 def test_check_source_reports_what_validate_can_see(tmp_path):
@@ -139,6 +140,17 @@ def test_cmedqa2_release_with_a_corrupted_zip_is_rejected_not_crashed(tmp_path):
     assert not examples
     assert [(r.file, r.reason.split(":")[0]) for r in rejects] == [
         (f"{release / 'answer.zip'}!answer.csv", "corrupted zip member")]
-    done = run_module("converters", "cmedqa2", str(release), "--out", str(tmp_path / "out"))
-    assert done.returncode == 1 and "Traceback" not in done.stderr
-    assert "all 1 records were rejected" in done.stderr
+    assert convert(["cmedqa2", str(release), "--out", str(tmp_path / "out")]) == 1
+
+
+def test_cmedqa2_answer_in_a_wrong_encoding_is_rejected_not_garbled(tmp_path):
+    release = tmp_path / "cMedQA2"
+    shutil.copytree(ROOT / "data/samples/cmedqa2", release)
+    lines = (release / "answer.csv").read_text(encoding="utf-8").splitlines(keepends=True)
+    ans_id, qid, _ = lines[1].split(",", 2)
+    body = b"".join(l.encode("gb18030") for l in lines[:1] + lines[2:])
+    (release / "answer.csv").write_bytes(body + f"{ans_id},{qid},頭暈眼花，建議多休息。\n".encode("big5"))
+    examples, rejects = read("cmedqa2", release, tmp_path / "s")
+    garbled = [r for r in rejects if r.reason.startswith("garbled row")]
+    assert len(garbled) == 1 and f"answer {ans_id}" in garbled[0].reason
+    assert all("\ue000" > c or c > "\uf8ff" for e in examples for c in e.output)
