@@ -121,7 +121,8 @@ def test_check_source_reports_what_validate_can_see(tmp_path):
     assert check_source("cmedqa2", str(tmp_path / "empty")) == ["empty folder: no files under it"]
     bad = tmp_path / "bad.zip"
     corrupt_member(MAC_ZIP, bad, "Surgical_外科/外科5-14000.csv")
-    assert check_source("dialogue-csv", str(bad)) == [
+    assert check_source("dialogue-csv", str(bad)) == []  # the listing is fine; only reading finds it
+    assert check_source("dialogue-csv", str(bad), crc=True) == [
         f"corrupted zip member: {bad}!Surgical_外科/外科5-14000.csv fails its CRC check"]
     (tmp_path / "empty.jsonl").write_bytes(b"")
     assert check_source("qa-jsonl", str(tmp_path / "empty.jsonl")) == [f"empty file: {tmp_path / 'empty.jsonl'}"]
