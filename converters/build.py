@@ -34,6 +34,7 @@ from pathlib import Path
 
 from converters import FORMATS
 from converters import consistency
+from converters.accounting import accounting, problems
 from converters.common import Document, Example, Reject
 from converters.sources import read_source
 from converters.prep import clean, dedupe, five_section, noise, refusals
@@ -370,39 +371,6 @@ def build(data: DataSection, seed: int, out: Path) -> dict:
     from converters import report  # matplotlib is imported only when a report is written
     report.write_report(built, summary, out)
     return summary
-
-
-def accounting(counts: dict) -> str:
-    """One source's counts as the identity they satisfy: input = kept + rejected + duplicates (+ capped)."""
-    capped = counts.get("over_max_samples", 0)
-    text = (f"input {counts.get('input', 0)} = kept {counts.get('kept', 0)} + rejected {counts.get('rejected', 0)}"
-            f" + duplicates {counts.get('duplicates', 0)}")
-    return text + (f" + over max_samples {capped}" if capped else "")
-
-
-def problems(summary: dict, data: DataSection, out: Path) -> list[str]:
-    """Why this data must not be trained on: empty or all-rejected sources, too many rejects, no train split."""
-    found = []
-    for source in data.sources:
-        label = source.name or Path(source.path).stem
-        counts = summary["per_source"].get(label, {})
-        if counts.get("documents"):
-            continue  # a corpus-only source (textbooks)
-        if not counts.get("input"):
-            found.append(f"source {label!r} ({source.path}) is empty: no records in it. Check the path and that "
-                         f"its files are in the {source.format!r} format (README, Data), then rerun.")
-        elif not counts.get("kept"):
-            reasons = summary["rejects_by_source"].get(label, {})
-            found.append(f"every record of source {label!r} ({source.path}) was rejected or dropped "
-                         f"({accounting(counts)}; reasons {reasons or 'none'}); see {out}/rejects.jsonl. "
-                         f"Is {source.format!r} the right format for it?")
-    total = summary["kept"] + summary["rejected"]
-    if total and summary["rejected"] / total > data.max_reject_share:
-        found.append(f"{summary['rejected'] / total:.1%} of rows rejected (data.max_reject_share = "
-                     f"{data.max_reject_share:.1%}); see {out}/rejects.jsonl")
-    if summary["splits"]["train"] == 0 and not found:
-        found.append(f"no training examples in {out}; check data.sources and {out}/rejects.jsonl")
-    return found
 
 
 def main(argv: list[str]) -> int:

@@ -75,4 +75,5 @@ def test_validate_checks_release_folders_zips_and_empty_sources(tmp_path):
     done = run_module("recipes.validate", "recipes/quickstart.yaml",
                       f"data.sources=[{{format: dialogue-csv, path: {bad_zip}}}]")
     assert done.returncode == 2
-    assert f"data.sources.0.path = '{bad_zip}': corrupted zip member: {bad_zip}!a.csv fails its CRC check" in done.stderr
+    assert (f"data.sources.0.path = '{bad_zip}': corrupted zip member: {bad_zip}!a.csv fails its CRC check"
+            in done.stderr)
