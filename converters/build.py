@@ -37,7 +37,7 @@ from converters import consistency
 from converters.accounting import accounting, problems
 from converters.common import Document, Example, Reject
 from converters.sources import read_source
-from converters.prep import clean, dedupe, five_section, noise, refusals
+from converters.prep import clean, dedupe, five_section, five_section_llm, noise, refusals
 from recipes.load import load_or_exit, start_run
 from recipes.schema import DataSection
 
@@ -194,6 +194,24 @@ def add_noise(train: list[Example], data: DataSection, rng: random.Random, built
         train[i] = noisy
 
 
+def restructure_answers(examples: list[Example], data: DataSection, built: Built) -> None:
+    """Open answers (not preference pairs) into the five sections; the original kept in meta."""
+    chosen = [ex for ex in examples if is_open_answer(ex) and "rejected" not in ex.meta]
+    settings, placeholders = data.five_section, data.five_section.placeholders or None
+    if settings.method == "llm":
+        results = five_section_llm.restructure_all((ex.output for ex in chosen), settings.llm, placeholders,
+                                                   settings.llm.concurrency)
+    else:
+        results = [five_section.restructure(ex.output, placeholders) for ex in chosen]
+    for ex, (text, report) in zip(chosen, results):
+        before = ex.meta["original_output"] = ex.output
+        ex.output = text
+        five_section.tally(built.five, report)
+        built.five["llm_fallback"] += report.get("method") == "rules-fallback"
+        if before != text and "five_section" not in built.samples:
+            built.samples["five_section"] = {"before": before[:300], "after": text[:500]}
+
+
 def build_examples(data: DataSection, seed: int) -> Built:
     built = Built()
     rng = random.Random(seed)
@@ -207,13 +225,9 @@ def build_examples(data: DataSection, seed: int) -> Built:
         ex.meta.update(dataset="refusals", format="refusal")
         built.per_source.setdefault("refusals", Counter()).update(input=1, read=1)
         examples.append(ex)
+    if data.five_section.enabled:
+        restructure_answers(examples, data, built)
     for ex in examples:
-        if data.five_section.enabled and is_open_answer(ex) and "rejected" not in ex.meta:
-            before = ex.meta["original_output"] = ex.output
-            ex.output, report = five_section.restructure(ex.output, data.five_section.placeholders or None)
-            five_section.tally(built.five, report)
-            if before != ex.output and "five_section" not in built.samples:
-                built.samples["five_section"] = {"before": before[:300], "after": ex.output[:500]}
         if data.instruction_template and is_open_answer(ex):
             ex.instruction = data.instruction_template.format(question=ex.instruction)
         if data.system_prompt and not ex.system:

@@ -90,6 +90,9 @@ def five_section_lines(rates: dict | None) -> list[str]:
              "Evaluation references and corpus passages keep the original answers.", "",
              "| section | filled from the answer | placeholder |", "|---|---:|---:|"]
     lines += [f"| {name} | {share:.1%} | {1 - share:.1%} |" for name, share in rates["filled"].items()]
+    if rates.get("llm_fallbacks"):
+        lines += ["", f"Model-assisted sorting: {rates['llm_fallbacks']} answers fell back to the rules "
+                      "(the model's reply was unusable or the endpoint failed)."]
     return lines
 
 

@@ -53,12 +53,15 @@ disclaimer section is empty), "dropped": [greetings and labels removed]}.
 tally(counter, report) and fill_rates(counter) sum reports into the data report's figures:
 per-section fill rates and the placeholder share of the four content sections (the
 disclaimer is counted apart: the standard one is added by design, not for want of text).
-classify(sentence) is the rule lookup alone (病情分析 when nothing matches).
+classify(sentence) is the rule lookup alone (病情分析 when nothing matches). units_of() and
+assemble() are the two halves the model-assisted mode (five_section_llm.py) reuses: the same
+units, and an answer built from original text only.
 """
 from __future__ import annotations
 
 import re
 from collections import Counter
+from typing import Iterator
 
 SECTIONS = ("病情分析", "指导建议", "药物说明", "风险提示", "免责声明")
 DEFAULT_PLACEHOLDERS = {
@@ -186,7 +189,8 @@ def _units(clauses: list[str]) -> list[str]:
     return units
 
 
-def _assign_free_text(body: str, sections: dict[str, list[str]], dropped: list[str]) -> None:
+def _sentences(body: str, dropped: list[str]) -> Iterator[tuple[str | None, list[str]]]:
+    """(label of the run, units) per sentence of free text; greetings and labels go to `dropped`."""
     label = None
     for sentence in split_sentences(body):
         match = _LABEL.match(sentence)
@@ -200,8 +204,22 @@ def _assign_free_text(body: str, sections: dict[str, list[str]], dropped: list[s
                 dropped.append(clause)
             else:
                 clauses.append(clause)
+        yield label, _units(clauses)
+
+
+def units_of(answer: str) -> tuple[list[str], list[str]]:
+    """(units, dropped) of an answer without headers: what the rules, or a model, assign to sections."""
+    dropped: list[str] = []
+    units = [unit for _, group in _sentences(answer, dropped) for unit in group]
+    return units, dropped
+
+
+def _assign_free_text(body: str, dropped: list[str]) -> list[tuple[str, str]]:
+    """(section, unit) for the free text of an answer, by the rules (module docstring, 3-4)."""
+    pairs = []
+    for label, units in _sentences(body, dropped):
         previous = None
-        for unit in _units(clauses):
+        for unit in units:
             allowed = _OVERRIDE_LABEL if label else SECTIONS
             if previous and _JOINS.match(unit):
                 allowed = ("免责声明", "风险提示")
@@ -211,8 +229,9 @@ def _assign_free_text(body: str, sections: dict[str, list[str]], dropped: list[s
             if previous == "药物说明" and _WEAK_DRUG.search(unit) and section not in ("免责声明", "风险提示"):
                 section = "药物说明"  # "每天三次" after a drug is its dose, not advice starting with 每
             section = section or previous or label or "病情分析"
-            sections[section].append(unit)
+            pairs.append((section, unit))
             previous = section
+    return pairs
 
 
 def _join(units: list[str]) -> str:
@@ -224,8 +243,7 @@ def _join(units: list[str]) -> str:
     return body
 
 
-def restructure(answer: str, placeholders: dict[str, str] | None = None) -> tuple[str, dict]:
-    """(five-section text, report); see the module docstring for the rules."""
+def _placeholder_texts(placeholders: dict[str, str] | None) -> dict[str, str]:
     texts = dict(DEFAULT_PLACEHOLDERS)
     for name, text in (placeholders or {}).items():
         if name not in texts:
@@ -233,21 +251,17 @@ def restructure(answer: str, placeholders: dict[str, str] | None = None) -> tupl
         if not text.strip():
             raise ValueError(f"placeholder for {name} is empty")
         texts[name] = text.strip()
+    return texts
 
-    if has_five_sections(answer):
-        parts = _HEADER.split(answer)[1:]           # [name, body, name, body, ...]
-        counts = {name: len(split_sentences(body)) for name, body in zip(parts[::2], parts[1::2])}
-        return answer, {"unchanged": True, "clauses": counts,
-                        "empty": [n for n in SECTIONS if counts[n] == 0],
-                        "disclaimer": "found" if counts["免责声明"] else "none", "dropped": []}
 
+def assemble(pairs: list[tuple[str, str]], dropped: list[str],
+             placeholders: dict[str, str] | None = None) -> tuple[str, dict]:
+    """The five-section text from (section, original text) pairs, in their order within each section;
+    placeholders for sections without text. The only text it adds are placeholders and punctuation."""
+    texts = _placeholder_texts(placeholders)
     sections: dict[str, list[str]] = {name: [] for name in SECTIONS}
-    dropped: list[str] = []
-    parts = _HEADER.split(answer)                   # [free text, name, body, name, body, ...]
-    _assign_free_text(parts[0], sections, dropped)
-    for name, body in zip(parts[1::2], parts[2::2]):
-        sections[name].extend(split_sentences(body))
-
+    for name, unit in pairs:
+        sections[name].append(unit)
     blocks, empty = [], []
     for name in SECTIONS:
         if sections[name]:
@@ -261,8 +275,30 @@ def restructure(answer: str, placeholders: dict[str, str] | None = None) -> tupl
     return "\n".join(blocks), report
 
 
+def restructure(answer: str, placeholders: dict[str, str] | None = None) -> tuple[str, dict]:
+    """(five-section text, report); see the module docstring for the rules."""
+    _placeholder_texts(placeholders)  # a bad placeholder is an error even for an unchanged answer
+    if has_five_sections(answer):
+        parts = _HEADER.split(answer)[1:]           # [name, body, name, body, ...]
+        counts = {name: len(split_sentences(body)) for name, body in zip(parts[::2], parts[1::2])}
+        return answer, {"unchanged": True, "clauses": counts,
+                        "empty": [n for n in SECTIONS if counts[n] == 0],
+                        "disclaimer": "found" if counts["免责声明"] else "none", "dropped": []}
+    dropped: list[str] = []
+    parts = _HEADER.split(answer)                   # [free text, name, body, name, body, ...]
+    pairs = _assign_free_text(parts[0], dropped)
+    for name, body in zip(parts[1::2], parts[2::2]):
+        pairs += [(name, sentence) for sentence in split_sentences(body)]
+    return assemble(pairs, dropped, placeholders)
+
+
 def has_five_sections(answer: str) -> bool:
     return _HEADER.findall(answer) == list(SECTIONS)
+
+
+def has_headers(answer: str) -> bool:
+    """True when the answer already has any 【section】 header (its author sorted some text)."""
+    return bool(_HEADER.search(answer))
 
 
 def tally(counter: Counter, report: dict) -> None:
@@ -278,8 +314,10 @@ def fill_rates(counter: Counter) -> dict:
     content sections), standard_disclaimer_share}; shares in 0..1."""
     n = counter["answers"]
     if not n:
-        return {"answers": 0, "filled": {}, "placeholder_share": 0.0, "standard_disclaimer_share": 0.0}
+        return {"answers": 0, "filled": {}, "placeholder_share": 0.0, "standard_disclaimer_share": 0.0,
+                "llm_fallbacks": 0}
     empties = sum(counter[f"empty:{name}"] for name in CONTENT)
     return {"answers": n, "filled": {name: 1 - counter[f"empty:{name}"] / n for name in CONTENT},
             "placeholder_share": empties / (len(CONTENT) * n),
-            "standard_disclaimer_share": counter["standard_disclaimer"] / n}
+            "standard_disclaimer_share": counter["standard_disclaimer"] / n,
+            "llm_fallbacks": counter["llm_fallback"]}
