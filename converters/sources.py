@@ -101,7 +101,10 @@ def expand(path: Path | str, fmt: str, scratch: Path) -> Iterator[tuple[str, Pat
                 if isinstance(item, Reject):
                     yield item
             roots = [p for p in scratch.iterdir()] if scratch.exists() else []
-            yield text, roots[0] if len(roots) == 1 and roots[0].is_dir() else scratch
+            if len(roots) == 1 and roots[0].is_dir():  # "cMedQA2-master/..." inside the zip
+                yield f"{text}!{roots[0].name}", roots[0]
+            else:
+                yield f"{text}!", scratch
             return
         for item in _extract(path, text, scratch):
             if isinstance(item, Reject) or item[1].suffix.lower() != ".zip":

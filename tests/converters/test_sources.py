@@ -155,3 +155,14 @@ def test_cmedqa2_answer_in_a_wrong_encoding_is_rejected_not_garbled(tmp_path):
     garbled = [r for r in rejects if r.reason.startswith("garbled row")]
     assert len(garbled) == 1 and f"answer {ans_id}" in garbled[0].reason
     assert all("\ue000" > c or c > "\uf8ff" for e in examples for c in e.output)
+
+
+def test_a_zipped_release_folder_is_extracted_for_folder_formats(tmp_path):
+    release = tmp_path / "release.zip"
+    with zipfile.ZipFile(release, "w") as archive:
+        for file in sorted((ROOT / "data/samples/cmedqa2").iterdir()):
+            archive.write(file, f"cMedQA2-master/{file.name}")
+        archive.writestr("__MACOSX/cMedQA2-master/._question.csv", b"\x00\x05\x16\x07junk")
+    examples, rejects = read("cmedqa2", release, tmp_path / "s")
+    assert len(examples) == 14
+    assert [r.file for r in rejects] == [f"{release}!cMedQA2-master/train_candidates.txt"]
