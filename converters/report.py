@@ -84,7 +84,8 @@ def five_section_lines(rates: dict | None) -> list[str]:
     if not rates:
         return []
     lines = ["", "## Five-section answers", "",
-             f"{rates['answers']} open answers restructured. A section without text of the answer's own gets a "
+             f"{rates['answers']} open answers in the five sections ({rates.get('unchanged', 0)} already had "
+             f"them and are kept as written). A section without text of the answer's own gets a "
              f"placeholder: {rates['placeholder_share']:.1%} of the four content sections. The standard disclaimer "
              f"was added to {rates['standard_disclaimer_share']:.1%} of answers (the others had their own). "
              "Evaluation references and corpus passages keep the original answers.", "",

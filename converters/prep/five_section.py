@@ -304,6 +304,7 @@ def has_headers(answer: str) -> bool:
 def tally(counter: Counter, report: dict) -> None:
     """Add one restructured answer's report to `counter` (see fill_rates)."""
     counter["answers"] += 1
+    counter["unchanged"] += report["unchanged"]
     counter["standard_disclaimer"] += report["disclaimer"] == "standard"
     for name in SECTIONS:
         counter[f"empty:{name}"] += name in report["empty"]
@@ -311,13 +312,14 @@ def tally(counter: Counter, report: dict) -> None:
 
 def fill_rates(counter: Counter) -> dict:
     """{answers, filled: {section: share with text of its own}, placeholder_share (of the four
-    content sections), standard_disclaimer_share}; shares in 0..1."""
+    content sections), standard_disclaimer_share, unchanged (answers that already had the five
+    headers), llm_fallbacks}; shares in 0..1."""
     n = counter["answers"]
     if not n:
         return {"answers": 0, "filled": {}, "placeholder_share": 0.0, "standard_disclaimer_share": 0.0,
-                "llm_fallbacks": 0}
+                "unchanged": 0, "llm_fallbacks": 0}
     empties = sum(counter[f"empty:{name}"] for name in CONTENT)
     return {"answers": n, "filled": {name: 1 - counter[f"empty:{name}"] / n for name in CONTENT},
             "placeholder_share": empties / (len(CONTENT) * n),
             "standard_disclaimer_share": counter["standard_disclaimer"] / n,
-            "llm_fallbacks": counter["llm_fallback"]}
+            "unchanged": counter["unchanged"], "llm_fallbacks": counter["llm_fallback"]}
