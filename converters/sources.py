@@ -6,9 +6,9 @@ A source path (a recipe's `data.sources[].path`, or a `make convert` SRC) may be
                            a whole release folder, FOLDER_FORMATS, get the folder itself)
     a glob ("raw/*.csv")   every match, in name order
     a .zip                 every member, `__MACOSX/` and `._*` skipped; members are extracted
-                           into a scratch folder one at a time, so a corrupted member (bad CRC,
-                           truncated) becomes a Reject naming "<zip>!<member>" and the other
-                           members are still read
+                           into a scratch folder one at a time (and deleted once read), so a
+                           corrupted member (bad CRC, truncated) becomes a Reject naming
+                           "<zip>!<member>" and the other members are still read
 Junk is skipped everywhere: names starting with "." (incl. macOS `._*` companions) and
 `__MACOSX` folders. Whatever goes wrong while a converter reads a file (an exception of any
 kind) ends that file with a Reject "unreadable file (<error>)"; records already read are kept.
@@ -22,7 +22,7 @@ from __future__ import annotations
 import glob
 import shutil
 import zipfile
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 from typing import Callable, Iterator
 
 from converters.common import Reject
@@ -40,7 +40,7 @@ GLOB_CHARS = set("*?[")
 def is_junk(path: Path | str) -> bool:
     """macOS resource forks and folders, hidden files."""
     parts = Path(path).parts
-    return any(p == "__MACOSX" or p.startswith(".") for p in parts)
+    return any(p == "__MACOSX" or (p.startswith(".") and p not in (".", "..")) for p in parts)
 
 
 def _zip_members(archive: zipfile.ZipFile) -> list[zipfile.ZipInfo]:
@@ -59,7 +59,8 @@ def _extract(zpath: Path, display: str, scratch: Path) -> Iterator[tuple[str, Pa
         if not members:
             yield Reject(display, 0, "empty zip: no files in it (only folders or __MACOSX junk)")
         for info in sorted(members, key=lambda i: i.filename):
-            target = scratch / info.filename
+            # never outside scratch, whatever the member is called ("../x", "/etc/x")
+            target = scratch.joinpath(*(p for p in PurePosixPath(info.filename).parts if p not in ("..", "/")))
             target.parent.mkdir(parents=True, exist_ok=True)
             try:  # streamed copy; the CRC is checked when the member's end is read
                 with archive.open(info) as src, target.open("wb") as dst:
@@ -135,6 +136,8 @@ def read_source(fmt: str, path: Path | str, reader: Callable, scratch: Path) -> 
                 yield record
         except Exception as exc:  # noqa: BLE001 -- no input may crash a run; the file is named instead
             yield Reject(display, 0, f"unreadable file ({type(exc).__name__}: {exc}); rest of file skipped")
+        if file.is_file() and Path(scratch) in file.parents:
+            file.unlink()  # an extracted zip member: disk holds one member at a time, not the whole zip
 
 
 def check_source(fmt: str, path: str, crc: bool = False) -> list[str]:

@@ -166,3 +166,11 @@ def test_a_zipped_release_folder_is_extracted_for_folder_formats(tmp_path):
     examples, rejects = read("cmedqa2", release, tmp_path / "s")
     assert len(examples) == 14
     assert [r.file for r in rejects] == [f"{release}!cMedQA2-master/train_candidates.txt"]
+
+
+def test_zip_member_names_cannot_escape_the_scratch_folder(tmp_path):
+    evil = tmp_path / "evil.zip"
+    with zipfile.ZipFile(evil, "w") as archive:
+        archive.writestr("../../escaped.csv", (ROOT / "data/samples/dialogue_csv/内科5000-33000.csv").read_bytes())
+    examples, _ = read("dialogue-csv", evil, tmp_path / "deep" / "scratch")
+    assert len(examples) == 6 and not (tmp_path / "escaped.csv").exists()
