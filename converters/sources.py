@@ -77,7 +77,9 @@ def expand(path: Path | str, fmt: str, scratch: Path) -> Iterator[tuple[str, Pat
     text = str(path)
     path = Path(path)
     if not path.exists() and GLOB_CHARS & set(text):
-        matches = sorted(m for m in glob.glob(text, recursive=True) if not is_junk(m))
+        # junk judged by the file's own name: a pattern may well live under a hidden folder (~/.cache/...)
+        matches = sorted(m for m in glob.glob(text, recursive=True)
+                         if not is_junk(Path(m).name) and "__MACOSX" not in Path(m).parts)
         if not matches:
             yield Reject(text, 0, "no file matches this pattern")
         for n, match in enumerate(matches):
