@@ -10,8 +10,10 @@ are mostly valid GB18030: "小孩發燒" comes out as private-use characters). S
      GBK/GB18030 or Big5 uses as a trail byte, so quoted commas and newlines split right.
   2. legacy_encoding(path): the codec for the rows that are not UTF-8, chosen by
      charset-normalizer over those rows only (up to SAMPLE bytes): the GB family -> gb18030
-     (a superset of GBK and GB2312), the Big5 family -> big5hkscs (a superset of Big5), any
-     other guess as given, and gb18030 when the detector has no answer.
+     (a superset of GBK and GB2312). Any other answer (Big5, or a guess such as a Korean codec
+     for a few short rows), or none, is checked: of gb18030, big5hkscs (a superset of Big5) and
+     that guess, the codec under which the rows hold the most Chinese text, less ten per
+     wrong-codec mark (private-use characters), wins; ties go to gb18030.
   3. decode_row(fields, legacy): a row is UTF-8 when all of its bytes are, else it is decoded
      with the legacy codec. A row that decodes with neither, or whose text holds private-use
      characters (U+E000-U+F8FF) or U+FFFD -- the marks of a wrong codec -- is rejected with
@@ -32,6 +34,7 @@ SAMPLE = 1 << 18                                   # bytes of non-UTF-8 rows giv
 GB = {"gb18030", "gbk", "gb2312", "hz", "cp936"}
 BIG5 = {"big5", "big5hkscs", "cp950"}
 GARBLED = re.compile("[\ue000-\uf8ff\ufffd]")      # private use area, replacement character
+CHINESE = re.compile("[\u4e00-\u9fff\u3000-\u303f\uff00-\uffef]")  # ideographs, CJK and full-width punctuation
 
 
 def _is_utf8(raw: bytes) -> bool:
@@ -54,12 +57,22 @@ def legacy_encoding(path: Path) -> str:
     if not sample:
         return "gb18030"
     best = from_bytes(bytes(sample)).best()
-    name = (best.encoding if best else "gb18030").lower().replace("-", "").replace("_", "")
+    name = (best.encoding if best else "").lower().replace("-", "").replace("_", "")
     if name in GB:
         return "gb18030"
-    if name in BIG5:
-        return "big5hkscs"
-    return best.encoding if best else "gb18030"
+    # anything else is checked (a few short GBK rows can look like Big5 or Korean to the detector):
+    # the codec under which the rows read as the most Chinese, wrong-codec marks counted against
+    # it; ties go to gb18030, the encoding of the Chinese dialogue data
+    other = [] if name in BIG5 or not best else [best.encoding]
+    return max(["gb18030", "big5hkscs", *other], key=lambda codec: _chinese_score(bytes(sample), codec))
+
+
+def _chinese_score(raw: bytes, codec: str) -> float:
+    try:
+        text = raw.decode(codec)
+    except (UnicodeDecodeError, LookupError):
+        return float("-inf")
+    return len(CHINESE.findall(text)) - 10 * len(GARBLED.findall(text))
 
 
 def decode_row(fields: list[str], legacy: str) -> list[str] | str:

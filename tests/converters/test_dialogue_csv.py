@@ -134,3 +134,11 @@ def test_real_style_sample_keeps_every_row_and_text():
     assert [e.output for e in examples] == [row[3].strip() for row in rows]
     assert sum("\n" in e.output for e in examples) == 2 and examples[13].meta["title"] == "心慌,胸闷"
     assert examples[0].instruction == "小孩癫痫有什么特征"  # ask "无"
+
+
+def test_a_single_short_gbk_row_is_not_taken_for_another_codec(tmp_path):
+    path = tmp_path / "one.csv"
+    path.write_bytes(HEADER.encode() + "儿科,发烧,,多喝水\n".encode("gbk"))  # the detector alone says UTF-16-LE
+    assert legacy_encoding(path) == "gb18030"
+    (example,) = dialogue_csv.read(path)
+    assert (example.instruction, example.output) == ("发烧", "多喝水")
