@@ -7,8 +7,9 @@ Record-per-line formats share one loop, common.convert_records: the module suppl
 reader of (line, object | Reject) pairs (common.read_jsonl, read_json_records, csv_records)
 and a `convert(obj, where)` that returns its Example(s) / Document(s) or a reject reason.
 """
-from converters import (alpaca, cmb, cmedqa2, cmexam, dialogue_csv, huatuo_encyclopedia, huatuo_lite, medqa,
-                        medqa_textbooks, pubmed, pubmedqa, qa_jsonl, sharegpt, shibing624_medical)
+from converters import (alpaca, cmb, cmedqa2, cmexam, dialogue_csv, huatuo2_eval, huatuo_encyclopedia, huatuo_lite,
+                        medicalgpt_preference, medqa, medqa_textbooks, pubmed, pubmedqa, qa_jsonl, sharegpt,
+                        shibing624_medical, wenda_jsonl)
 
 FORMATS = {
     "qa-jsonl": qa_jsonl.read,
@@ -26,4 +27,7 @@ FORMATS = {
     "shibing624-medical": shibing624_medical.read,
     "cmb": cmb.read,
     "cmexam": cmexam.read,
+    "medicalgpt-preference": medicalgpt_preference.read,  # chosen/rejected pairs (+ a ranking dataset)
+    "wenda-jsonl": wenda_jsonl.read,          # {"问", "答"} lines (MedicalGPT's RAG corpus text)
+    "huatuogpt2-eval": huatuo2_eval.read,     # HuatuoGPT-II evaluation files (instruction + conversation sets)
 }

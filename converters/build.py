@@ -27,19 +27,21 @@ import hashlib
 import json
 import random
 import sys
+import tempfile
 from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from converters import FORMATS
+from converters import consistency
+from converters.accounting import accounting, problems
 from converters.common import Document, Example, Reject
-from converters.prep import clean, dedupe, five_section, noise, refusals
+from converters.sources import read_source
+from converters.prep import clean, dedupe, five_section, five_section_llm, noise, refusals
 from recipes.load import load_or_exit, start_run
 from recipes.schema import DataSection
 
 SPLITS = ("train", "validation", "test")
-# Formats whose reader takes a whole release folder; for the others a folder means "every file in it".
-FOLDER_FORMATS = {"cmedqa2", "cmedqa1", "medqa-textbooks"}
 DATASET_PREFIX = "medkit"
 
 
@@ -53,6 +55,8 @@ class Built:
     leakage: list[dict] = field(default_factory=list)
     per_source: dict[str, Counter] = field(default_factory=dict)
     pii: Counter = field(default_factory=Counter)
+    reasons: dict[str, Counter] = field(default_factory=dict)  # source -> reject reason -> rows
+    five: Counter = field(default_factory=Counter)  # five-section fill counts (prep.five_section.tally)
     samples: dict[str, dict] = field(default_factory=dict)  # one before/after example per transformation
 
 
@@ -74,33 +78,45 @@ def is_open_answer(example: Example) -> bool:
     return "answer" not in example.meta and example.meta.get("kind") != "refusal"
 
 
-def source_files(path: Path, fmt: str) -> list[Path]:
-    if path.is_dir() and fmt not in FOLDER_FORMATS:
-        return sorted(p for p in path.rglob("*") if p.is_file() and not p.name.startswith("."))
-    return [path]
+def original_answer(example: Example) -> str:
+    """The answer as the source wrote it: evaluation references, RAG passages and noise passages use
+    it, so five-section placeholders never reach ROUGE or retrieval context."""
+    return example.meta.get("original_output", example.output)
+
+
+def reject(built: Built, label: str, item: Reject) -> None:
+    built.rejects.append(item)
+    built.per_source[label]["rejected"] += 1
+    built.reasons.setdefault(label, Counter())[item.reason.split(":")[0]] += 1
 
 
 def read_sources(data: DataSection, built: Built) -> list[Example]:
+    """Every source through its converter; per source, counts that add up:
+    input = kept + rejected + duplicates + over_max_samples (documents are counted apart)."""
     examples: list[Example] = []
-    for source in data.sources:
-        path = Path(source.path)
-        label = source.name or path.stem
-        counts = built.per_source.setdefault(label, Counter())
-        items = (item for file in source_files(path, source.format) for item in FORMATS[source.format](file))
-        for item in items:
-            if isinstance(item, Reject):
-                built.rejects.append(item)
-                counts["rejected"] += 1
-            elif isinstance(item, Document):
-                item.metadata.setdefault("dataset", label)
-                built.documents.append(item)
-                counts["documents"] += 1
-            elif source.max_samples is None or counts["read"] < source.max_samples:
-                item.meta.update(dataset=label, format=source.format)
-                if source.split:
-                    item.meta["split"] = source.split
-                examples.append(item)
-                counts["read"] += 1
+    with tempfile.TemporaryDirectory(prefix="medkit-src-") as scratch:  # zip members are extracted here
+        for n, source in enumerate(data.sources):
+            label = source.name or Path(source.path).stem
+            counts = built.per_source.setdefault(label, Counter())
+            for item in read_source(source.format, source.path, FORMATS[source.format], Path(scratch) / str(n)):
+                if isinstance(item, Document):
+                    item.metadata.setdefault("dataset", label)
+                    built.documents.append(item)
+                    counts["documents"] += 1
+                    continue
+                counts["input"] += 1
+                if isinstance(item, Reject):
+                    reject(built, label, item)
+                elif source.max_samples is not None and counts["read"] >= source.max_samples:
+                    counts["over_max_samples"] += 1
+                else:
+                    item.meta.update(dataset=label, format=source.format)
+                    if source.split:
+                        item.meta["split"] = source.split
+                    if source.system_prompt is not None:
+                        item.system = item.system or source.system_prompt
+                    examples.append(item)
+                    counts["read"] += 1
     return examples
 
 
@@ -123,8 +139,8 @@ def clean_examples(examples: list[Example], data: DataSection, built: Built) -> 
                   or clean.length_ok(ex.output, settings.min_answer_chars, settings.max_answer_chars))
         if reason:
             file, _, line = ex.source.rpartition(":")
-            built.rejects.append(Reject(file, int(line) if line.isdigit() else 0, reason, ex.instruction[:200]))
-            built.per_source[ex.meta["dataset"]]["rejected"] += 1
+            reject(built, ex.meta["dataset"], Reject(file, int(line) if line.isdigit() else 0, reason,
+                                                      ex.instruction[:200]))
             continue
         kept.append(ex)
     for doc in built.documents:
@@ -163,18 +179,37 @@ def dedupe_examples(examples: list[Example], data: DataSection, built: Built) ->
 
 
 def add_noise(train: list[Example], data: DataSection, rng: random.Random, built: Built) -> None:
-    pool = [ex.output for ex in train if is_open_answer(ex)]
+    pool = [original_answer(ex) for ex in train if is_open_answer(ex)]
     candidates = [i for i, ex in enumerate(train) if is_open_answer(ex)]
     chosen = sorted(rng.sample(candidates, round(len(candidates) * data.noise.share)))
     for i in chosen:
         ex = train[i]
-        others = [p for p in pool if p != ex.output]
-        prompt, gold = noise.inject(ex.instruction, ex.output, others, data.noise.distractors, rng)
+        passage = original_answer(ex)
+        others = [p for p in pool if p != passage]
+        prompt, gold = noise.inject(ex.instruction, passage, others, data.noise.distractors, rng)
         noisy = Example(instruction=prompt, output=noise.cite(ex.output, gold), input=ex.input,
                         system=ex.system, source=ex.source, meta={**ex.meta, "kind": "noisy-context"})
         if "noise" not in built.samples:
             built.samples["noise"] = {"before": ex.instruction[:300], "after": prompt[:600]}
         train[i] = noisy
+
+
+def restructure_answers(examples: list[Example], data: DataSection, built: Built) -> None:
+    """Open answers (not preference pairs) into the five sections; the original kept in meta."""
+    chosen = [ex for ex in examples if is_open_answer(ex) and "rejected" not in ex.meta]
+    settings, placeholders = data.five_section, data.five_section.placeholders or None
+    if settings.method == "llm":
+        results = five_section_llm.restructure_all((ex.output for ex in chosen), settings.llm, placeholders,
+                                                   settings.llm.concurrency)
+    else:
+        results = [five_section.restructure(ex.output, placeholders) for ex in chosen]
+    for ex, (text, report) in zip(chosen, results):
+        before = ex.meta["original_output"] = ex.output
+        ex.output = text
+        five_section.tally(built.five, report)
+        built.five["llm_fallback"] += report.get("method") == "rules-fallback"
+        if before != text and "five_section" not in built.samples:
+            built.samples["five_section"] = {"before": before[:300], "after": text[:500]}
 
 
 def build_examples(data: DataSection, seed: int) -> Built:
@@ -189,14 +224,11 @@ def build_examples(data: DataSection, seed: int) -> Built:
     questions = Path(data.refusals.questions) if data.refusals.questions else None
     for ex in refusals.refusal_examples(data.refusals.count, rng, refusal_text, questions) if data.refusals.count else []:
         ex.meta.update(dataset="refusals", format="refusal")
-        built.per_source.setdefault("refusals", Counter())["read"] += 1
+        built.per_source.setdefault("refusals", Counter()).update(input=1, read=1)
         examples.append(ex)
+    if data.five_section.enabled:
+        restructure_answers(examples, data, built)
     for ex in examples:
-        if data.five_section.enabled and is_open_answer(ex):
-            before = ex.output
-            ex.output, _ = five_section.restructure(ex.output, data.five_section.placeholders or None)
-            if before != ex.output and "five_section" not in built.samples:
-                built.samples["five_section"] = {"before": before[:300], "after": ex.output[:500]}
         if data.instruction_template and is_open_answer(ex):
             ex.instruction = data.instruction_template.format(question=ex.instruction)
         if data.system_prompt and not ex.system:
@@ -234,7 +266,9 @@ def eval_item(example: Example) -> dict:
             "kind": example.meta.get("kind") or ("choice" if "options" in example.meta else
                                                  "label" if "answer" in example.meta else "open"),
             "question": question_of(example), "prompt": prompt, "system": example.system,
-            "reference": example.output, "source": example.source}
+            "reference": original_answer(example), "source": example.source}
+    if "original_output" in example.meta:  # the model is trained to answer in the five sections
+        item["expected_format"] = "five_section"
     for key in ("options", "answer"):
         if example.meta.get(key) is not None:
             item[key] = example.meta[key]
@@ -271,6 +305,32 @@ def lf_entry(file_name: str, history: bool = False) -> dict:
     return {"file_name": file_name, "columns": columns}
 
 
+def ranking_entry(file_name: str, history: bool = False) -> dict:
+    """A dataset_info.json entry for preference pairs (alpaca columns + chosen/rejected, "ranking": true)."""
+    columns = {"prompt": "instruction", "query": "input", "chosen": "chosen", "rejected": "rejected",
+               "system": "system"}
+    if history:
+        columns["history"] = "history"
+    return {"file_name": file_name, "ranking": True, "columns": columns}
+
+
+def pair_row(example: Example) -> dict:
+    row = {"instruction": example.instruction, "input": example.input, "chosen": example.output,
+           "rejected": example.meta["rejected"], "system": example.system}
+    if example.meta.get("history"):
+        row["history"] = example.meta["history"]
+    return row
+
+
+def write_pairs(examples: list[Example], out: Path, name: str) -> dict:
+    """<name>.jsonl of the examples' preference pairs and its dataset_info entry ({} when there are none)."""
+    pairs = [e for e in examples if "rejected" in e.meta]
+    if not pairs:
+        return {}
+    write_jsonl(out / f"{name}.jsonl", (pair_row(e) for e in pairs))
+    return {name: ranking_entry(f"{name}.jsonl", any(e.meta.get("history") for e in pairs))}
+
+
 def write_outputs(built: Built, data: DataSection, out: Path) -> dict:
     out.mkdir(parents=True, exist_ok=True)
     for stale in list(out.glob("*.jsonl")) + list(out.glob("eval/*.jsonl")) + list(out.glob("report_*.png")):
@@ -280,6 +340,8 @@ def write_outputs(built: Built, data: DataSection, out: Path) -> dict:
         write_jsonl(out / name, (to_row(e) for e in built.splits[split]))
     info = {f"{DATASET_PREFIX}_{split}": lf_entry(name, any(e.meta.get("history") for e in built.splits[split]))
             for split, name in files.items()}
+    for split in SPLITS:  # preference pairs, for a later preference stage (converters/medicalgpt_preference.py)
+        info.update(write_pairs(built.splits[split], out, f"{DATASET_PREFIX}_pairs_{split}"))
     (out / "dataset_info.json").write_text(json.dumps(info, indent=2), encoding="utf-8")
     (out / "eval").mkdir(exist_ok=True)
     by_dataset: dict[str, list[dict]] = {}
@@ -291,13 +353,15 @@ def write_outputs(built: Built, data: DataSection, out: Path) -> dict:
     if data.corpus_from_qa:  # training pairs only: test answers in the corpus would leak
         for ex in built.splits["train"]:
             if is_open_answer(ex) and ex.meta.get("kind") != "noisy-context":
-                doc = Document(title=question_of(ex)[:120], text=ex.output, source=ex.source,
+                doc = Document(title=question_of(ex)[:120], text=original_answer(ex), source=ex.source,
                                metadata={"dataset": ex.meta.get("dataset"), "kind": "qa"})
                 corpus.setdefault(doc.doc_id, doc)
     write_jsonl(out / "corpus.jsonl", (d.to_json() for d in corpus.values()))
     write_jsonl(out / "rejects.jsonl", (json.loads(r.to_json()) for r in built.rejects))
     write_jsonl(out / "duplicates.jsonl", built.duplicates)
     write_jsonl(out / "leakage.jsonl", built.leakage)
+    for counts in built.per_source.values():
+        counts["kept"] = sum(counts.get(split, 0) for split in SPLITS)
     summary = {
         "kept": sum(len(v) for v in built.splits.values()),
         "rejected": len(built.rejects),
@@ -309,6 +373,8 @@ def write_outputs(built: Built, data: DataSection, out: Path) -> dict:
         "pii_replaced": dict(built.pii),
         "per_source": {k: dict(v) for k, v in built.per_source.items()},
         "rejects_by_reason": dict(Counter(r.reason.split(":")[0] for r in built.rejects)),
+        "rejects_by_source": {k: dict(v) for k, v in built.reasons.items()},
+        "five_section": five_section.fill_rates(built.five) if built.five else None,
     }
     (out / "summary.json").write_text(json.dumps(summary, indent=2, ensure_ascii=False), encoding="utf-8")
     return summary
@@ -325,22 +391,22 @@ def build(data: DataSection, seed: int, out: Path) -> dict:
 def main(argv: list[str]) -> int:
     recipe = load_or_exit(argv)
     out = start_run(recipe, "data") / "data"
+    for warning in consistency.warnings(recipe.data):
+        print(f"warning: {warning}", file=sys.stderr)
     summary = build(recipe.data, recipe.finetune.seed, out)
     for label, counts in summary["per_source"].items():
-        print(f"   {label:24s} read {counts.get('read', 0):6d}  documents {counts.get('documents', 0):5d}  "
-              f"rejected {counts.get('rejected', 0):5d}  duplicates {counts.get('duplicates', 0):4d}")
+        print(f"   {label:24s} {accounting(counts)}; documents {counts.get('documents', 0)}")
     print(f"   splits {summary['splits']}  eval sets {summary['eval_sets']}  corpus {summary['corpus_documents']}")
     print(f"   rejects {summary['rejects_by_reason'] or 'none'}  PII replaced {summary['pii_replaced'] or 'none'}"
           f"  leakage {summary['leakage']}")
-    total = summary["kept"] + summary["rejected"]
-    share = summary["rejected"] / total if total else 1.0
-    if share > recipe.data.max_reject_share:
-        print(f"error: {share:.1%} of rows rejected (data.max_reject_share = "
-              f"{recipe.data.max_reject_share:.1%}); see {out}/rejects.jsonl", file=sys.stderr)
-        return 1
-    if summary["splits"]["train"] == 0:
-        print(f"error: no training examples in {out}; check data.sources and {out}/rejects.jsonl",
-              file=sys.stderr)
+    if summary.get("five_section"):
+        fs = summary["five_section"]
+        print(f"   five_section: {fs['answers']} answers, placeholders in {fs['placeholder_share']:.1%} of content "
+              f"sections, filled {', '.join(f'{k} {v:.0%}' for k, v in fs['filled'].items())}")
+    found = problems(summary, recipe.data, out)
+    for problem in found:
+        print(f"error: {problem}", file=sys.stderr)
+    if found:
         return 1
     print(f"   wrote {out}/ (dataset_info.json, splits, eval/, corpus.jsonl, report.md)")
     return 0

@@ -14,7 +14,8 @@ bytes are rejected. Extra commas in an unquoted last field are kept as part of t
 One Example per distinct (question, correct answer) pair: instruction = question,
 output = answer, meta = {"split": "train"|"validation"|"test" (the official split),
 "question_id", "ans_id"}. Rejects: malformed rows, dangling ids, a positive answer
-filed under another question, empty content, undecodable bytes, missing files.
+filed under another question, empty content, undecodable bytes, missing files, zip members
+that fail their CRC check ("corrupted zip member": a corrupted question/answer table ends the read).
 """
 from __future__ import annotations
 
@@ -29,6 +30,7 @@ from pathlib import Path
 from typing import Callable, Iterator
 
 from converters.common import Example, Reject
+from converters.encoding import GARBLED
 
 QUESTIONS, ANSWERS = ("question.csv", "questions.csv"), ("answer.csv", "answers.csv")
 CANDIDATES = (("train_candidates.txt", "train", 3), ("dev_candidates.txt", "validation", 4),
@@ -75,7 +77,16 @@ def _encoding(opener: Callable) -> str:
 
 
 def _rows(name: str, opener: Callable, width: int, ids: int) -> Iterator[tuple[int, list | Reject]]:
-    """(first line of the record, fields) with the first `ids` fields as ints; header skipped."""
+    """(first line of the record, fields) with the first `ids` fields as ints; header skipped.
+    A zip member that fails its CRC check is one Reject at line 0 (found while the encoding is
+    sniffed, which reads the whole member before any row is given out)."""
+    try:
+        yield from _parse(name, opener, width, ids)
+    except zipfile.BadZipFile as exc:
+        yield 0, Reject(name, 0, f"corrupted zip member: {exc}")
+
+
+def _parse(name: str, opener: Callable, width: int, ids: int) -> Iterator[tuple[int, list | Reject]]:
     with opener() as raw:
         reader = csv.reader(io.TextIOWrapper(raw, encoding=_encoding(opener),
                                              errors="surrogateescape", newline=""))
@@ -105,6 +116,8 @@ def _table(found, names, width, rejects) -> tuple[str, dict] | None:
     for line, row in _rows(display, opener, width, width - 1):
         if isinstance(row, Reject):
             rejects.append(row)
+            if row.reason.startswith("corrupted zip member"):
+                return None  # unusable: reported, and the pairs it would give are not read
         elif row[0] in table:
             rejects.append(Reject(display, line, f"duplicate id: {row[0]} first on line {table[row[0]][0]}"))
         else:
@@ -118,6 +131,9 @@ def _content(display: str, entry: tuple, kind: str, ident: int, pair: str) -> st
     if BAD_BYTES.search(text):
         return Reject(display, line, f"undecodable bytes: {kind} {ident} is neither UTF-8 nor GB18030 ({pair})",
                       BAD_BYTES.sub("\ufffd", text)[:200])
+    if GARBLED.search(text):  # e.g. Big5 bytes read as GB18030 come out as private-use characters
+        return Reject(display, line, f"garbled row: {kind} {ident} decodes to U+{ord(GARBLED.search(text).group()):04X}"
+                      f" (a wrong encoding) ({pair})", text[:200])
     if not text.strip():
         return Reject(display, line, f"empty {kind} content: {kind}_id {ident} ({pair})")
     return text.strip()
@@ -134,7 +150,7 @@ def read(path: Path) -> Iterator[Example | Reject]:
         answers = _table(found, ANSWERS, 3, rejects)
         yield from rejects
         for table, names in ((questions, QUESTIONS), (answers, ANSWERS)):
-            if table is None:
+            if table is None and not any(n in found for n in names):
                 yield Reject(str(root), 0, f"missing file: none of {'/'.join(names)} in {root} or its zips")
         if questions is None or answers is None:
             return

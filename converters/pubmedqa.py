@@ -8,8 +8,8 @@ Each valid PMID yields an Example and then a Document:
     Example   instruction  "Context 1 (BACKGROUND): ..." one line per context (the label only
                            when LABELS aligns with CONTEXTS), "Question: ...", then ASK
               output       "<final_decision>. <LONG_ANSWER>" ("yes." without a long answer)
-              meta         {"question", "answer": "yes"|"no"|"maybe", "subject": first MESH or
-                            None, "pmid"}
+              meta         {"question", "answer": "yes"|"no"|"maybe", "subject": the topic MeSH
+                            term (subject_of_meshes) or None, "pmid"}
     Document  title = the question, text = the contexts joined by newlines,
               metadata {"pmid", "year", "meshes"}
 "line" is the file line of the PMID key. Rejects: bad JSON (the rest of the file is
@@ -24,6 +24,40 @@ from pathlib import Path
 from typing import Iterator
 
 from converters.common import Document, Example, Reject, convert_records, text_field
+
+# MeSH check tags (age groups, sex, species, pregnancy) and study-design/statistics descriptors:
+# they are attached to most articles (alphabetically first in MESHES), so they say nothing of the topic.
+NOT_TOPICS = frozenset(t.lower() for t in (
+    "Humans", "Animals", "Male", "Female", "Pregnancy", "Adult", "Aged", "Aged, 80 and over", "Middle Aged",
+    "Young Adult", "Adolescent", "Child", "Child, Preschool", "Infant", "Infant, Newborn", "Mice", "Rats",
+    "Dogs", "Cats", "Cattle", "Swine", "Sheep", "Horses", "Rabbits", "Guinea Pigs", "Cricetinae", "Chick Embryo",
+    "Retrospective Studies", "Prospective Studies", "Follow-Up Studies", "Cohort Studies", "Cross-Sectional Studies",
+    "Case-Control Studies", "Longitudinal Studies", "Time Factors", "Risk Factors", "Risk Assessment",
+    "Treatment Outcome", "Prognosis", "Incidence", "Prevalence", "Age Factors", "Sex Factors", "Age Distribution",
+    "Sex Distribution", "Questionnaires", "Surveys and Questionnaires", "Reproducibility of Results",
+    "Sensitivity and Specificity", "Severity of Illness Index", "Statistics as Topic", "Logistic Models",
+    "Multivariate Analysis", "Regression Analysis", "Odds Ratio", "Predictive Value of Tests", "Pilot Projects",
+    "Length of Stay", "Comorbidity", "Socioeconomic Factors", "Cohort Analysis"))
+STEM = 5  # characters of a word compared with the question ("readmissions" ~ "readmission")
+
+
+def subject_of_meshes(meshes: list[str], question: str) -> str | None:
+    """The topic term: the MeSH heading (qualifier after "/" and "*" dropped) that is not a check tag
+    or study-design term, preferring the one sharing most words with the question, then the one with
+    more words (multi-word headings are usually deeper in the MeSH tree), then list order. Without
+    the MeSH tree this is a heuristic; None when only check tags are left."""
+    asked = {w[:STEM] for w in re.findall(r"[a-z0-9]+", question.lower()) if len(w) > 2}
+    best, best_key = None, None
+    for index, raw in enumerate(meshes):
+        term = raw.split("/")[0].replace("*", "").strip()
+        if not term or term.lower() in NOT_TOPICS:
+            continue
+        words = re.findall(r"[a-z0-9]+", term.lower())
+        key = (sum(w[:STEM] in asked for w in words if len(w) > 2), len(words), -index)
+        if best_key is None or key > best_key:
+            best, best_key = term, key
+    return best
+
 
 ASK = "Answer the question with yes, no or maybe, then explain briefly."
 DECISIONS = ("yes", "no", "maybe")
@@ -125,7 +159,7 @@ def _convert(member: dict, where: str) -> tuple[Example, Document] | str:
     example = Example(instruction="\n".join([*lines, f"Question: {question}", ASK]),
                       output=f"{decision}. {long_answer}" if long_answer else f"{decision}.", source=where,
                       meta={"question": question, "answer": decision,
-                            "subject": meshes[0].strip() if meshes else None, "pmid": pmid})
+                            "subject": subject_of_meshes(meshes, question), "pmid": pmid})
     document = Document(title=question, text="\n".join(contexts), source=where,
                         metadata={"pmid": pmid, "year": obj.get("YEAR"), "meshes": meshes})
     return example, document

@@ -79,6 +79,24 @@ def plot_categories(examples: list, path: Path) -> Counter:
     return mix
 
 
+def five_section_lines(rates: dict | None) -> list[str]:
+    """The five-section table: how often each section got text of the answer's own."""
+    if not rates:
+        return []
+    lines = ["", "## Five-section answers", "",
+             f"{rates['answers']} open answers in the five sections ({rates.get('unchanged', 0)} already had "
+             f"them and are kept as written). A section without text of the answer's own gets a "
+             f"placeholder: {rates['placeholder_share']:.1%} of the four content sections. The standard disclaimer "
+             f"was added to {rates['standard_disclaimer_share']:.1%} of answers (the others had their own). "
+             "Evaluation references and corpus passages keep the original answers.", "",
+             "| section | filled from the answer | placeholder |", "|---|---:|---:|"]
+    lines += [f"| {name} | {share:.1%} | {1 - share:.1%} |" for name, share in rates["filled"].items()]
+    if rates.get("llm_fallbacks"):
+        lines += ["", f"Model-assisted sorting: {rates['llm_fallbacks']} answers fell back to the rules "
+                      "(the model's reply was unusable or the endpoint failed)."]
+    return lines
+
+
 def write_report(built, summary: dict, out: Path) -> None:
     font = cjk_font()
     everything = [e for split in built.splits.values() for e in split]
@@ -89,13 +107,17 @@ def write_report(built, summary: dict, out: Path) -> None:
              f"Kept {summary['kept']} examples ({summary['splits']}), rejected {summary['rejected']}, "
              f"dropped {summary['duplicates']} duplicates; {summary['corpus_documents']} corpus passages; "
              f"{summary['leakage']} held-out questions also found in training data (leakage.jsonl).", "",
-             "| source | read | documents | rejected | duplicates | train | validation | test |",
-             "|---|---:|---:|---:|---:|---:|---:|---:|"]
+             "Per source, input = kept + rejected + duplicates + over max_samples; documents are corpus passages.", "",
+             "| source | input | kept | rejected | duplicates | over max_samples | documents | train | validation "
+             "| test |",
+             "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|"]
     for name, c in summary["per_source"].items():
-        lines.append(f"| {name} | {c.get('read', 0)} | {c.get('documents', 0)} | {c.get('rejected', 0)} | "
-                     f"{c.get('duplicates', 0)} | {c.get('train', 0)} | {c.get('validation', 0)} | {c.get('test', 0)} |")
+        lines.append(f"| {name} | {c.get('input', 0)} | {c.get('kept', 0)} | {c.get('rejected', 0)} | "
+                     f"{c.get('duplicates', 0)} | {c.get('over_max_samples', 0)} | {c.get('documents', 0)} | "
+                     f"{c.get('train', 0)} | {c.get('validation', 0)} | {c.get('test', 0)} |")
     lines += ["", "## Rejects by reason", "", "| reason | rows |", "|---|---:|"]
     lines += [f"| {r} | {n} |" for r, n in sorted(summary["rejects_by_reason"].items(), key=lambda x: -x[1])] or ["| none | 0 |"]
+    lines += five_section_lines(summary.get("five_section"))
     lines += ["", f"Personal data replaced: {summary['pii_replaced'] or 'none'}", "",
               "## Plots", "", "![counts](report_counts.png)", "", "![lengths](report_lengths.png)", "",
               "![categories](report_categories.png)", "",

@@ -13,6 +13,7 @@ from typing import Any
 import yaml
 from pydantic import BaseModel, ValidationError
 
+from converters.sources import check_source
 from recipes.packaged import PACKAGED
 from recipes.schema import TINY, Recipe
 
@@ -117,9 +118,9 @@ def check_paths(tree: dict) -> list[str]:
     sources = section("data").get("sources")
     for i, source in enumerate(sources if isinstance(sources, list) else []):
         path = source.get("path") if isinstance(source, dict) else None
-        if isinstance(path, str) and not Path(path).exists():
-            problems.append(f"data.sources.{i}.path = {path!r}: file not found "
-                            f"(paths are relative to the repository root)")
+        fmt = source.get("format") if isinstance(source, dict) else None
+        if isinstance(path, str):  # existence, empty files and folders, zips that fail, release files missing
+            problems += [f"data.sources.{i}.path = {path!r}: {p}" for p in check_source(str(fmt), path)]
     questions = (section("data").get("refusals") or {}).get("questions") \
         if isinstance(section("data").get("refusals"), dict) else None
     if isinstance(questions, str) and not Path(questions).is_file():

@@ -18,7 +18,7 @@ TINY = "tiny"  # model.name_or_path value selecting the generated embedded model
 # the converters issue); kept here so validation can list them.
 DATA_FORMATS = ("qa-jsonl", "alpaca", "sharegpt", "medqa", "medqa-textbooks", "cmedqa2", "cmedqa1",
                 "pubmed", "pubmedqa", "dialogue-csv", "huatuo-lite", "huatuo-encyclopedia",
-                "shibing624-medical", "cmb", "cmexam")
+                "shibing624-medical", "cmb", "cmexam", "medicalgpt-preference", "wenda-jsonl", "huatuogpt2-eval")
 
 
 class Strict(BaseModel):
@@ -84,6 +84,9 @@ class DataSource(Strict):
     # put every example of this source in one split (e.g. an official test file);
     # default: the source's own split when it has one, else the seeded hash split
     split: Optional[Literal["train", "validation", "test"]] = None
+    # system prompt for this source's examples (wins over data.system_prompt): one per language
+    # or answer style when sources differ, e.g. English PubMedQA beside Chinese dialogues
+    system_prompt: Optional[str] = None
 
 
 class CleanSettings(Strict):
@@ -101,10 +104,28 @@ class DedupeSettings(Strict):
     threshold: float = Field(0.85, gt=0.0, le=1.0)
 
 
+class FiveSectionModel(Strict):
+    """The OpenAI-compatible endpoint that sorts clauses when five_section.method is llm."""
+    base_url: str                          # e.g. http://127.0.0.1:8000/v1 (the served base model)
+    model: str                             # the served model name
+    api_key_env: Optional[str] = None      # name of the environment variable holding the key
+    timeout_s: float = Field(60.0, gt=0)
+    concurrency: int = Field(8, ge=1, le=256)  # requests in flight
+
+
 class FiveSectionSettings(Strict):
-    """Rule-based restructuring of open answers into the five 【...】 sections."""
+    """Restructuring of open answers into the five 【...】 sections (converters/prep/five_section*.py)."""
     enabled: bool = False
     placeholders: dict[str, str] = {}      # text for an empty section, by header name
+    # rules: keyword rules; llm: a model assigns the answer's own clauses (rules when its reply is unusable)
+    method: Literal["rules", "llm"] = "rules"
+    llm: Optional[FiveSectionModel] = None
+
+    @model_validator(mode="after")
+    def llm_needs_an_endpoint(self) -> "FiveSectionSettings":
+        if self.method == "llm" and self.llm is None:
+            raise ValueError("five_section.method is llm: set five_section.llm.base_url and .model")
+        return self
 
 
 class NoiseSettings(Strict):

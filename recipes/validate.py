@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import sys
 
+from converters import consistency
+from converters.sources import check_source
 from recipes.load import RecipeError, load_recipe, resolved_yaml
 
 
@@ -31,6 +33,14 @@ def main(argv: list[str]) -> int:
             continue
         if len(files) == 1:
             print(resolved_yaml(recipe))
+        damaged = [f"data.sources.{i}.path = {s.path!r}: {p}" for i, s in enumerate(recipe.data.sources)
+                   for p in (check_source(s.format, s.path, crc=True) if check_files else [])]
+        if damaged:  # zip members that fail their CRC check (only this command reads them all)
+            print(RecipeError(file, damaged).render(), file=sys.stderr)
+            status = 2
+            continue
+        for warning in consistency.warnings(recipe.data):
+            print(f"{file}: warning: {warning}", file=sys.stderr)
         print(f"{file}: valid (name={recipe.name}, model={recipe.model.name_or_path}, "
               f"method={recipe.finetune.method}, serve={recipe.serve.mode})")
     return status

@@ -84,7 +84,7 @@ def test_make_data_fails_above_reject_threshold(tmp_path):
 def test_convert_by_hand(tmp_path):
     done = run_module("converters", "alpaca", "data/samples/alpaca.json", "--out", str(tmp_path))
     assert done.returncode == 0, done.stderr
-    assert "alpaca: kept 20, documents 0, rejected 0" in done.stdout
+    assert "alpaca: input 20 = kept 20 + rejected 0; documents 0" in done.stdout
     assert len((tmp_path / "alpaca.jsonl").read_text().splitlines()) == 20
 
 

@@ -7,6 +7,7 @@ from pathlib import Path
 import pytest
 
 from converters.build import build
+from converters.prep.five_section import DEFAULT_PLACEHOLDERS
 from recipes.load import load_recipe
 from tests.conftest import ROOT
 
@@ -38,8 +39,24 @@ def test_every_split_eval_set_corpus_and_report_is_written(built):
     for name in ("report.md", "report_counts.png", "report_lengths.png", "report_categories.png"):
         assert (out / name).stat().st_size > 2000, name
     report = (out / "report.md").read_text(encoding="utf-8")
-    for section in ("| cmedqa2 |", "## Rejects by reason", "### clean", "### five_section", "### noise", "### refusal"):
+    for section in ("| cmedqa2 |", "## Rejects by reason", "### clean", "### five_section", "### noise", "### refusal",
+                    "## Five-section answers", "| 风险提示 |"):
         assert section in report
+    rates = summary["five_section"]
+    assert rates["answers"] > 100 and 0 <= rates["placeholder_share"] <= 1
+    assert set(rates["filled"]) == {h[1:-1] for h in HEADERS[:4]}
+
+
+def test_placeholders_never_reach_the_corpus_or_the_noise_passages(built):
+    out, _, _ = built
+    placeholders = list(DEFAULT_PLACEHOLDERS.values())
+    corpus = rows(out / "corpus.jsonl")
+    assert any(d["metadata"].get("kind") == "qa" for d in corpus)
+    assert not [d for d in corpus if any(p in d["text"] for p in placeholders)]
+    noisy = [r for r in rows(out / "train.jsonl") if "以下是检索到的参考资料" in r["instruction"]]
+    assert noisy and not [r for r in noisy if any(p in r["instruction"] for p in placeholders)]
+    trained = [r for r in rows(out / "train.jsonl") if any(p in r["output"] for p in placeholders)]
+    assert trained  # they are in the training targets (the five-section layout), only there
 
 
 def test_rerun_is_deterministic_and_overwrites(built, tmp_path):
@@ -108,7 +125,12 @@ def test_eval_sets_carry_gold_answers(built):
     assert medqa and all(item["kind"] == "choice" and item["answer"] in item["options"] for item in medqa)
     assert all(item["subject"].startswith("第") for item in medqa)
     open_items = rows(out / "eval" / "cmedqa2.jsonl")
-    assert all(item["kind"] == "open" and in_order(item["reference"]) for item in open_items)
+    assert open_items and all(item["kind"] == "open" for item in open_items)
+    # references are the source's own answers: no headers, no placeholders; the format is scored apart
+    answers = (ROOT / "data/samples/cmedqa2/answer.csv").read_text(encoding="utf-8")
+    for item in open_items:
+        assert item["expected_format"] == "five_section"
+        assert "【" not in item["reference"] and item["reference"] in answers
 
 
 def test_corpus_has_stable_ids_textbooks_and_no_test_answers(built):
@@ -144,5 +166,6 @@ def test_a_source_can_be_pinned_to_one_split(tmp_path):
         "{format: medqa, path: data/samples/medqa/mainland_sample.jsonl, split: test}]",
         "data.refusals.count=0", "data.noise.share=0", "data.max_reject_share=0.5"])
     summary = build(recipe.data, recipe.finetune.seed, tmp_path)
-    assert summary["per_source"]["mainland_sample"] == {"read": 12, "rejected": 2, "test": 12}
+    assert summary["per_source"]["mainland_sample"] == {"input": 14, "read": 12, "rejected": 2, "kept": 12,
+                                                        "test": 12}
     assert summary["per_source"]["qa"]["train"] > 50

@@ -91,3 +91,24 @@ def test_broken_json_stops_with_a_reject(tmp_path):
     assert rejects[0].reason.endswith("(rest of file skipped)")
     path.write_text('[{"QUESTION": "Q?"}]', encoding="utf-8")
     assert [(r.line, r.reason.split(":")[0]) for r in pubmedqa.read(path)] == [(0, "bad JSON")]
+
+
+def test_subject_is_the_topic_term_not_a_check_tag(tmp_path):
+    """Real MESHES lists are alphabetical and open with check tags (Adult, Aged, ...): the first term
+    named 631 of 1,000 subjects Adult or Aged. The subject is the topic heading, or None."""
+    def entry(question, meshes):
+        return {"QUESTION": question, "CONTEXTS": ["c"], "LABELS": ["RESULTS"], "MESHES": meshes,
+                "final_decision": "yes", "LONG_ANSWER": "a"}
+    path = tmp_path / "ori_pqal.json"
+    path.write_text(json.dumps({
+        "1": entry("Does telephone follow-up reduce readmissions after heart failure?",
+                   ["Adult", "Aged", "Aged, 80 and over", "Female", "Heart Failure", "Humans", "Male", "Middle Aged",
+                    "Patient Readmission", "Telephone"]),
+        "2": entry("Is laparoscopic appendectomy safe in pregnancy?",
+                   ["Adolescent", "Adult", "Appendectomy/methods*", "Female", "Humans", "Laparoscopy",
+                    "Pregnancy", "Retrospective Studies", "Young Adult"]),
+        "3": entry("Do mice on a high-fat diet gain weight?", ["Animals", "Male", "Mice", "Diet, High-Fat"]),
+        "4": entry("Is age a risk factor?", ["Adult", "Aged", "Humans", "Middle Aged", "Risk Factors"]),
+    }), encoding="utf-8")
+    subjects = [e.meta["subject"] for e in pubmedqa.read(path) if hasattr(e, "meta")]
+    assert subjects == ["Heart Failure", "Appendectomy", "Diet, High-Fat", None]
