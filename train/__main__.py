@@ -18,6 +18,7 @@ import sys
 import time
 from pathlib import Path
 
+from converters.accounting import problems as data_problems
 from converters.build import build as build_data
 from envs import bin_of
 from recipes.load import load_or_exit, run_dir, start_run
@@ -30,10 +31,17 @@ DONE = "medkit_train_done.json"  # written into output_dir when training finishe
 
 
 def ensure_data(recipe: Recipe) -> None:
-    if not (run_dir(recipe) / "data" / "dataset_info.json").exists():
+    """Build the datasets when missing, refusing what `make data` refuses (empty sources, too many rejects)."""
+    out = run_dir(recipe) / "data"
+    if not (out / "dataset_info.json").exists():
         print("== data: no datasets in the run directory yet, building them")
-        summary = build_data(recipe.data, recipe.finetune.seed, run_dir(recipe) / "data")
+        summary = build_data(recipe.data, recipe.finetune.seed, out)
         print(f"   splits: {summary['splits']}")
+        found = data_problems(summary, recipe.data, out)
+        if found:
+            (out / "dataset_info.json").unlink()  # so the next `make train` checks again
+            sys.exit("\n".join(f"error: {p}" for p in found) + "\nnot training on this data; fix it and "
+                     "check with `make data`")
 
 
 def config_digest(recipe: Recipe, train_yaml: Path) -> str:

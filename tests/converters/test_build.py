@@ -99,3 +99,15 @@ def test_official_split_is_kept(tmp_path):
                        max_reject_share=0.5)
     summary = build(data, 42, tmp_path)
     assert summary["splits"] == {"train": 6, "validation": 3, "test": 5}
+
+
+def test_make_train_refuses_data_that_make_data_refuses(tmp_path):
+    # every row of this source is rejected: `make data` exits 1, and `make train` must not train on it
+    bad = tmp_path / "bad.jsonl"
+    bad.write_text('{"question": "x"}\n{"nothing": 1}\n', encoding="utf-8")
+    done = run_module("train", "recipes/quickstart.yaml", f"run_dir={tmp_path / 'run'}",
+                      "data.sources=[{format: qa-jsonl, path: " + str(bad) + "}]", "data.refusals.count=0")
+    assert done.returncode != 0
+    assert "was rejected or dropped" in done.stderr and "not training on this data" in done.stderr
+    assert not (tmp_path / "run" / "adapter").exists()
+    assert not (tmp_path / "run" / "data" / "dataset_info.json").exists()
