@@ -24,7 +24,11 @@ OFFLINE = {"HF_HUB_OFFLINE": "1"}  # built models never need the hub; fail fast 
 
 
 def packaged_ready(name: str) -> bool:
-    """The folder holds every file its stamp lists, from the pinned source (sizes are not re-hashed)."""
+    """The folder holds every file its stamp lists, from the pinned source.
+
+    Existence only: the full sha256 check runs in train/packaged_model.py, which is
+    what a missing or changed file sends us to.
+    """
     folder = packaged_dir(name)
     stamp = folder / "medkit_packaged.json"
     if not stamp.exists():

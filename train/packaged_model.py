@@ -13,6 +13,7 @@ Runs in the train environment (transformers + gguf + the wheel). Run as:
 """
 from __future__ import annotations
 
+import fcntl
 import hashlib
 import json
 import shutil
@@ -84,6 +85,14 @@ def convert(gguf: Path, out: Path) -> None:
 
 
 def materialise(name: str, out: Path) -> None:
+    out.parent.mkdir(parents=True, exist_ok=True)
+    # two stages started at once (e.g. serve and parity) must not write the same folder
+    with open(out.parent / f".{out.name}.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        _materialise(name, out)
+
+
+def _materialise(name: str, out: Path) -> None:
     model = PACKAGED[name]
     stamp = out / STAMP
     if stamp.exists():

@@ -33,7 +33,8 @@ def lane(tmp_path_factory):
     ports = {"lora": free_port(), "merged": free_port(), "gateway": free_port()}
     # a short training: the lane's plumbing, not its effect, is what CI checks
     base = [RECIPE, f"run_dir={run_dir}", f"rag.gateway.port={ports['gateway']}", "finetune.max_steps=6",
-            "finetune.save_steps=6", "eval.limit=2", "eval.max_tokens=32", "parity.prompts=2"]
+            "finetune.save_steps=6", "finetune.cutoff_len=256", "eval.limit=2", "eval.max_tokens=32",
+            "parity.prompts=2"]
     outputs = {}
     for stage in ("converters.build", "train", "train.export", "serve.rag.index"):
         done = run_module(stage, *base, timeout=1500)
