@@ -39,7 +39,6 @@ from evaluation.runner import Outcome, Runner, Target
 from recipes.load import load_or_exit, run_dir, start_run
 from recipes.schema import EvalSection, GatewaySettings, Recipe
 
-CONTENT_SUITES = ["choice", "open", "format", "safety", "rag"]
 
 
 def parse_args(argv: list[str]) -> argparse.Namespace:
@@ -121,7 +120,7 @@ def score_target(outcome: Outcome, items: list[dict], section: EvalSection,
     results = suites.aggregate(full, list(section.suites), rag)
     rows = list(full)
     if section.bertscore_model and "open" in results:
-        pairs = [(r["reference"] or "", r["prediction"]) for r in full if "error" not in r and "reference" in r]
+        pairs = [(r["reference"], r["prediction"]) for r in full if "error" not in r and "rougeL" in r]
         found, why = bertscore(section.bertscore_model, pairs)
         if found:
             results["open"]["bertscore_f1"] = found["f1"]
@@ -130,8 +129,7 @@ def score_target(outcome: Outcome, items: list[dict], section: EvalSection,
     if "ablation" in section.suites:
         minimal = [suites.score_row(i, outcome.responses.get((i["id"], "minimal")), "minimal", **kw) for i in items]
         rows += minimal
-        results["ablation"] = suites.ablation(suites.aggregate(full, CONTENT_SUITES, rag),
-                                              suites.aggregate(minimal, CONTENT_SUITES, rag), rag)
+        results["ablation"] = suites.ablation(full, minimal, section.seed)
     if "serving" in section.suites:
         by_id = {i["id"]: i for i in items}
         streamed = [suites.score_row(by_id[i], outcome.responses.get((i, "stream")), "stream", **kw)
@@ -215,6 +213,11 @@ def main(argv: list[str]) -> int:
             suite_results[target.name], rows[target.name] = score_target(
                 outcome, items, section, rag, serving_ids, notes)
             headline[target.name] = suites.headline(suite_results[target.name], rag)
+    # every target against the first, on the items both answered (evaluation/paired.py)
+    full_rows = {t: [r for r in rs if r["variant"] == "full"] for t, rs in rows.items()}
+    first = next(iter(full_rows), None)
+    paired = {t: suites.paired(full_rows[first], full_rows[t], section.seed)
+              for t in full_rows if t != first}
     for name, model, why in skipped:
         target_info.append({"name": name, "model": model, "base_url": None, "rag": True, "status": "skipped",
                             "error": why})
@@ -232,6 +235,7 @@ def main(argv: list[str]) -> int:
                   "by_dataset": dict(Counter(i.get("dataset") for i in items)),
                   "by_kind": dict(Counter(i["kind"] for i in items))},
         "targets": target_info, "suites": suite_results, "headline": headline,
+        "paired": {"against": first, "resamples": suites.P.RESAMPLES, "seed": section.seed, "targets": paired},
         "anchors": report.ANCHORS, "notes": notes,
         "runner": {k: round(v, 3) if isinstance(v, float) else v for k, v in runner.stats.items()},
     }

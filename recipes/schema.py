@@ -315,7 +315,7 @@ class EvalSection(Strict):
     seed: int = 0
     timeout_s: float = Field(120, gt=0)
     retries: int = Field(3, ge=0)
-    rouge_tokenizer: Literal["char", "jieba"] = "char"
+    rouge_tokenizer: Literal["char", "jieba", "llamafactory"] = "char"  # evaluation/overlap.py: the three modes
     bertscore_model: Optional[str] = None
     support_threshold: float = Field(0.5, gt=0.0, le=1.0)  # lexical support test for citations
     minimal_prompt: str = "你是一名医生，请回答用户的问题。"

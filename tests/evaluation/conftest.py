@@ -6,7 +6,8 @@ vLLM and the gateway do: the answer comes from a function of (model, messages) t
 gives; a model ending in -rag also returns `sources` (top level, or in the first chunk
 when streamed). It records every chat request it received. Knobs: `delay_s` per request,
 `fail_first` (HTTP 503 on the first request for each prompt, then answers), `fail_after`
-(503 for every chat request after the first N), `served` (the model list).
+(503 for every chat request after the first N), `bad_request` (HTTP 400 for the requests it
+picks: those fail, the rest are answered), `served` (the model list).
 """
 from __future__ import annotations
 
@@ -40,6 +41,7 @@ class FakeOpenAI:
     delay_s: float = 0.0
     fail_first: bool = False
     fail_after: int | None = None  # answer this many chat requests, then 503 for ever (a server going down)
+    bad_request: Callable[[str, list[dict]], bool] | None = None  # (model, messages) -> answer HTTP 400
     requests: list[dict] = field(default_factory=list)
     _seen: set = field(default_factory=set)
 
@@ -62,6 +64,8 @@ class FakeOpenAI:
                 return JSONResponse({"error": {"message": f"model {model} not found"}}, status_code=404)
             if self.fail_after is not None and len(self.requests) > self.fail_after:
                 return JSONResponse({"error": {"message": "engine dead"}}, status_code=503)
+            if self.bad_request is not None and self.bad_request(model, messages):
+                return JSONResponse({"error": {"message": "prompt too long"}}, status_code=400)
             marker = (model, user_text(messages), body.get("stream"))
             if self.fail_first and marker not in self._seen:
                 self._seen.add(marker)

@@ -72,7 +72,7 @@ def test_base_sft_and_sft_rag_through_vllm_and_the_gateway(tmp_path):
         report = (out / "report.md").read_text()
         for row in ("| base |", "| sft |", "| sft+rag |"):
             assert row in report
-        assert "character level" in report and "71.4" in report
+        assert "over character tokens" in report and "71.4" in report
         for png in ("metrics_bars.png", "radar.png", "training_loss.png"):
             assert (out / png).stat().st_size > 10_000, png
         rows = (out / "predictions" / "sft+rag.jsonl").read_text().splitlines()
