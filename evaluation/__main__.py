@@ -141,6 +141,26 @@ def score_target(outcome: Outcome, items: list[dict], section: EvalSection,
     return results, rows
 
 
+def judge_answers(recipe: Recipe, section: EvalSection, out: Path, rows: dict[str, list[dict]], items: list[dict],
+                  quiet: bool) -> Optional[dict]:
+    """results["judge"] (evaluation/judge.py), or None when eval.judge is not set. Never raises:
+    a judge that fails leaves the rest of the evaluation standing."""
+    if section.judge is None:
+        return None
+    from evaluation import judge
+    default_url = f"http://127.0.0.1:{recipe.serve.port}/v1"
+    print(f"   -- judge: model '{section.judge.model}' at {section.judge.base_url or default_url}", flush=True)
+    try:
+        found = judge.run(section.judge, section.seed, section.timeout_s, section.retries, section.concurrency,
+                          out / "judge_cache", rows, items, default_url, progress=not quiet)
+    except Exception as exc:  # the report must not depend on the judge
+        found = {"model": section.judge.model, "base_url": section.judge.base_url or default_url,
+                 "status": "unavailable", "error": f"{type(exc).__name__}: {exc}", "targets": {}}
+    if found["status"] != "ok":
+        print(f"   warning: judge {found['status']}: {found['error']}", file=sys.stderr)
+    return found
+
+
 def print_summary(results: dict) -> None:
     """The headline figures (%), one line per target."""
     labels: list[str] = []
@@ -218,6 +238,7 @@ def main(argv: list[str]) -> int:
     first = next(iter(full_rows), None)
     paired = {t: suites.paired(full_rows[first], full_rows[t], section.seed)
               for t in full_rows if t != first}
+    judged = judge_answers(recipe, section, out, rows, items, args.no_progress)
     for name, model, why in skipped:
         target_info.append({"name": name, "model": model, "base_url": None, "rag": True, "status": "skipped",
                             "error": why})
@@ -236,7 +257,7 @@ def main(argv: list[str]) -> int:
                   "by_kind": dict(Counter(i["kind"] for i in items))},
         "targets": target_info, "suites": suite_results, "headline": headline,
         "paired": {"against": first, "resamples": suites.P.RESAMPLES, "seed": section.seed, "targets": paired},
-        "anchors": report.ANCHORS, "notes": notes,
+        "judge": judged, "anchors": report.ANCHORS, "notes": notes,
         "runner": {k: round(v, 3) if isinstance(v, float) else v for k, v in runner.stats.items()},
     }
     report.write(out, results, rows, trainer_log=run_dir(recipe) / "adapter" / "trainer_log.jsonl")

@@ -301,6 +301,14 @@ class EvalTarget(Strict):
     base_url: Optional[str] = None        # default: the gateway for *-rag models, else vLLM
 
 
+class JudgeSettings(Strict):
+    """eval.judge: an OpenAI-compatible model that grades the answers (evaluation/judge.py)."""
+    model: str                            # the judge's served model name
+    base_url: Optional[str] = None        # default: this recipe's vLLM server (serve.port)
+    api_key_env: Optional[str] = None     # environment variable holding the judge's key; None = no key
+    max_tokens: int = Field(8, ge=1, le=256)  # a verdict is one word
+
+
 class EvalSection(Strict):
     """`make eval`: the same items through every target, over HTTP only."""
     targets: list[EvalTarget] = Field(default_factory=lambda: [
@@ -319,6 +327,7 @@ class EvalSection(Strict):
     bertscore_model: Optional[str] = None
     support_threshold: float = Field(0.5, gt=0.0, le=1.0)  # lexical support test for citations
     minimal_prompt: str = "你是一名医生，请回答用户的问题。"
+    judge: Optional[JudgeSettings] = None  # LLM-as-judge; off unless set
 
 
 class DemoSection(Strict):
