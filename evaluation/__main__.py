@@ -141,6 +141,27 @@ def score_target(outcome: Outcome, items: list[dict], section: EvalSection,
     return results, rows
 
 
+def reference_perplexity(targets: list[Target], info: list[dict], suite_results: dict, items: list[dict],
+                         section: EvalSection, notes: list[str]) -> None:
+    """suite_results[target]["perplexity"] for the targets that can compute it (evaluation/perplexity.py)."""
+    from evaluation import perplexity
+    per_target = {}
+    for target, status in zip(targets, info):
+        if target.name not in suite_results or status["status"] == "failed":
+            continue
+        if status["rag"]:
+            notes.append(f"perplexity: target '{target.name}' skipped (behind the RAG gateway: no /tokenize, and "
+                         "its prompt holds retrieved text)")
+            continue
+        try:
+            per_target[target.name] = perplexity.target_nll(target.base_url, target.model, items, target.api_key,
+                                                            section.timeout_s, section.concurrency)
+        except Exception as exc:  # no /tokenize (not vLLM), no prompt_logprobs, connection lost
+            notes.append(f"perplexity: target '{target.name}' unavailable: {type(exc).__name__}: {exc}")
+    for name, figures in perplexity.summarise(per_target).items():
+        suite_results[name]["perplexity"] = figures
+
+
 def judge_answers(recipe: Recipe, section: EvalSection, out: Path, rows: dict[str, list[dict]], items: list[dict],
                   quiet: bool) -> Optional[dict]:
     """results["judge"] (evaluation/judge.py), or None when eval.judge is not set. Never raises:
@@ -238,6 +259,8 @@ def main(argv: list[str]) -> int:
     first = next(iter(full_rows), None)
     paired = {t: suites.paired(full_rows[first], full_rows[t], section.seed)
               for t in full_rows if t != first}
+    if "perplexity" in section.suites:
+        reference_perplexity(targets, target_info, suite_results, items, section, notes)
     judged = judge_answers(recipe, section, out, rows, items, args.no_progress)
     for name, model, why in skipped:
         target_info.append({"name": name, "model": model, "base_url": None, "rag": True, "status": "skipped",
@@ -245,7 +268,8 @@ def main(argv: list[str]) -> int:
     results = {
         "recipe": recipe.name, "run_dir": str(run_dir(recipe)),
         "created": dt.datetime.now().astimezone().isoformat(timespec="seconds"),
-        "scale": "fractions in [0, 1] unless the key ends in _ms, _chars, _mean (counts) or is tokens_per_s",
+        "scale": "fractions in [0, 1] unless the key ends in _ms, _chars, _mean (counts) or is tokens_per_s, "
+                 "tokens, n or (median_item_)perplexity",
         "params": {"temperature": section.temperature, "seed": section.seed, "max_tokens": section.max_tokens,
                    "concurrency": section.concurrency, "timeout_s": section.timeout_s, "retries": section.retries,
                    "limit": section.limit, "minimal_prompt": section.minimal_prompt,

@@ -201,6 +201,20 @@ def section_serving(results: dict, targets: list[str]) -> list[str]:
     return out + [""]
 
 
+def section_perplexity(results: dict, targets: list[str]) -> list[str]:
+    suites = results["suites"]
+    t = Table(results, targets, "perplexity")
+    if not t.targets:
+        return []
+    out = ["## Perplexity of the reference answers (suite perplexity)", "",
+           "exp(mean negative log-likelihood per reference token) given the item's prompt in the server's chat "
+           "template, from vLLM's prompt_logprobs (evaluation/perplexity.py); the same items for every target; "
+           "lower = the model finds the references more likely.", ""]
+    return out + t.render(["target", "items", "reference tokens", "perplexity", "median per item"], lambda x: [
+        str(suites[x]["perplexity"]["n"]), str(suites[x]["perplexity"]["tokens"]),
+        num(suites[x]["perplexity"]["perplexity"], 2), num(suites[x]["perplexity"]["median_item_perplexity"], 2)]) + [""]
+
+
 def section_targets(results: dict) -> list[str]:
     out = ["| target | model | base URL | status | answers (cached + new) | failed requests |",
            "|---|---|---|---|---|---|"]
@@ -233,6 +247,7 @@ def render(results: dict) -> str:
     lines += section_safety(results, targets)
     lines += section_rag(results, targets, params["support_threshold"])
     lines += section_serving(results, targets)
+    lines += section_perplexity(results, targets)
     lines += section_paired(results)
     lines += section_ablation(suites, targets, params["minimal_prompt"])
     lines += section_judge(results)

@@ -292,7 +292,7 @@ class RagSection(Strict):
         return self
 
 
-EVAL_SUITES = ("choice", "open", "format", "safety", "rag", "serving", "ablation")
+EVAL_SUITES = ("choice", "open", "format", "safety", "rag", "serving", "ablation", "perplexity")
 
 
 class EvalTarget(Strict):
