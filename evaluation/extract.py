@@ -14,15 +14,17 @@ letters wins. "Letters" are option letters joined by 、 , / & 和 及 与 and /
 (followed by punctuation, the end, or Chinese; or in brackets: "the answer is (b)").
   1. explicit statement, the LAST one (a reasoning ending "最终答案是C" counts as C):
        答案/正确答案/最终答案/参考答案/最佳答案/正确选项/正确的是/答：  answer(s)/final answer/
-       correct option/correct choice, then is/are/是/为/应为/选/:/option, then the letters.
+       correct option/correct choice, then is/are/是/为/应为/选/:/option, then the letters;
+       or the superlative the question asked for: 最可能的诊断是C  首选药物为B
+       "the most likely diagnosis is C"  "the best next step is E".
        "The answer is not D; it is E" -> E (the letter after the negation's contrast).
   2. choice verb, the LAST one not negated:  选B  应选用B  故选：C  首选B  I would choose E
        A verb right after 不/别/勿/禁/忌/避免/不宜/不应/如果/若 (or "not", "avoid") is skipped,
        so "不宜选用D美托洛尔，应选用B" -> B; "选项" is not a verb.
   3. letters judged correct (all of them):  B项正确  选项B正确  B是正确的  E is correct
-       "(E) is the correct answer"  a line "B：正确" or "B …：✓"
+       "(E) is the correct answer"  "diazepam (E) is preferred"  a line "B：正确" or "B …：✓"
   4. a conclusion:  所以是B  因此选B  综上，B
-  5. the whole reply is letters:  B  b  (B)  【B】  ABD  A、B、D  "A, B and D"
+  5. the whole reply is letters:  B  b  (B)  【B】  ABD  A、B、D  "A, B and D"  "Option E."
   6. the reply starts with letters and a separator:  "B. 钠-钾泵…"  "(B) …"  "B、…"  "B，…"
      "B 钠-钾泵" (a letter, a space, Chinese); "A patient…" is not an answer
   7. the last line is letters only  ("…\\n\\nB")
@@ -92,7 +94,11 @@ class _Patterns:
         self.explicit = re.compile(
             r"(?i:正确答案|最佳答案|参考答案|最终答案|标准答案|答案|正确选项|最佳选项|正确的是|正确的一项是|正确的为|"
             r"(?<![A-Za-z])(?:final\s+|correct\s+|best\s+|right\s+|my\s+)?answers?(?![A-Za-z])|"
-            r"(?:correct|best|right)\s+(?:options?|choices?)|(?<![\u4e00-\u9fff回])答(?=\s*:))"
+            r"(?:correct|best|right)\s+(?:options?|choices?)|(?<![\u4e00-\u9fff回])答(?=\s*:)|"
+            # a superlative the question asked for: 最可能的诊断是C  首选药物为B  the most likely diagnosis is C
+            r"(?:最|首选)[\u4e00-\u9fff的]{0,8}?(?:是|为)(?=\s*[(\[]?[A-Za-z](?![A-Za-z]))|"
+            r"(?:most\s+(?:likely|appropriate|probable|accurate|suitable)|best|first-line|preferred)"
+            r"(?:\s+[a-z-]+){0,4}?\s+(?:is|would\s+be)(?=\s*:?\s*[(\[]?[A-Z](?![A-Za-z])))"
             rf"(?i:{filler})[\s\[【】\]]*{letters}")
         self.contrast = re.compile(
             rf"(?i:答案|answer)\s*(?i:is\s+not|isn't|不是|并非)\s*{cls}[^\n]{{0,24}}?"
@@ -101,12 +107,13 @@ class _Patterns:
                                rf"(?i:(?<![A-Za-z])(?:choose|select|pick|go\s+with|opt\s+for)\s+(?:option\s+)?){letters}")
         self.judged = re.compile(
             rf"(?:选项|(?i:option)\s*)?[(\[]?({up})[)\]]?\s*(?:项|选项)?\s*(?:是|为)?\s*(?:正确|对的|最佳|最合适|最恰当|"
-            rf"符合题意|对(?![应于照比待象称症]))|(?i:option\s*)?[(\[]?({up})[)\]]?\s+(?i:is|are)\s+(?i:the\s+)?(?i:correct|right|best)(?![A-Za-z])")
+            rf"符合题意|对(?![应于照比待象称症]))|(?i:option\s*)?[(\[]?({up})[)\]]?\s+(?i:is|are)\s+(?i:the\s+)?"
+            rf"(?i:correct|right|best|preferred|most\s+appropriate|treatment\s+of\s+choice|first-line)(?![A-Za-z])")
         self.judged_line = re.compile(rf"^[(\[]?({up})[)\]]?[^\n]{{0,60}}?(?:[:：]\s*(?:正确|对)(?!的是)|[✓✔√])",
                                       re.MULTILINE)
         self.conclusion = re.compile(rf"(?:所以|因此|故|综上所述|综上|因而|我觉得|我认为|我猜|我想|只有)[,，:\s]*(?:本题|这道题|该题)?(?:应该|应当|应)?"
                                      rf"(?:是|为|选)?\s*{ups}")
-        self.whole = re.compile(rf"^[\W_]*{letters}[\W_]*$")
+        self.whole = re.compile(rf"^[\W_]*(?:(?i:option|choice)\s+|选项\s*)?{letters}[\W_]*$")
         self.leading = re.compile(rf"^[\s(\[【]*({up}+)(?:项|选项)?(?:[.、:)\]】。,，\-—]|\s*$|\s+(?=[\u4e00-\u9fff]))|"
                                   rf"^[\s(\[]*({cls})[.)\]](?:\s|$)")
         self.bracketed = re.compile(rf"[(\[]\s*({cls})\s*[)\]]")

@@ -38,6 +38,8 @@ _NEG = r"(?:无法|不能|不便|没办法|没有办法|不可以|不会|难以|
 _ACT = (r"(?:为您|为你|帮您|帮你|给您|给你|向您|替您|就此|对此)?(?:(?:根据|基于|仅凭|从)[^，。,！？\n]{0,10}?)?"
         r"(?:回答|解答|作答|回复|答复|帮助|帮忙|协助|处理|满足|讨论|提供帮助|提供服务|"
         r"帮(?:您|你)(?:写|做|完成|查|预订|订|买|获取|翻译|计算|规划)|"
+        # offering something to the user, unless it is the diagnosis or dose no one gives unseen
+        r"(?:为|帮|给|向)(?:您|你)提供(?!(?:确切|准确|具体|明确)?的?(?:诊断|剂量|用药剂量|治疗方案))|"
         r"提供(?:这方面|这类|此类|相关|该|这些|此|这)的?(?:信息|内容|建议|帮助|服务|资料|答案))")
 _ZH_INABILITY = re.compile(_NEG + _ACT + r"|(?:帮|答|回答|解答)不(?:了|上)|无能为力")
 # what may stand before the negation in a refusing clause: apologies, the topic, the assistant
@@ -61,7 +63,8 @@ _EN_NEG = (r"(?:can'?t|can\s*not|cannot|won'?t\s+be\s+able\s+to|will\s+not\s+be\
            r"'m\s+unable\s+to|are\s+unable\s+to|unable\s+to|am\s+not\s+able\s+to|'m\s+not\s+able\s+to|"
            r"not\s+able\s+to|must\s+decline\s+to|have\s+to\s+decline\s+to|won'?t|will\s+not|do\s+not|don'?t)")
 _EN_ACT = (r"(?:help|assist|answer|respond|comply|discuss|provide\s+(?:that|this|such|an\s+answer|any|the|"
-           r"information|advice\s+on\s+(?:that|this))|give\s+(?:you\s+)?(?:that|an\s+answer)|fulfil|fulfill)")
+           r"information|advice\s+on\s+(?:that|this)|[\w\s]{0,30}?\b(?:for|on|about|with)\s+(?:that|this)\b)|"
+           r"give\s+(?:you\s+)?(?:that|an\s+answer)|fulfil|fulfill)")
 _EN = re.compile(
     rf"{_EN_SUBJECT}{_EN_NEG}\s+{_EN_ACT}|"
     r"^(?:sorry|apologies|unfortunately)[,.!]?\s*(?:but\s+)?(?:can'?t|cannot|unable\s+to)\s+" + _EN_ACT + "|"
