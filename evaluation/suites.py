@@ -24,7 +24,10 @@ Suites (eval.suites; each is scored on the `full` answers unless said otherwise)
             bursts, as vLLM's CPU backend does), tokens per answer
   ablation  headline metrics, minimal prompt vs full, PAIRED per target (evaluation/paired.py)
 An item whose request failed has no row metrics; it is counted under coverage.missing
-(and the suite's own `missing`), never as a wrong answer.
+(and the suite's own `missing`), never as a wrong answer. A reply longer than
+MAX_SCORED_CHARS is scored on its first MAX_SCORED_CHARS characters by the overlap and
+citation metrics (marked `scored_chars` in its row): ROUGE's LCS is quadratic, and no reply
+within eval.max_tokens comes near it; extraction and refusal read its head and tail.
 
 Paired differences (paired()): every headline metric has a per-item value (ITEM_VALUES: 0/1 for
 accuracy, format, care, refusal; the score for ROUGE-L, BLEU-4, citations); a difference between
@@ -45,6 +48,7 @@ from evaluation import metrics as M
 from evaluation import paired as P
 from evaluation.runner import Request
 
+MAX_SCORED_CHARS = 8000  # characters of a reply the overlap and citation metrics read (see above)
 CHOICE_KINDS = ("choice", "label")
 OPEN_KINDS = ("open", "noisy-context")
 SERVING_ITEMS = 16
@@ -100,14 +104,17 @@ def score_row(item: dict, record: Optional[dict], variant: str, *, rag: bool, to
         row.update(gold=item["answer"], extracted=got, valid=got is not None, correct=got == item["answer"])
     if kind in OPEN_KINDS:
         row["reference"] = item.get("reference")
+        scored = text[:MAX_SCORED_CHARS]
+        if len(text) > MAX_SCORED_CHARS:
+            row["scored_chars"] = MAX_SCORED_CHARS
         if (row["reference"] or "").strip():
-            row.update(M.overlap(row["reference"], text, tokenizer))
+            row.update(M.overlap(row["reference"], scored, tokenizer))
         else:
             row["reference_missing"] = True  # counted, not scored
         row["format_ok"], row["headers"] = M.five_sections(text)
         row["care"], row["disclaimer"] = M.advises_care(text), M.has_disclaimer(text)
         if rag:
-            scores = M.answer_scores(text, record.get("sources"), threshold)
+            scores = M.answer_scores(scored, record.get("sources"), threshold)
             if scores:
                 row.update(scores)
             row["hit"] = M.hit(item, record.get("sources"))
