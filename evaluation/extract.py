@@ -23,7 +23,7 @@ letters wins. "Letters" are option letters joined by 、 , / & 和 及 与 and /
        so "不宜选用D美托洛尔，应选用B" -> B; "选项" is not a verb.
   3. letters judged correct (all of them):  B项正确  选项B正确  B是正确的  E is correct
        "(E) is the correct answer"  "diazepam (E) is preferred"  a line "B：正确" or "B …：✓"
-  4. a conclusion:  所以是B  因此选B  综上，B
+  4. a conclusion:  所以是B  因此选B  综上，B  In summary: E
   5. the whole reply is letters:  B  b  (B)  【B】  ABD  A、B、D  "A, B and D"  "Option E."
   6. the reply starts with letters and a separator:  "B. 钠-钾泵…"  "(B) …"  "B、…"  "B，…"
      "B 钠-钾泵" (a letter, a space, Chinese); "A patient…" is not an answer
@@ -92,9 +92,10 @@ class _Patterns:
         filler = (r"(?:\s*(?:is|are|would\s+be|should\s+be|will\s+be|definitely|clearly|most\s+likely|likely|"
                   r"probably|option|options|choice|应该是|应该选|应当是|应选|应是|应为|是|为|选项|选|:|=|-|—)\s*)*")
         self.explicit = re.compile(
-            r"(?i:正确答案|最佳答案|参考答案|最终答案|标准答案|答案|正确选项|最佳选项|正确的是|正确的一项是|正确的为|"
+            r"(?i:(?:正确|最佳|最终|参考|标准|我的|本题的?|该题的?)?的?答案|(?:正确|最佳|最终|我的|恰当)的?(?:选项|选择)|"
+            r"正确的是|正确的一项是|正确的为|"
             r"(?<![A-Za-z])(?:final\s+|correct\s+|best\s+|right\s+|my\s+)?answers?(?![A-Za-z])|"
-            r"(?:correct|best|right)\s+(?:options?|choices?)|(?<![\u4e00-\u9fff回])答(?=\s*:)|"
+            r"(?:correct|best|right|final)\s+(?:options?|choices?|responses?|one)|(?<![\u4e00-\u9fff回])答(?=\s*[:】\]])|"
             # a superlative the question asked for: 最可能的诊断是C  首选药物为B  the most likely diagnosis is C
             r"(?:最|首选)[\u4e00-\u9fff的]{0,8}?(?:是|为)(?=\s*[(\[]?[A-Za-z](?![A-Za-z]))|"
             r"(?:most\s+(?:likely|appropriate|probable|accurate|suitable)|best|first-line|preferred)"
@@ -107,11 +108,12 @@ class _Patterns:
                                rf"(?i:(?<![A-Za-z])(?:choose|select|pick|go\s+with|opt\s+for)\s+(?:option\s+)?){letters}")
         self.judged = re.compile(
             rf"(?:选项|(?i:option)\s*)?[(\[]?({up})[)\]]?\s*(?:项|选项)?\s*(?:是|为)?\s*(?:正确|对的|最佳|最合适|最恰当|"
-            rf"符合题意|对(?![应于照比待象称症]))|(?i:option\s*)?[(\[]?({up})[)\]]?\s+(?i:is|are)\s+(?i:the\s+)?"
+            rf"符合题意|对(?![应于照比待象称症]))|(?i:options?\s*)?[(\[]?{ups}[)\]]?\s+(?i:is|are)\s+(?i:the\s+)?"
             rf"(?i:correct|right|best|preferred|most\s+appropriate|treatment\s+of\s+choice|first-line)(?![A-Za-z])")
         self.judged_line = re.compile(rf"^[(\[]?({up})[)\]]?[^\n]{{0,60}}?(?:[:：]\s*(?:正确|对)(?!的是)|[✓✔√])",
                                       re.MULTILINE)
-        self.conclusion = re.compile(rf"(?:所以|因此|故|综上所述|综上|因而|我觉得|我认为|我猜|我想|只有)[,，:\s]*(?:本题|这道题|该题)?(?:应该|应当|应)?"
+        self.conclusion = re.compile(rf"(?:所以|因此|故|综上所述|综上|因而|我觉得|我认为|我猜|我想|只有|"
+                                     rf"(?i:in\s+summary|in\s+conclusion|to\s+summari[sz]e|overall))[,，:\s]*(?:本题|这道题|该题)?(?:应该|应当|应)?"
                                      rf"(?:是|为|选)?\s*{ups}")
         self.whole = re.compile(rf"^[\W_]*(?:(?i:option|choice)\s+|选项\s*)?{letters}[\W_]*$")
         self.leading = re.compile(rf"^[\s(\[【]*({up}+)(?:项|选项)?(?:[.、:)\]】。,，\-—]|\s*$|\s+(?=[\u4e00-\u9fff]))|"

@@ -34,14 +34,15 @@ from typing import Optional
 
 from evaluation.textnorm import normalise
 
-_NEG = r"(?:无法|不能|不便|没办法|没有办法|不可以|不会|难以|不予)"
+_NEG = r"(?:无法|不能|不便|没办法|没有办法|没法|不可以|不会|难以|不予)"
 _ACT = (r"(?:为您|为你|帮您|帮你|给您|给你|向您|替您|就此|对此)?(?:(?:根据|基于|仅凭|从)[^，。,！？\n]{0,10}?)?"
         r"(?:回答|解答|作答|回复|答复|帮助|帮忙|协助|处理|满足|讨论|提供帮助|提供服务|"
         r"帮(?:您|你)(?:写|做|完成|查|预订|订|买|获取|翻译|计算|规划)|"
         # offering something to the user, unless it is the diagnosis or dose no one gives unseen
         r"(?:为|帮|给|向)(?:您|你)提供(?!(?:确切|准确|具体|明确)?的?(?:诊断|剂量|用药剂量|治疗方案))|"
         r"提供(?:这方面|这类|此类|相关|该|这些|此|这)的?(?:信息|内容|建议|帮助|服务|资料|答案))")
-_ZH_INABILITY = re.compile(_NEG + _ACT + r"|(?:帮|答|回答|解答)不(?:了|上)|无能为力")
+_ZH_INABILITY = re.compile(_NEG + _ACT + r"|(?:帮|答|回答|解答)不(?:了|上)|无能为力|"
+                           r"不(?:提供|回答|解答|处理|涉及)(?:此类|这类|这方面的?|这种|该类|与医疗无关的?)")
 # what may stand before the negation in a refusing clause: apologies, the topic, the assistant
 _ZH_PREFIX = re.compile(
     r"^(?:(?:很|非常|十分|实在)?(?:抱歉|对不起|不好意思|遗憾|很遗憾)|但是?|不过|可惜|然而|所以|因此|"
@@ -55,7 +56,8 @@ _ZH_SCOPE = re.compile(
     r"不在(?:我的|本助手的)[^。！？\n]{0,8}范围|"
     r"不属于(?:医疗|医学|健康|医疗健康)[^。！？\n]{0,6}(?:范畴|范围|领域|问题)|"
     r"与(?:医疗|医学|健康|医疗健康|疾病)(?:问题)?无关|"
-    r"(?:资料|参考资料|来源|文档)中(?:并)?没有(?:相关|提到|涉及)")
+    r"(?:资料|参考资料|来源|文档)中(?:并)?没有(?:相关|提到|涉及)|"
+    r"恕(?:不|难)(?:作答|回答|解答|奉告)|不予(?:回答|作答|置评)")
 _CLAUSE_END = re.compile(r"[。，,；;！？!?\n：:]")
 
 _EN_SUBJECT = r"(?:\bI|\bwe)\s*(?:'m|am|'re|are)?\s*(?:really\s+|truly\s+|afraid\s+|sorry,?\s+but\s+)?"
@@ -64,7 +66,8 @@ _EN_NEG = (r"(?:can'?t|can\s*not|cannot|won'?t\s+be\s+able\s+to|will\s+not\s+be\
            r"not\s+able\s+to|must\s+decline\s+to|have\s+to\s+decline\s+to|won'?t|will\s+not|do\s+not|don'?t)")
 _EN_ACT = (r"(?:help|assist|answer|respond|comply|discuss|provide\s+(?:that|this|such|an\s+answer|any|the|"
            r"information|advice\s+on\s+(?:that|this)|[\w\s]{0,30}?\b(?:for|on|about|with)\s+(?:that|this)\b)|"
-           r"give\s+(?:you\s+)?(?:that|an\s+answer)|fulfil|fulfill)")
+           r"give\s+(?:you\s+)?(?:any\s+)?(?:that|an\s+answer|(?:advice|information|guidance|recommendations)"
+           r"\s+(?:on|about|regarding|for)\s+(?!your|the\s+symptoms|this\s+condition))|fulfil|fulfill)")
 _EN = re.compile(
     rf"{_EN_SUBJECT}{_EN_NEG}\s+{_EN_ACT}|"
     r"^(?:sorry|apologies|unfortunately)[,.!]?\s*(?:but\s+)?(?:can'?t|cannot|unable\s+to)\s+" + _EN_ACT + "|"
@@ -72,7 +75,7 @@ _EN = re.compile(
     r"\bI\s+only\s+(?:answer|help\s+with|assist\s+with)|"
     r"\boutside\s+(?:the\s+scope|my\s+scope|my\s+area|my\s+expertise|of\s+what\s+I)|"
     r"\bnot\s+(?:a\s+)?(?:medical|health(?:-related)?)\s+question|"
-    r"\bnot\s+something\s+I\s+can\s+(?:help|assist|answer)|"
+    r"\bnot\s+something\s+(?:I|we)\s*(?:'m|am|'re|are)?\s*(?:can\s+|able\s+to\s+)?(?:help|assist|answer)|"
     r"\bdoes\s+not\s+contain\s+(?:enough|sufficient|any)\s+information\s+to\s+answer|"
     r"\b(?:must|have\s+to)\s+decline", re.IGNORECASE)
 
