@@ -1,20 +1,16 @@
 """Read the answer out of a model's reply: option letters and yes/no/maybe.
 
-Both extractors first NORMALISE the reply (normalise()):
-  * very long replies keep their first and last 8,000 characters (an answer is stated
-    near the start or at the end; the regular expressions below then stay fast on 1 MB);
-  * control characters other than newline and tab are dropped;
-  * full-width letters, digits and punctuation become ASCII (（Ｂ） -> (B), ： -> :);
-  * markdown is removed: ** __ ` emphasis, leading # headers, > quotes and list bullets
-    ("- ", "* ", "+ "), so "**答案**：C", "### Final Answer\\n**E**" read as plain text.
+Both extractors first normalise the reply (evaluation/textnorm.py): the head and tail of a
+very long reply, control characters dropped, full-width ASCII made ASCII, markdown removed
+("**答案**：C" and "### Final Answer\\n**E**" read as plain text).
 
 extract_choice(text, options) -> "B" | "ABD" | None. Rules in order; the first that finds
 letters wins. "Letters" are option letters joined by 、 , / & 和 及 与 and / "and" / ", and"
 ("A, B and D"); upper case always, lower case only where it cannot be an English word
 (followed by punctuation, the end, or Chinese; or in brackets: "the answer is (b)").
   1. explicit statement, the LAST one (a reasoning ending "最终答案是C" counts as C):
-       答案/正确答案/最终答案/参考答案/最佳答案/正确选项/正确的是/答：  answer(s)/final answer/
-       correct option/correct choice, then is/are/是/为/应为/选/:/option, then the letters;
+       答案/正确答案/最终答案/参考答案/正确选项/我的选择/正确的是/正解/此题答/答：/【答】
+       answer(s)/final answer/correct option/choice/response, then is/are/是/为/应为/选/:/option, then the letters;
        or the superlative the question asked for: 最可能的诊断是C  首选药物为B
        "the most likely diagnosis is C"  "the best next step is E".
        "The answer is not D; it is E" -> E (the letter after the negation's contrast).
@@ -23,7 +19,7 @@ letters wins. "Letters" are option letters joined by 、 , / & 和 及 与 and /
        so "不宜选用D美托洛尔，应选用B" -> B; "选项" is not a verb.
   3. letters judged correct (all of them):  B项正确  选项B正确  B是正确的  E is correct
        "(E) is the correct answer"  "diazepam (E) is preferred"  a line "B：正确" or "B …：✓"
-  4. a conclusion:  所以是B  因此选B  综上，B  In summary: E
+  4. a conclusion:  所以是B  因此选B  综上，B  我觉得是B  In summary: E  I'd say C
   5. the whole reply is letters:  B  b  (B)  【B】  ABD  A、B、D  "A, B and D"  "Option E."
   6. the reply starts with letters and a separator:  "B. 钠-钾泵…"  "(B) …"  "B、…"  "B，…"
      "B 钠-钾泵" (a letter, a space, Chinese); "A patient…" is not an answer
@@ -43,7 +39,9 @@ extract_label(text) -> "yes" | "no" | "maybe" | None   (PubMedQA)
   else None.
 
 Refusals: evaluation/refusal.py.
-The labelled replies in tests/evaluation/data/choice_replies.yaml measure these rules.
+The labelled replies in tests/evaluation/data/choice_replies.yaml measure these rules: four of
+its batches were first run blind (144 of 160 right), then kept; each rule added after a blind
+batch is general (a phrase family), never the one reply.
 
 Run as (reads replies, one per line, prints what was read; no options = yes/no/maybe):
     python -m evaluation.extract "A. 单纯扩散|B. 钠-钾泵的主动转运" < replies.txt
@@ -93,7 +91,7 @@ class _Patterns:
                   r"probably|option|options|choice|应该是|应该选|应当是|应选|应是|应为|是|为|选项|选|:|=|-|—)\s*)*")
         self.explicit = re.compile(
             r"(?i:(?:正确|最佳|最终|参考|标准|我的|本题的?|该题的?)?的?答案|(?:正确|最佳|最终|我的|恰当)的?(?:选项|选择)|"
-            r"正确的是|正确的一项是|正确的为|"
+            r"正确的是|正确的一项是|正确的为|正解|(?:此|本|该|这)题(?:应)?答(?=\s*[(\[]?[A-Za-z](?![A-Za-z]))|"
             r"(?<![A-Za-z])(?:final\s+|correct\s+|best\s+|right\s+|my\s+)?answers?(?![A-Za-z])|"
             r"(?:correct|best|right|final)\s+(?:options?|choices?|responses?|one)|(?<![\u4e00-\u9fff回])答(?=\s*[:】\]])|"
             # a superlative the question asked for: 最可能的诊断是C  首选药物为B  the most likely diagnosis is C
@@ -108,12 +106,15 @@ class _Patterns:
                                rf"(?i:(?<![A-Za-z])(?:choose|select|pick|go\s+with|opt\s+for)\s+(?:option\s+)?){letters}")
         self.judged = re.compile(
             rf"(?:选项|(?i:option)\s*)?[(\[]?({up})[)\]]?\s*(?:项|选项)?\s*(?:是|为)?\s*(?:正确|对的|最佳|最合适|最恰当|"
-            rf"符合题意|对(?![应于照比待象称症]))|(?i:options?\s*)?[(\[]?{ups}[)\]]?\s+(?i:is|are)\s+(?i:the\s+)?"
-            rf"(?i:correct|right|best|preferred|most\s+appropriate|treatment\s+of\s+choice|first-line)(?![A-Za-z])")
+            rf"符合题意|对(?![应于照比待象称症]))|(?i:options?\s*)?[(\[]?{ups}[)\]]?\s+(?i:is|are|would\s+be|seems\s+to\s+be|appears\s+to\s+be)\s+(?i:the\s+)?"
+            rf"(?i:correct|right|best|preferred|most\s+appropriate|most\s+likely|treatment\s+of\s+choice|first-line)"
+            rf"(?![A-Za-z])")
         self.judged_line = re.compile(rf"^[(\[]?({up})[)\]]?[^\n]{{0,60}}?(?:[:：]\s*(?:正确|对)(?!的是)|[✓✔√])",
                                       re.MULTILINE)
         self.conclusion = re.compile(rf"(?:所以|因此|故|综上所述|综上|因而|我觉得|我认为|我猜|我想|只有|"
-                                     rf"(?i:in\s+summary|in\s+conclusion|to\s+summari[sz]e|overall))[,，:\s]*(?:本题|这道题|该题)?(?:应该|应当|应)?"
+                                     rf"(?i:in\s+summary|in\s+conclusion|to\s+summari[sz]e|overall|I'?d\s+say|"
+                                     rf"I\s+would\s+say|I\s+think(?:\s+it'?s)?|I\s+believe(?:\s+it'?s)?|"
+                                     rf"I'?ll\s+go\s+with))[,，:\s]*(?:本题|这道题|该题)?(?:应该|应当|应)?"
                                      rf"(?:是|为|选)?\s*{ups}")
         self.whole = re.compile(rf"^[\W_]*(?:(?i:option|choice)\s+|选项\s*)?{letters}[\W_]*$")
         self.leading = re.compile(rf"^[\s(\[【]*({up}+)(?:项|选项)?(?:[.、:)\]】。,，\-—]|\s*$|\s+(?=[\u4e00-\u9fff]))|"

@@ -21,7 +21,8 @@ evaluation/extract.py does) is a refusal when any clause is one of:
   "抱歉" / "sorry" alone is no refusal ("抱歉听到您不舒服…"), and neither is a caveat followed
   by the answer: "I can't examine you in person, but …" (examine is not in the verb list).
 
-The labelled replies in tests/evaluation/data/refusal_replies.yaml measure these rules.
+The labelled replies in tests/evaluation/data/refusal_replies.yaml measure these rules: four of
+its batches were first run blind (52 of 59 right), then kept.
 
 Run as (one reply per argument):
     python -m evaluation.refusal "对不起，这个问题我不能提供帮助。" "如果患者无法回答问题，应拨打120。"
