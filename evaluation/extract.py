@@ -8,12 +8,14 @@ extract_choice(text, options) -> "B" | "ABD" | None. Rules in order; the first t
 letters wins. "Letters" are option letters joined by 、 , / & 和 及 与 and / "and" / ", and"
 ("A, B and D"); upper case always, lower case only where it cannot be an English word
 (followed by punctuation, the end, or Chinese; or in brackets: "the answer is (b)").
+  0. a LaTeX final answer: \\boxed{E}
   1. explicit statement, the LAST one (a reasoning ending "最终答案是C" counts as C):
        答案/正确答案/最终答案/参考答案/正确选项/我的选择/正确的是/正解/此题答/答：/【答】
        answer(s)/final answer/correct option/choice/response, then is/are/是/为/应为/选/:/option, then the letters;
        or the superlative the question asked for: 最可能的诊断是C  首选药物为B
        "the most likely diagnosis is C"  "the best next step is E".
-       "The answer is not D; it is E" -> E (the letter after the negation's contrast).
+       "The answer is not D; it is E" -> E (the letter after the negation's contrast);
+       "答案是ABC，D和E不是…" -> ABC (a list cut where a clause denies its tail).
   2. choice verb, the LAST one not negated:  选B  应选用B  故选：C  首选B  I would choose E
        A verb right after 不/别/勿/禁/忌/避免/不宜/不应/如果/若 (or "not", "avoid") is skipped,
        so "不宜选用D美托洛尔，应选用B" -> B; "选项" is not a verb.
@@ -23,7 +25,7 @@ letters wins. "Letters" are option letters joined by 、 , / & 和 及 与 and /
   5. the whole reply is letters:  B  b  (B)  【B】  ABD  A、B、D  "A, B and D"  "Option E."
   6. the reply starts with letters and a separator:  "B. 钠-钾泵…"  "(B) …"  "B、…"  "B，…"
      "B 钠-钾泵" (a letter, a space, Chinese); "A patient…" is not an answer
-  7. the last line is letters only  ("…\\n\\nB")
+  7. the last line is letters only  ("…\\n\\nB"), or the reply ends ": A, B, D."
   8. exactly one bracketed letter "(X)" in the reply
   9. the text of exactly one option appears in the reply, not right after a negation
      (spaces, punctuation and case ignored; an option whose text is part of a longer
@@ -39,8 +41,8 @@ extract_label(text) -> "yes" | "no" | "maybe" | None   (PubMedQA)
   else None.
 
 Refusals: evaluation/refusal.py.
-The labelled replies in tests/evaluation/data/choice_replies.yaml measure these rules: four of
-its batches were first run blind (144 of 160 right), then kept; each rule added after a blind
+The labelled replies in tests/evaluation/data/choice_replies.yaml measure these rules: five of
+its batches were first run blind (167 of 192 right), then kept; each rule added after a blind
 batch is general (a phrase family), never the one reply.
 
 Run as (reads replies, one per line, prints what was read; no options = yes/no/maybe):
@@ -87,13 +89,14 @@ class _Patterns:
         one = rf"[(\[]?{cls}[)\]]?"
         self.letters = letters = rf"({one}(?:{sep}?{one})*)(?![A-Za-z0-9])"
         ups = rf"({up}(?:{sep}?{up})*)(?![A-Za-z0-9])"
-        filler = (r"(?:\s*(?:is|are|would\s+be|should\s+be|will\s+be|definitely|clearly|most\s+likely|likely|"
+        filler = (r"(?:\s*(?:to\s+(?:this|the)\s+question|is|are|would\s+be|should\s+be|will\s+be|definitely|clearly|most\s+likely|likely|"
                   r"probably|option|options|choice|应该是|应该选|应当是|应选|应是|应为|是|为|选项|选|:|=|-|—)\s*)*")
         self.explicit = re.compile(
             r"(?i:(?:正确|最佳|最终|参考|标准|我的|本题的?|该题的?)?的?答案|(?:正确|最佳|最终|我的|恰当)的?(?:选项|选择)|"
             r"正确的是|正确的一项是|正确的为|正解|(?:此|本|该|这)题(?:应)?答(?=\s*[(\[]?[A-Za-z](?![A-Za-z]))|"
             r"(?<![A-Za-z])(?:final\s+|correct\s+|best\s+|right\s+|my\s+)?answers?(?![A-Za-z])|"
-            r"(?:correct|best|right|final)\s+(?:options?|choices?|responses?|one)|(?<![\u4e00-\u9fff回])答(?=\s*[:】\]])|"
+            r"(?:correct|best|right|final)\s+(?:options?|choices?|responses?|one)|(?<![A-Za-z])correct(?=\s*:)|"
+            r"(?<![\u4e00-\u9fff回])答(?=\s*[:】\]])|"
             # a superlative the question asked for: 最可能的诊断是C  首选药物为B  the most likely diagnosis is C
             r"(?:最|首选)[\u4e00-\u9fff的]{0,8}?(?:是|为)(?=\s*[(\[]?[A-Za-z](?![A-Za-z]))|"
             r"(?:most\s+(?:likely|appropriate|probable|accurate|suitable)|best|first-line|preferred)"
@@ -109,9 +112,9 @@ class _Patterns:
             rf"符合题意|对(?![应于照比待象称症]))|(?i:options?\s*)?[(\[]?{ups}[)\]]?\s+(?i:is|are|would\s+be|seems\s+to\s+be|appears\s+to\s+be)\s+(?i:the\s+)?"
             rf"(?i:correct|right|best|preferred|most\s+appropriate|most\s+likely|treatment\s+of\s+choice|first-line)"
             rf"(?![A-Za-z])")
-        self.judged_line = re.compile(rf"^[(\[]?({up})[)\]]?[^\n]{{0,60}}?(?:[:：]\s*(?:正确|对)(?!的是)|[✓✔√])",
-                                      re.MULTILINE)
-        self.conclusion = re.compile(rf"(?:所以|因此|故|综上所述|综上|因而|我觉得|我认为|我猜|我想|只有|"
+        self.judged_line = re.compile(rf"^[(\[]?({up})[)\]]?[^\n]{{0,60}}?(?:[:：]\s*(?:正确|对)(?!的是)|[✓✔√]|"
+                                      rf"[(（]正确[)）]|(?<!不)正确[。.]?$)", re.MULTILINE)
+        self.conclusion = re.compile(rf"(?:所以|因此|故|综上所述|综上|因而|我觉得|我认为|我猜|我想|只有|剩下|只剩下?|"
                                      rf"(?i:in\s+summary|in\s+conclusion|to\s+summari[sz]e|overall|I'?d\s+say|"
                                      rf"I\s+would\s+say|I\s+think(?:\s+it'?s)?|I\s+believe(?:\s+it'?s)?|"
                                      rf"I'?ll\s+go\s+with))[,，:\s]*(?:本题|这道题|该题)?(?:应该|应当|应)?"
@@ -120,6 +123,9 @@ class _Patterns:
         self.leading = re.compile(rf"^[\s(\[【]*({up}+)(?:项|选项)?(?:[.、:)\]】。,，\-—]|\s*$|\s+(?=[\u4e00-\u9fff]))|"
                                   rf"^[\s(\[]*({cls})[.)\]](?:\s|$)")
         self.bracketed = re.compile(rf"[(\[]\s*({cls})\s*[)\]]")
+        # LaTeX-style final answers of maths-trained models: \boxed{E}, \boxed{\text{E}}
+        self.boxed = re.compile(rf"\\boxed\s*\{{\s*(?:\\text(?:bf)?\s*\{{)?\s*{letters}\s*\}}?\s*\}}")
+        self.tail = re.compile(rf"[:：]\s*{letters}[\W_]*$")
 
 
 _NEGATED = re.compile(r"(?:不|别|勿|禁|忌|避免|如果|若|假如|要是|\bnot|n't|\bavoid|\bnever)\s*(?:宜|应|该|能|要|可|得)?\s*"
@@ -136,6 +142,18 @@ def _last_plausible(pattern: re.Pattern, text: str, negatable: bool = False) -> 
             continue
         found = hit
     return found
+
+
+_DENIAL = re.compile(r"\s*(?:都|均|也|则)?(?:不是|不对|不正确|错误|错|不符合|(?i:is|are)\s+(?:not|incorrect|wrong))")
+
+
+def _unless_denied(text: str, hit: re.Match) -> str:
+    """The letters of `hit`, without the trailing ones a clause denies: "答案是ABC，D和E不是…" -> ABC."""
+    found = hit.group(1)
+    if not _DENIAL.match(text, hit.end(1)):
+        return found
+    parts = re.split(r"[，,；;]", found)  # "ABC，D和E": the answer ends where a new clause starts
+    return parts[0] if len(parts) > 1 else found
 
 
 def _group(hit: re.Match) -> str:
@@ -168,10 +186,10 @@ def extract_choice(text: Optional[str], options: Mapping[str, str]) -> Optional[
         return None
     keys = "".join(sorted(k.upper() for k in options))
     pats = _Patterns(keys)
-    for name in ("contrast", "explicit"):
+    for name in ("boxed", "contrast", "explicit"):
         hit = _last_plausible(getattr(pats, name), norm)
         if hit:
-            return _letters(hit.group(1), options)
+            return _letters(_unless_denied(norm, hit), options)
     hit = _last_plausible(pats.verb, norm, negatable=True)
     if hit:
         return _letters(_group(hit), options)
@@ -180,7 +198,7 @@ def extract_choice(text: Optional[str], options: Mapping[str, str]) -> Optional[
         return _letters("".join(judged), options)
     hit = _last_plausible(pats.conclusion, norm)
     if hit:
-        return _letters(hit.group(1), options)
+        return _letters(_unless_denied(norm, hit), options)
     hit = pats.whole.match(norm)
     if hit and _plausible(norm, hit):
         return _letters(hit.group(1), options)
@@ -190,6 +208,9 @@ def extract_choice(text: Optional[str], options: Mapping[str, str]) -> Optional[
     last_line = norm.rsplit("\n", 1)[-1]
     hit = pats.whole.match(last_line) if "\n" in norm else None
     if hit and _plausible(last_line, hit):
+        return _letters(hit.group(1), options)
+    hit = pats.tail.search(norm)
+    if hit and _plausible(norm, hit):
         return _letters(hit.group(1), options)
     bracketed = {m.group(1).upper() for m in pats.bracketed.finditer(norm)}
     if len(bracketed) == 1:
@@ -203,7 +224,8 @@ _LABEL_WORDS = {"yes": "yes", "no": "no", "maybe": "maybe", "是": "yes", "是�
 _LABEL_EXPLICIT = re.compile(r"(?:final decision|final answer|answer|decision|答案|结论)"
                              r"(?:\s*(?:is|would be|:|是|为|\n))+\s*[(\[]?\s*"
                              r"(yes|no|maybe|不确定|是的|不是|是|否|可能)(?![a-z])", re.IGNORECASE)
-_LABEL_LEADING = re.compile(r"^[\W_]*(yes|no|maybe)(?![a-z])|^[\W_]*(是的|不是|否|不确定)", re.IGNORECASE)
+_LABEL_LEADING = re.compile(r"^[\W_]*(yes|no|maybe)(?![a-z])|^[\W_]*(是的|不是|否|不确定|是(?=[\W_]*$|[，。,.！!]))",
+                            re.IGNORECASE)
 
 
 def extract_label(text: Optional[str]) -> Optional[str]:
