@@ -4,8 +4,8 @@ The reference for evaluation/lf_metrics.py. It calls jieba, rouge_chinese and nl
 LLaMA-Factory 0.9.5's ComputeSimilarity does, so it needs them installed; the app
 environment does not carry rouge_chinese (LLaMA-Factory lists it only under its optional
 `metrics` requirements), so run it in any environment that has them:
-    python -m venv /tmp/lfref && /tmp/lfref/bin/pip install rouge-chinese==1.0.3 nltk==3.10.4 jieba==0.42.1
-    /tmp/lfref/bin/python tests/evaluation/data/make_llamafactory_reference.py
+    python -m venv lfref-env && lfref-env/bin/pip install rouge-chinese==1.0.3 nltk==3.10.4 jieba==0.42.1
+    lfref-env/bin/python tests/evaluation/data/make_llamafactory_reference.py
 """
 from __future__ import annotations
 
