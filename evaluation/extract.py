@@ -24,7 +24,8 @@ letters wins. "Letters" are option letters joined by 、 , / & 和 及 与 and /
   4. a conclusion:  所以是B  因此选B  综上，B  我觉得是B  In summary: E  I'd say C
   5. the whole reply is letters:  B  b  (B)  【B】  ABD  A、B、D  "A, B and D"  "Option E."
   6. the reply starts with letters and a separator:  "B. 钠-钾泵…"  "(B) …"  "B、…"  "B，…"
-     "B 钠-钾泵" (a letter, a space, Chinese); "A patient…" is not an answer
+     "B 钠-钾泵" (a letter, a space, Chinese); "A patient…" is not an answer, nor is a reply
+     whose lines list two or more options ("A. 单纯扩散\\nB. 钠-钾泵…": it restates the question)
   7. the last line is letters only  ("…\\n\\nB"), or the reply ends ": A, B, D."
   8. exactly one bracketed letter "(X)" in the reply
   9. the text of exactly one option appears in the reply, not right after a negation
@@ -202,7 +203,8 @@ def extract_choice(text: Optional[str], options: Mapping[str, str]) -> Optional[
     hit = pats.whole.match(norm)
     if hit and _plausible(norm, hit):
         return _letters(hit.group(1), options)
-    hit = pats.leading.match(norm)
+    listing = len(set(re.findall(rf"^[(\[]?([{keys}])[.、:)\]]", norm, re.MULTILINE))) >= 2
+    hit = None if listing else pats.leading.match(norm)  # a reply that only lists the options chose none
     if hit:
         return _letters(_group(hit), options)
     last_line = norm.rsplit("\n", 1)[-1]
