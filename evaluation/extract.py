@@ -37,13 +37,13 @@ rule applies or a letter is not among the item's options.
 extract_label(text) -> "yes" | "no" | "maybe" | None   (PubMedQA)
     1. explicit, the last one: "answer: yes", "The answer is **no**", "final decision: maybe",
        "my decision is: no", 答案：是/否/不确定, 结论：否
-    2. the reply starts with the word: "Yes, ...", "No.", "Maybe ..." (是的/不是/否/不确定)
+    2. the reply starts with the word: "Yes, ...", "No.", "Maybe ..." (是的/不是/否/不确定/不能确定)
     3. exactly one of yes/no/maybe occurs as a word in the reply
   else None.
 
 Refusals: evaluation/refusal.py.
-The labelled replies in tests/evaluation/data/choice_replies.yaml measure these rules: five of
-its batches were first run blind (167 of 192 right), then kept; each rule added after a blind
+The labelled replies in tests/evaluation/data/choice_replies.yaml measure these rules: six of
+its batches were first run blind (181 of 207 right), then kept; each rule added after a blind
 batch is general (a phrase family), never the one reply.
 
 Run as (reads replies, one per line, prints what was read; no options = yes/no/maybe):
@@ -222,11 +222,12 @@ def extract_choice(text: Optional[str], options: Mapping[str, str]) -> Optional[
 
 LABELS = ("yes", "no", "maybe")
 _LABEL_WORDS = {"yes": "yes", "no": "no", "maybe": "maybe", "是": "yes", "是的": "yes", "否": "no",
-                "不是": "no", "不确定": "maybe", "可能": "maybe"}
+                "不是": "no", "不确定": "maybe", "可能": "maybe", "不能确定": "maybe", "无法确定": "maybe",
+                "尚不确定": "maybe", "不一定": "maybe"}
 _LABEL_EXPLICIT = re.compile(r"(?:final decision|final answer|answer|decision|答案|结论)"
                              r"(?:\s*(?:is|would be|:|是|为|\n))+\s*[(\[]?\s*"
-                             r"(yes|no|maybe|不确定|是的|不是|是|否|可能)(?![a-z])", re.IGNORECASE)
-_LABEL_LEADING = re.compile(r"^[\W_]*(yes|no|maybe)(?![a-z])|^[\W_]*(是的|不是|否|不确定|是(?=[\W_]*$|[，。,.！!]))",
+                             r"(yes|no|maybe|不能确定|无法确定|尚不确定|不一定|不确定|是的|不是|是|否|可能)(?![a-z])", re.IGNORECASE)
+_LABEL_LEADING = re.compile(r"^[\W_]*(yes|no|maybe)(?![a-z])|^[\W_]*(是的|不是|否|不能确定|无法确定|尚不确定|不一定|不确定|是(?=[\W_]*$|[，。,.！!]))",
                             re.IGNORECASE)
 
 
