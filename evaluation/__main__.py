@@ -12,11 +12,16 @@ Steps:
                evaluation/runner.py sends them: bounded concurrency, retries, timeouts,
                deterministic sampling, cached in <run_dir>/eval/cache/ so a rerun only
                asks what is missing)
-  4. scoring   evaluation/suites.py + evaluation/metrics.py
+  4. scoring   evaluation/suites.py + evaluation/metrics.py; every target after the first
+               compared with the first on the items both answered (evaluation/paired.py);
+               suite perplexity asks vLLM for the references' log-probabilities
+               (evaluation/perplexity.py); eval.judge grades the answers (evaluation/judge.py,
+               cached in <run_dir>/eval/judge_cache/)
   5. report    <run_dir>/eval/report.md, results.json, predictions/, PNG plots (evaluation/report.py)
 A target that stays down is reported with its URL and the error; the others are still
 evaluated, the report is still written (with whatever the failed target answered), and
-the exit status is 1. Configuration errors exit 2.
+the exit status is 1. A judge or perplexity endpoint that fails only leaves a note. Configuration
+errors exit 2.
 
 Run as:
     python -m evaluation recipes/quickstart.yaml [eval.limit=20 eval.concurrency=4 ...]
