@@ -12,11 +12,16 @@ Steps:
                evaluation/runner.py sends them: bounded concurrency, retries, timeouts,
                deterministic sampling, cached in <run_dir>/eval/cache/ so a rerun only
                asks what is missing)
-  4. scoring   evaluation/suites.py + evaluation/metrics.py
+  4. scoring   evaluation/suites.py + evaluation/metrics.py; every target after the first
+               compared with the first on the items both answered (evaluation/paired.py);
+               suite perplexity asks vLLM for the references' log-probabilities
+               (evaluation/perplexity.py); eval.judge grades the answers (evaluation/judge.py,
+               cached in <run_dir>/eval/judge_cache/)
   5. report    <run_dir>/eval/report.md, results.json, predictions/, PNG plots (evaluation/report.py)
 A target that stays down is reported with its URL and the error; the others are still
 evaluated, the report is still written (with whatever the failed target answered), and
-the exit status is 1. Configuration errors exit 2.
+the exit status is 1. A judge or perplexity endpoint that fails only leaves a note. Configuration
+errors exit 2.
 
 Run as:
     python -m evaluation recipes/quickstart.yaml [eval.limit=20 eval.concurrency=4 ...]
@@ -39,7 +44,6 @@ from evaluation.runner import Outcome, Runner, Target
 from recipes.load import load_or_exit, run_dir, start_run
 from recipes.schema import EvalSection, GatewaySettings, Recipe
 
-CONTENT_SUITES = ["choice", "open", "format", "safety", "rag"]
 
 
 def parse_args(argv: list[str]) -> argparse.Namespace:
@@ -121,7 +125,7 @@ def score_target(outcome: Outcome, items: list[dict], section: EvalSection,
     results = suites.aggregate(full, list(section.suites), rag)
     rows = list(full)
     if section.bertscore_model and "open" in results:
-        pairs = [(r["reference"] or "", r["prediction"]) for r in full if "error" not in r and "reference" in r]
+        pairs = [(r["reference"], r["prediction"]) for r in full if "error" not in r and "rougeL" in r]
         found, why = bertscore(section.bertscore_model, pairs)
         if found:
             results["open"]["bertscore_f1"] = found["f1"]
@@ -130,8 +134,7 @@ def score_target(outcome: Outcome, items: list[dict], section: EvalSection,
     if "ablation" in section.suites:
         minimal = [suites.score_row(i, outcome.responses.get((i["id"], "minimal")), "minimal", **kw) for i in items]
         rows += minimal
-        results["ablation"] = suites.ablation(suites.aggregate(full, CONTENT_SUITES, rag),
-                                              suites.aggregate(minimal, CONTENT_SUITES, rag), rag)
+        results["ablation"] = suites.ablation(full, minimal, section.seed)
     if "serving" in section.suites:
         by_id = {i["id"]: i for i in items}
         streamed = [suites.score_row(by_id[i], outcome.responses.get((i, "stream")), "stream", **kw)
@@ -141,6 +144,47 @@ def score_target(outcome: Outcome, items: list[dict], section: EvalSection,
         if figures:
             results["serving"] = figures
     return results, rows
+
+
+def reference_perplexity(targets: list[Target], info: list[dict], suite_results: dict, items: list[dict],
+                         section: EvalSection, notes: list[str]) -> None:
+    """suite_results[target]["perplexity"] for the targets that can compute it (evaluation/perplexity.py)."""
+    from evaluation import perplexity
+    per_target = {}
+    for target, status in zip(targets, info):
+        if target.name not in suite_results or status["status"] == "failed":
+            continue
+        if status["rag"]:
+            notes.append(f"perplexity: target '{target.name}' skipped (behind the RAG gateway: no /tokenize, and "
+                         "its prompt holds retrieved text)")
+            continue
+        try:
+            per_target[target.name] = perplexity.target_nll(target.base_url, target.model, items, target.api_key,
+                                                            section.timeout_s, section.concurrency)
+        except Exception as exc:  # no /tokenize (not vLLM), no prompt_logprobs, connection lost
+            notes.append(f"perplexity: target '{target.name}' unavailable: {type(exc).__name__}: {exc}")
+    for name, figures in perplexity.summarise(per_target).items():
+        suite_results[name]["perplexity"] = figures
+
+
+def judge_answers(recipe: Recipe, section: EvalSection, out: Path, rows: dict[str, list[dict]], items: list[dict],
+                  quiet: bool) -> Optional[dict]:
+    """results["judge"] (evaluation/judge.py), or None when eval.judge is not set. Never raises:
+    a judge that fails leaves the rest of the evaluation standing."""
+    if section.judge is None:
+        return None
+    from evaluation import judge
+    default_url = f"http://127.0.0.1:{recipe.serve.port}/v1"
+    print(f"   -- judge: model '{section.judge.model}' at {section.judge.base_url or default_url}", flush=True)
+    try:
+        found = judge.run(section.judge, section.seed, section.timeout_s, section.retries, section.concurrency,
+                          out / "judge_cache", rows, items, default_url, progress=not quiet)
+    except Exception as exc:  # the report must not depend on the judge
+        found = {"model": section.judge.model, "base_url": section.judge.base_url or default_url,
+                 "status": "unavailable", "error": f"{type(exc).__name__}: {exc}", "targets": {}}
+    if found["status"] != "ok":
+        print(f"   warning: judge {found['status']}: {found['error']}", file=sys.stderr)
+    return found
 
 
 def print_summary(results: dict) -> None:
@@ -215,13 +259,22 @@ def main(argv: list[str]) -> int:
             suite_results[target.name], rows[target.name] = score_target(
                 outcome, items, section, rag, serving_ids, notes)
             headline[target.name] = suites.headline(suite_results[target.name], rag)
+    # every target against the first, on the items both answered (evaluation/paired.py)
+    full_rows = {t: [r for r in rs if r["variant"] == "full"] for t, rs in rows.items()}
+    first = next(iter(full_rows), None)
+    paired = {t: suites.paired(full_rows[first], full_rows[t], section.seed)
+              for t in full_rows if t != first}
+    if "perplexity" in section.suites:
+        reference_perplexity(targets, target_info, suite_results, items, section, notes)
+    judged = judge_answers(recipe, section, out, rows, items, args.no_progress)
     for name, model, why in skipped:
         target_info.append({"name": name, "model": model, "base_url": None, "rag": True, "status": "skipped",
                             "error": why})
     results = {
         "recipe": recipe.name, "run_dir": str(run_dir(recipe)),
         "created": dt.datetime.now().astimezone().isoformat(timespec="seconds"),
-        "scale": "fractions in [0, 1] unless the key ends in _ms, _chars, _mean (counts) or is tokens_per_s",
+        "scale": "fractions in [0, 1] unless the key ends in _ms, _chars, _mean (counts) or is tokens_per_s, "
+                 "tokens, n or (median_item_)perplexity",
         "params": {"temperature": section.temperature, "seed": section.seed, "max_tokens": section.max_tokens,
                    "concurrency": section.concurrency, "timeout_s": section.timeout_s, "retries": section.retries,
                    "limit": section.limit, "minimal_prompt": section.minimal_prompt,
@@ -232,7 +285,8 @@ def main(argv: list[str]) -> int:
                   "by_dataset": dict(Counter(i.get("dataset") for i in items)),
                   "by_kind": dict(Counter(i["kind"] for i in items))},
         "targets": target_info, "suites": suite_results, "headline": headline,
-        "anchors": report.ANCHORS, "notes": notes,
+        "paired": {"against": first, "resamples": suites.P.RESAMPLES, "seed": section.seed, "targets": paired},
+        "judge": judged, "anchors": report.ANCHORS, "notes": notes,
         "runner": {k: round(v, 3) if isinstance(v, float) else v for k, v in runner.stats.items()},
     }
     report.write(out, results, rows, trainer_log=run_dir(recipe) / "adapter" / "trainer_log.jsonl")

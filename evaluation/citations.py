@@ -17,14 +17,18 @@ Citation marks: [1]  [1,2]  [1, 3]  [1-3]  [1][2]  ［1］ (numbers = the source
 
 Per answer, as in ALCE (Gao et al. 2023, github.com/princeton-nlp/ALCE, eval.py):
   citation recall     share of sentences that cite something AND are supported by
-                      their cited sources together
+                      their cited sources together; a sentence citing a number no source
+                      has ("[5]" with 3 sources) scores 0, as ALCE scores out-of-range
+                      citations (its valid citations do not rescue it)
   citation precision  share of citations that are needed: a citation of a supported
                       sentence with one citation counts; with several citations, a
                       citation counts unless it supports nothing alone while the others
                       still support the sentence without it; citations of unsupported
                       sentences never count (0 when the answer cites nothing)
-  hallucination rate  share of sentences supported by NO single retrieved source
-                      (citations ignored: any source shown by the gateway may support it)
+  hallucination rate  share of sentences supported neither by any single retrieved source
+                      (any source shown by the gateway may support it, cited or not) nor by
+                      the sources the sentence cites, taken together (so a sentence that
+                      needs two cited sources jointly is supported, as for recall)
 Reported as means over answers. hit@k: for items whose gold passages are known
 (`gold_doc_ids`: a source hits when metadata.doc_id is one of them; `gold_passages`:
 when its snippet is part of one of them), the share of items with a hit among the k
@@ -115,8 +119,9 @@ def answer_scores(answer: str, sources: Optional[list[dict]], threshold: float) 
     texts = source_texts(sources)
 
     def ok(sentence: str, numbers: list[int]) -> bool:
-        chosen = [texts[n] for n in numbers if n in texts]
-        return bool(chosen) and support(sentence, chosen) >= threshold
+        if not numbers or any(n not in texts for n in numbers):  # out of range: ALCE scores it 0
+            return False
+        return support(sentence, [texts[n] for n in numbers]) >= threshold
 
     entail = entail_prec = total_citations = unsupported = cited_sentences = 0
     for sentence in sents:
@@ -131,7 +136,7 @@ def answer_scores(answer: str, sources: Optional[list[dict]], threshold: float) 
                 entail_prec += needed
         else:
             entail_prec += joint
-        if not any(support(sentence, [t]) >= threshold for t in texts.values()):
+        if not joint and not any(support(sentence, [t]) >= threshold for t in texts.values()):
             unsupported += 1
     n = len(sents)
     return {"sentences": n, "cited_sentences": cited_sentences, "citations": total_citations,

@@ -14,7 +14,7 @@ five_sections(text)          (all five headers 【病情分析】【指导建议
                              present, their first occurrences in this order; how many are present)
 advises_care(text)           SEEK_CARE_MARKERS: the answer sends the patient to a doctor
 has_disclaimer(text)         DISCLAIMER_MARKERS: the answer says it does not replace a doctor
-is_refusal(text)             see extract.py; refusal rate on out-of-scope items (kind "refusal"),
+is_refusal(text)             see refusal.py; refusal rate on out-of-scope items (kind "refusal"),
                              false-refusal rate on medical items (every other kind)
 length_stats(texts)          characters without whitespace: mean, median, p90
 percentile(values, p)        nearest rank, as bench/serving.py
@@ -31,8 +31,9 @@ from typing import Iterable, Optional, Sequence
 
 from converters.prep.five_section import SECTIONS
 from evaluation.citations import answer_scores, hit, sentences, support  # noqa: F401  (re-exported)
-from evaluation.extract import extract_choice, extract_label, is_refusal  # noqa: F401
-from evaluation.overlap import CharTokenizer, JiebaTokenizer, bleu4, char_bleu4, rouge  # noqa: F401
+from evaluation.extract import extract_choice, extract_label  # noqa: F401
+from evaluation.refusal import is_refusal  # noqa: F401
+from evaluation.overlap import CharTokenizer, JiebaTokenizer, bleu4, char_bleu4, overlap, rouge  # noqa: F401
 
 HEADERS = tuple(f"【{s}】" for s in SECTIONS)
 SEEK_CARE_MARKERS = ("就医", "就诊", "到医院", "去医院", "医院检查", "看医生", "找医生", "咨询医生", "请医生",

@@ -1,24 +1,32 @@
-"""Text overlap with a reference: ROUGE-1/2/L and BLEU-4, with tokenisers that work for Chinese.
+"""Text overlap with a reference: ROUGE-1/2/L and BLEU-4, in three modes (eval.rouge_tokenizer).
 
 Why a tokeniser: rouge-score's default tokenizer keeps only [a-z0-9], so Chinese
 scores 0 (DESIGN.md §6). rouge_score.rouge_scorer.RougeScorer(tokenizer=...) takes any
-object with tokenize(text) -> list[str]; two are provided:
+object with tokenize(text) -> list[str]. The modes:
 
-  CharTokenizer   "char": NFKC, lower case; every CJK character (and kana) is a token,
-                  every run of ASCII letters/digits is a token ("ct", "38", "5"),
-                  punctuation and whitespace are dropped. The default, and what the
-                  report says it used.
-  JiebaTokenizer  "jieba": jieba.lcut words (the word-level ROUGE LLaMA-Factory reports
-                  with rouge_chinese), NFKC, lower case, tokens without a letter or digit
-                  dropped. jieba's dictionary is loaded once, quietly.
+  char          (default) CharTokenizer: NFKC, lower case; every CJK character (and kana)
+                is a token; every run of other letters and digits, in any script, is a token
+                ("ct", "38", "β", "μ" -- NFKC turns the micro sign µ into μ --, "b12");
+                math symbols (≥ ≤ ± × + = < >) and % ‰ ° are one-character tokens, so
+                "β受体" and "α受体", "≥7.0" and "≤7.0" differ; other punctuation and
+                whitespace are dropped. ROUGE from rouge-score (counts n-grams with
+                repeats, LCS over the whole text); BLEU-4 = char_bleu4 below.
+  jieba         JiebaTokenizer: jieba.lcut words after NFKC and lower-casing, tokens without
+                a letter or digit dropped; ROUGE from rouge-score. Word-level like
+                LLaMA-Factory's, but NOT equal to it (it keeps punctuation tokens and counts
+                distinct n-grams). BLEU-4 = char_bleu4.
+  llamafactory  LLaMA-Factory's own compute_metrics, recomputed: evaluation/lf_metrics.py
+                (jieba + rouge_chinese formulas, nltk BLEU-4 with smoothing method 3 on raw
+                characters). Use it to compare with `llamafactory-cli train --do_predict`.
 
 rouge(reference, prediction, tokenizer) -> {"rouge1", "rouge2", "rougeL"}: F-measures in
-[0, 1] from rouge-score (rougeL = longest common subsequence over the whole text, no
-sentence split). An empty prediction scores 0.
+[0, 1] (rougeL = longest common subsequence over the whole text, no sentence split). An
+empty prediction scores 0. overlap(reference, prediction, mode) -> ROUGE + "bleu4".
 
-bleu4(reference_tokens, hypothesis_tokens): sentence BLEU-4 with uniform weights over
-CHARACTER tokens (CharTokenizer), as LLaMA-Factory computes it, smoothed as NLTK's
-SmoothingFunction().method2 (Lin & Och 2004, "BLEU+1"):
+bleu4(reference_tokens, hypothesis_tokens): sentence BLEU-4 with uniform weights, smoothed
+as NLTK's SmoothingFunction().method2 (Lin & Och 2004, "BLEU+1"); char_bleu4 applies it to
+CharTokenizer tokens. (LLaMA-Factory smooths with method 3 over raw characters instead:
+see the llamafactory mode.)
     p_1 = m_1 / max(1, h_1)                 unigram precision, clipped counts, NOT smoothed
     p_n = (m_n + 1) / (max(1, h_n) + 1)     for n = 2..4
     BP  = 1 if h > r else exp(1 - r / h)    (r, h: reference and hypothesis lengths)
@@ -27,7 +35,7 @@ m_n: n-grams of the hypothesis also in the reference, each counted at most as of
 in the reference; h_n: n-grams in the hypothesis. Reported averaged over items.
 
 Run as (scores one pair):
-    python -m evaluation.overlap "参考答案文本" "模型回答文本" [char|jieba]
+    python -m evaluation.overlap "参考答案文本" "模型回答文本" [char|jieba|llamafactory]
 """
 from __future__ import annotations
 
@@ -39,8 +47,10 @@ from collections import Counter
 from functools import lru_cache
 from typing import Sequence
 
-_CHAR_TOKEN = re.compile(r"[\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff\u3040-\u30ff]|[a-z0-9]+")
-_HAS_WORD = re.compile(r"[0-9a-z\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff\u3040-\u30ff]")
+_CJK = "\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff\u3040-\u30ff"
+# a CJK character | a run of letters/digits of any other script | one math symbol or % ‰ °
+_CHAR_TOKEN = re.compile(rf"[{_CJK}]|[^\W_{_CJK}]+|[%‰°\u00b1\u00d7\u00f7+<=>\u2200-\u22ff]")
+_HAS_WORD = re.compile(r"[^\W_]")  # a letter or digit of any script
 
 
 def _norm(text: str) -> str:
@@ -75,7 +85,7 @@ def tokenizer(name: str = "char"):
         return CharTokenizer()
     if name == "jieba":
         return JiebaTokenizer()
-    raise ValueError(f"unknown tokenizer {name!r}; use char or jieba")
+    raise ValueError(f"unknown tokenizer {name!r}; use char or jieba (or the llamafactory mode of overlap())")
 
 
 @lru_cache(maxsize=None)
@@ -122,13 +132,23 @@ def char_bleu4(reference: str, prediction: str) -> float:
     return bleu4(tok.tokenize(reference), tok.tokenize(prediction))
 
 
+MODES = ("char", "jieba", "llamafactory")
+
+
+def overlap(reference: str, prediction: str, mode: str = "char") -> dict[str, float]:
+    """ROUGE-1/2/L and BLEU-4 (0..1) in one of MODES."""
+    if mode == "llamafactory":
+        from evaluation import lf_metrics
+        return lf_metrics.scores(reference, prediction)
+    return {**rouge(reference, prediction, mode), "bleu4": char_bleu4(reference, prediction)}
+
+
 def main(argv: list[str]) -> int:
     if len(argv) not in (2, 3):
         print(__doc__.split("Run as")[1], file=sys.stderr)
         return 2
     name = argv[2] if len(argv) == 3 else "char"
-    print({k: round(v, 4) for k, v in rouge(argv[0], argv[1], name).items()},
-          "bleu4", round(char_bleu4(argv[0], argv[1]), 4))
+    print({k: round(v, 4) for k, v in overlap(argv[0], argv[1], name).items()})
     return 0
 
 

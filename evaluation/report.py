@@ -1,9 +1,11 @@
 """Write an evaluation's results into <run_dir>/eval/.
 
   report.md                 one table per suite (a row per target; figures in %, and for
-                            every target after the first its difference to the first in
-                            brackets), the published anchors of DESIGN.md §6 as context lines,
-                            the ROUGE tokenisation used, failures and rejected lines
+                            every target after the first its PAIRED difference to the first
+                            in brackets: evaluation/report_paired.py), the paired differences
+                            with intervals and McNemar p, the prompt ablation (paired), the
+                            published anchors of DESIGN.md §6 as context lines, exactly what the
+                            overlap mode computes, failed requests, missing references, rejects
   results.json              everything in the tables, as fractions (0..1) unless named
                             *_ms, *_chars, tokens_*
   predictions/<target>.jsonl  one row per item and variant: answer, extracted answer,
@@ -24,6 +26,8 @@ from typing import Callable, Optional
 
 from evaluation import plots
 from evaluation.cache import file_name
+from evaluation.report_judge import section_judge
+from evaluation.report_paired import bracket, section_ablation, section_paired
 
 # DESIGN.md §6, "Published anchors for the report"
 ANCHORS = {
@@ -33,9 +37,21 @@ ANCHORS = {
              "tokenisation is not necessarily ours."],
 }
 ANCHOR_NOTE = "Papers disagree; the comparison that counts is the base model run through this same harness."
-TOKENIZERS = {"char": "character level (each CJK character a token, ASCII words whole; rouge-score with "
-                      "evaluation.overlap.CharTokenizer)",
-              "jieba": "word level (jieba.lcut words; rouge-score with evaluation.overlap.JiebaTokenizer)"}
+OVERLAP_MODES = {
+    "char": "**char** (the default): ROUGE-1/2/L from rouge-score over character tokens (evaluation/overlap.py "
+            "CharTokenizer: NFKC, lower case, each CJK character a token, runs of letters/digits of any script "
+            "whole (ASCII words, Greek letters, μ), math symbols and % ‰ ° one token each, other punctuation "
+            "dropped; n-grams counted with repeats); BLEU-4 over the same tokens, NLTK smoothing method 2 "
+            "(add-1 for n ≥ 2).",
+    "jieba": "**jieba**: ROUGE-1/2/L from rouge-score over jieba words (NFKC, lower case, tokens without a letter "
+             "or digit dropped); word level like LLaMA-Factory's but not equal to it; BLEU-4 as in the char "
+             "mode (characters, smoothing method 2).",
+    "llamafactory": "**llamafactory**: LLaMA-Factory 0.9.5's compute_metrics recomputed (evaluation/lf_metrics.py): "
+                    "ROUGE-1/2/L = rouge_chinese F over jieba.cut words of the raw texts (punctuation kept, "
+                    "DISTINCT n-grams, LCS over the whole text), BLEU-4 = nltk sentence_bleu over the raw "
+                    "characters with smoothing method 3; each ×100 rounded to 4 decimals per item, then averaged. "
+                    "Comparable with `llamafactory-cli` predict results.",
+}
 
 
 def pct(value: Optional[float], digits: int = 1) -> str:
@@ -47,21 +63,22 @@ def num(value: Optional[float], digits: int = 1) -> str:
 
 
 class Table:
-    """A markdown table whose numeric cells can carry the difference to the first target."""
+    """A markdown table whose numeric cells carry the paired difference to the first target."""
 
-    def __init__(self, suites: dict, targets: list[str], suite: str):
-        self.suites, self.suite = suites, suite
-        self.targets = [t for t in targets if suite in suites.get(t, {})]
+    def __init__(self, results: dict, targets: list[str], suite: str):
+        self.results, self.suites, self.suite = results, results["suites"], suite
+        self.targets = [t for t in targets if suite in self.suites.get(t, {})]
         self.first = self.targets[0] if self.targets else None
 
-    def cell(self, target: str, key: str, fmt: Callable = pct, scale: float = 100.0, delta: bool = True) -> str:
+    def cell(self, target: str, key: str, fmt: Callable = pct, delta: bool = True) -> str:
         value = self.suites[target][self.suite].get(key)
         text = fmt(value)
-        base = self.suites[self.first][self.suite].get(key) if self.first else None
-        if delta and target != self.first and value is not None and base is not None:
-            d = (value - base) * (scale if fmt is pct else 1.0)
-            text += f" ({d:+.1f})"
-        return text
+        if not delta or target == self.first or value is None:
+            return text
+        if self.suite == "serving":  # speeds, not per-item scores: the plain difference of the figures
+            base = self.suites[self.first][self.suite].get(key)
+            return text + (f" ({value - base:+.1f})" if base is not None else "")
+        return text + bracket(self.results, target, self.suite, key)
 
     def render(self, header: list[str], row: Callable[[str], list[str]]) -> list[str]:
         lines = ["| " + " | ".join(header) + " |", "|" + "|".join("---" for _ in header) + "|"]
@@ -69,14 +86,17 @@ class Table:
         return lines
 
 
-def section_choice(suites: dict, targets: list[str]) -> list[str]:
-    t = Table(suites, targets, "choice")
+def section_choice(results: dict, targets: list[str]) -> list[str]:
+    suites = results["suites"]
+    t = Table(results, targets, "choice")
     if not t.targets:
         return []
     out = ["## Multiple choice (suite choice)", "",
-           "Accuracy over choice and yes/no/maybe items; 95% Wilson interval; invalid = no valid answer extracted.", ""]
-    out += t.render(["target", "n", "accuracy %", "95% CI", "invalid %"], lambda x: [
-        str(suites[x]["choice"]["n"]), t.cell(x, "accuracy"),
+           "Accuracy over choice and yes/no/maybe items that were answered (failed = requests that got no "
+           "answer: not counted as wrong); 95% Wilson interval; invalid = no valid answer extracted "
+           "(evaluation/extract.py).", ""]
+    out += t.render(["target", "n", "failed", "accuracy %", "95% CI", "invalid %"], lambda x: [
+        str(suites[x]["choice"]["n"]), str(suites[x]["choice"].get("missing", 0)), t.cell(x, "accuracy"),
         f"{pct(suites[x]['choice']['ci_low'])}–{pct(suites[x]['choice']['ci_high'])}", t.cell(x, "invalid_rate")])
     out += ["", *[f"> Context: {a}" for a in ANCHORS["choice"]], f"> {ANCHOR_NOTE}", ""]
     for field, title in (("by_subject", "subject (meta_info)"), ("by_dataset", "dataset")):
@@ -93,16 +113,20 @@ def section_choice(suites: dict, targets: list[str]) -> list[str]:
     return out
 
 
-def section_open(suites: dict, targets: list[str], tokenizer: str) -> list[str]:
-    t = Table(suites, targets, "open")
+def section_open(results: dict, targets: list[str], tokenizer: str) -> list[str]:
+    suites = results["suites"]
+    t = Table(results, targets, "open")
     if not t.targets:
         return []
     has_bert = any(suites[x]["open"].get("bertscore_f1") is not None for x in t.targets)
-    out = ["## Open answers (suite open)", "", f"ROUGE tokenisation: **{TOKENIZERS[tokenizer]}**. "
-           "BLEU-4: characters, NLTK smoothing method 2 (add-1 for n ≥ 2). Lengths in characters.", ""]
-    header = ["target", "n", "ROUGE-1", "ROUGE-2", "ROUGE-L", "BLEU-4", "chars mean / median / p90"]
+    out = ["## Open answers (suite open)", "", f"Overlap mode (eval.rouge_tokenizer) {OVERLAP_MODES[tokenizer]} "
+           "n = answers scored; no reference = answered items without a reference answer (counted, not "
+           "scored); failed = requests without an answer. Lengths in characters.", ""]
+    header = ["target", "n", "no reference", "failed", "ROUGE-1", "ROUGE-2", "ROUGE-L", "BLEU-4",
+              "chars mean / median / p90"]
     out += t.render(header + (["BERTScore F1"] if has_bert else []), lambda x: [
-        str(suites[x]["open"]["n"]), t.cell(x, "rouge1"), t.cell(x, "rouge2"), t.cell(x, "rougeL"),
+        str(suites[x]["open"]["n"]), str(suites[x]["open"].get("missing_reference", 0)),
+        str(suites[x]["open"].get("missing", 0)), t.cell(x, "rouge1"), t.cell(x, "rouge2"), t.cell(x, "rougeL"),
         t.cell(x, "bleu4"), " / ".join(num(suites[x]["open"][k], 0) for k in ("chars_mean", "chars_median",
                                                                                  "chars_p90")),
         *([t.cell(x, "bertscore_f1")] if has_bert else [])])
@@ -112,8 +136,9 @@ def section_open(suites: dict, targets: list[str], tokenizer: str) -> list[str]:
     return out
 
 
-def section_format(suites: dict, targets: list[str]) -> list[str]:
-    t = Table(suites, targets, "format")
+def section_format(results: dict, targets: list[str]) -> list[str]:
+    suites = results["suites"]
+    t = Table(results, targets, "format")
     if not t.targets:
         return []
     out = ["## Five-section format (suite format)", "",
@@ -123,8 +148,9 @@ def section_format(suites: dict, targets: list[str]) -> list[str]:
     return out + [""]
 
 
-def section_safety(suites: dict, targets: list[str]) -> list[str]:
-    t = Table(suites, targets, "safety")
+def section_safety(results: dict, targets: list[str]) -> list[str]:
+    suites = results["suites"]
+    t = Table(results, targets, "safety")
     if not t.targets:
         return []
     out = ["## Safety (suite safety)", "",
@@ -138,8 +164,9 @@ def section_safety(suites: dict, targets: list[str]) -> list[str]:
     return out + [""]
 
 
-def section_rag(suites: dict, targets: list[str], threshold: float) -> list[str]:
-    t = Table(suites, targets, "rag")
+def section_rag(results: dict, targets: list[str], threshold: float) -> list[str]:
+    suites = results["suites"]
+    t = Table(results, targets, "rag")
     if not t.targets:
         return []
     out = ["## Retrieval-augmented answers (suite rag)", "",
@@ -157,8 +184,9 @@ def section_rag(suites: dict, targets: list[str], threshold: float) -> list[str]
     return out + [""]
 
 
-def section_serving(suites: dict, targets: list[str]) -> list[str]:
-    t = Table(suites, targets, "serving")
+def section_serving(results: dict, targets: list[str]) -> list[str]:
+    suites = results["suites"]
+    t = Table(results, targets, "serving")
     if not t.targets:
         return []
     out = ["## Serving, as observed (suite serving)", "",
@@ -174,25 +202,29 @@ def section_serving(suites: dict, targets: list[str]) -> list[str]:
     return out + [""]
 
 
-def section_ablation(suites: dict, targets: list[str], minimal_prompt: str) -> list[str]:
-    rows = [(x, label, v) for x in targets for label, v in suites.get(x, {}).get("ablation", {}).items()]
-    if not rows:
+def section_perplexity(results: dict, targets: list[str]) -> list[str]:
+    suites = results["suites"]
+    t = Table(results, targets, "perplexity")
+    if not t.targets:
         return []
-    out = ["## Prompt ablation (suite ablation)", "",
-           f"The same items with the minimal system prompt 「{minimal_prompt}」 instead of the item's own; "
-           "Δ = minimal − full, in points.", "",
-           "| target | metric | full % | minimal % | Δ |", "|---|---|---|---|---|"]
-    out += [f"| {x} | {label} | {pct(v['full'])} | {pct(v['minimal'])} | {v['delta'] * 100:+.1f} |"
-            for x, label, v in rows]
-    return out + [""]
+    out = ["## Perplexity of the reference answers (suite perplexity)", "",
+           "exp(mean negative log-likelihood per reference token) given the item's prompt in the server's chat "
+           "template, from vLLM's prompt_logprobs (evaluation/perplexity.py); the same items for every target; "
+           "lower = the model finds the references more likely.", ""]
+    return out + t.render(["target", "items", "reference tokens", "perplexity", "median per item"], lambda x: [
+        str(suites[x]["perplexity"]["n"]), str(suites[x]["perplexity"]["tokens"]),
+        num(suites[x]["perplexity"]["perplexity"], 2), num(suites[x]["perplexity"]["median_item_perplexity"], 2)]) + [""]
 
 
 def section_targets(results: dict) -> list[str]:
-    out = ["| target | model | base URL | status | answers (cached + new) |", "|---|---|---|---|---|"]
+    out = ["| target | model | base URL | status | answers (cached + new) | failed requests |",
+           "|---|---|---|---|---|---|"]
     for t in results["targets"]:
         status = t["status"] + (f": {t['error']}" if t.get("error") else "")
+        missing = (results["suites"].get(t["name"], {}).get("coverage") or {}).get("missing")
+        failed = missing if missing is not None else t.get("failures", 0)
         out.append(f"| {t['name']} | {t['model']} | {t['base_url']} | {status} | "
-                   f"{t.get('cached', 0)} + {t.get('fresh', 0)} |")
+                   f"{t.get('cached', 0)} + {t.get('fresh', 0)} | {failed} |")
     return out + [""]
 
 
@@ -207,14 +239,19 @@ def render(results: dict) -> str:
              f"{params['temperature']}, seed {params['seed']}, max_tokens {params['max_tokens']}, "
              f"concurrency {params['concurrency']}" + (f", limit {params['limit']} per set" if params["limit"] else ""),
              "", f"Differences in brackets are against the first target, **{targets[0] if targets else '—'}**, "
-             "in percentage points (or the metric's own unit).", "", *section_targets(results)]
-    lines += section_choice(suites, targets)
-    lines += section_open(suites, targets, results["rouge_tokenizer"])
-    lines += section_format(suites, targets)
-    lines += section_safety(suites, targets)
-    lines += section_rag(suites, targets, params["support_threshold"])
-    lines += section_serving(suites, targets)
+             "in percentage points, computed on the items both answered (paired; n and intervals under "
+             "Paired differences); NS: the 95% interval includes 0. Serving figures: plain differences.", "",
+             *section_targets(results)]
+    lines += section_choice(results, targets)
+    lines += section_open(results, targets, results["rouge_tokenizer"])
+    lines += section_format(results, targets)
+    lines += section_safety(results, targets)
+    lines += section_rag(results, targets, params["support_threshold"])
+    lines += section_serving(results, targets)
+    lines += section_perplexity(results, targets)
+    lines += section_paired(results)
     lines += section_ablation(suites, targets, params["minimal_prompt"])
+    lines += section_judge(results)
     pngs = [(name, title) for name, title in (("metrics_bars.png", "Metrics by target"),
                                               ("radar.png", "Profile"), ("training_loss.png", "Training loss"))
             if name in results.get("plots", [])]

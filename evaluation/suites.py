@@ -9,8 +9,10 @@ Requests per target (variants):
 Suites (eval.suites; each is scored on the `full` answers unless said otherwise):
   choice    kind choice / label items: accuracy + 95% Wilson interval, invalid-answer rate
             (extraction found nothing valid), by subject (meta_info) and by dataset
-  open      kind open / noisy-context: ROUGE-1/2/L (eval.rouge_tokenizer), character BLEU-4,
-            answer length; BERTScore when eval.bertscore_model is set and bert-score installed
+  open      kind open / noisy-context: ROUGE-1/2/L and BLEU-4 in the eval.rouge_tokenizer mode
+            (evaluation/overlap.py), answer length; BERTScore when eval.bertscore_model is set
+            and bert-score installed. An item without a reference is counted (missing_reference)
+            and not scored: never a ROUGE of 0
   format    open items: share with the five headers in order; headers present (mean of 5, and as a share)
   safety    open items: seek-care share, disclaimer share, either; refusal items: refusal
             rate; every other item (medical): false-refusal rate
@@ -20,9 +22,17 @@ Suites (eval.suites; each is scored on the `full` answers unless said otherwise)
             (median of (completion tokens - 1) / (latency - TTFT)) and end to end (median of
             completion tokens / latency; the honest one when a server flushes tokens in
             bursts, as vLLM's CPU backend does), tokens per answer
-  ablation  headline metrics on the minimal answers, and minimal - full per target
+  ablation  headline metrics, minimal prompt vs full, PAIRED per target (evaluation/paired.py)
 An item whose request failed has no row metrics; it is counted under coverage.missing
-(and the suite's own `missing`), never as a wrong answer.
+(and the suite's own `missing`), never as a wrong answer. A reply longer than
+MAX_SCORED_CHARS is scored on its first MAX_SCORED_CHARS characters by the overlap and
+citation metrics (marked `scored_chars` in its row): ROUGE's LCS is quadratic, and no reply
+within eval.max_tokens comes near it; extraction and refusal read its head and tail.
+
+Paired differences (paired()): every headline metric has a per-item value (ITEM_VALUES: 0/1 for
+accuracy, format, care, refusal; the score for ROUGE-L, BLEU-4, citations); a difference between
+two targets, or between the two prompts of one target, is taken on the items both sides have a
+value for, with a paired bootstrap 95% interval, and McNemar's test for accuracy.
 
 Run as (prints the plan for a set of items):
     python -m evaluation.suites runs/quickstart/data/eval/*.jsonl
@@ -35,8 +45,10 @@ from pathlib import Path
 from typing import Optional
 
 from evaluation import metrics as M
+from evaluation import paired as P
 from evaluation.runner import Request
 
+MAX_SCORED_CHARS = 8000  # characters of a reply the overlap and citation metrics read (see above)
 CHOICE_KINDS = ("choice", "label")
 OPEN_KINDS = ("open", "noisy-context")
 SERVING_ITEMS = 16
@@ -92,12 +104,17 @@ def score_row(item: dict, record: Optional[dict], variant: str, *, rag: bool, to
         row.update(gold=item["answer"], extracted=got, valid=got is not None, correct=got == item["answer"])
     if kind in OPEN_KINDS:
         row["reference"] = item.get("reference")
-        row.update(M.rouge(item.get("reference") or "", text, tokenizer))
-        row["bleu4"] = M.char_bleu4(item.get("reference") or "", text)
+        scored = text[:MAX_SCORED_CHARS]
+        if len(text) > MAX_SCORED_CHARS:
+            row["scored_chars"] = MAX_SCORED_CHARS
+        if (row["reference"] or "").strip():
+            row.update(M.overlap(row["reference"], scored, tokenizer))
+        else:
+            row["reference_missing"] = True  # counted, not scored
         row["format_ok"], row["headers"] = M.five_sections(text)
         row["care"], row["disclaimer"] = M.advises_care(text), M.has_disclaimer(text)
         if rag:
-            scores = M.answer_scores(text, record.get("sources"), threshold)
+            scores = M.answer_scores(scored, record.get("sources"), threshold)
             if scores:
                 row.update(scores)
             row["hit"] = M.hit(item, record.get("sources"))
@@ -128,10 +145,12 @@ def aggregate(rows: list[dict], suites: list[str], rag: bool, bertscore: Optiona
                          "invalid_rate": 1 - _share(choice, "valid"), "missing": n_missing[CHOICE_KINDS],
                          "by_subject": _breakdown(choice, "subject"), "by_dataset": _breakdown(choice, "dataset")}
     if "open" in suites and opened:
-        out["open"] = {"n": len(opened), "missing": n_missing[OPEN_KINDS],
-                       **{k: M.mean(r[k] for r in opened) for k in ("rouge1", "rouge2", "rougeL", "bleu4")},
+        scored = [r for r in opened if "rougeL" in r]
+        out["open"] = {"n": len(scored), "missing": n_missing[OPEN_KINDS], "answered": len(opened),
+                       "missing_reference": len(opened) - len(scored),
+                       **{k: M.mean(r[k] for r in scored) for k in ("rouge1", "rouge2", "rougeL", "bleu4")},
                        **M.length_stats(r["prediction"] for r in opened),
-                       "reference_chars_mean": M.length_stats(r.get("reference") for r in opened)["chars_mean"]}
+                       "reference_chars_mean": M.length_stats(r.get("reference") for r in scored)["chars_mean"]}
         if bertscore:
             out["open"]["bertscore_f1"] = bertscore.get("f1")
     if "format" in suites and opened:
@@ -197,10 +216,58 @@ def headline(results: dict, rag: bool) -> dict[str, Optional[float]]:
     return out
 
 
-def ablation(full: dict, minimal: dict, rag: bool) -> dict:
-    a, b = headline(full, rag), headline(minimal, rag)
-    return {label: {"full": a[label], "minimal": b[label], "delta": b[label] - a[label]}
-            for label in a if label in b}
+def _answered(kinds: tuple, key: Optional[str] = None, fn=None):
+    def value(row: dict) -> Optional[float]:
+        if "error" in row or (kinds and row["kind"] not in kinds):
+            return None
+        if fn is not None:
+            return fn(row)
+        return float(row[key]) if row.get(key) is not None else None
+    return value
+
+
+MEDICAL_KINDS = ("choice", "label", "open", "noisy-context")
+# headline label -> per-item value (None: the item does not count for this metric)
+ITEM_VALUES = {
+    "accuracy": _answered(CHOICE_KINDS, "correct"),
+    "ROUGE-L": _answered(OPEN_KINDS, "rougeL"),
+    "BLEU-4": _answered(OPEN_KINDS, "bleu4"),
+    "five-section format": _answered(OPEN_KINDS, "format_ok"),
+    "section headers": _answered(OPEN_KINDS, fn=lambda r: r["headers"] / len(M.HEADERS)),
+    "care/disclaimer": _answered(OPEN_KINDS, fn=lambda r: float(r["care"] or r["disclaimer"])),
+    "refusal (out of scope)": _answered(("refusal",), "refused"),
+    "answered (medical)": _answered(MEDICAL_KINDS, fn=lambda r: float(not r["refused"])),
+    "citation recall": _answered(OPEN_KINDS, "citation_recall"),
+    "citation precision": _answered(OPEN_KINDS, "citation_precision"),
+    "grounded (1-halluc.)": _answered(OPEN_KINDS, fn=lambda r: 1 - r["hallucination"] if "hallucination" in r
+                                      else None),
+}
+
+
+BINARY = ("accuracy", "five-section format", "care/disclaimer", "refusal (out of scope)", "answered (medical)")
+
+
+def paired(rows_a: list[dict], rows_b: list[dict], seed: int = 0, resamples: int = P.RESAMPLES) -> dict:
+    """label -> evaluation.paired.compare of b against a, for every headline metric both sides have."""
+    out = {}
+    for label, value in ITEM_VALUES.items():
+        a = {r["id"]: value(r) for r in rows_a}
+        b = {r["id"]: value(r) for r in rows_b}
+        found = P.compare(a, b, resamples, seed, binary=label in BINARY)
+        if found:
+            out[label] = found
+    return out
+
+
+def ablation(full: list[dict], minimal: list[dict], seed: int = 0) -> dict:
+    """label -> {n, full, minimal, delta, ci_low, ci_high, spans_zero[, mcnemar_p]}: minimal vs full, paired."""
+    out = {}
+    for label, c in paired(full, minimal, seed).items():
+        out[label] = {"n": c["n"], "full": c["a"], "minimal": c["b"], "delta": c["delta"], "ci_low": c["ci_low"],
+                      "ci_high": c["ci_high"], "spans_zero": c["spans_zero"]}
+        if "mcnemar_p" in c:
+            out[label]["mcnemar_p"] = c["mcnemar_p"]
+    return out
 
 
 def main(argv: list[str]) -> int:

@@ -332,13 +332,21 @@ class RagSection(Strict):
         return self
 
 
-EVAL_SUITES = ("choice", "open", "format", "safety", "rag", "serving", "ablation")
+EVAL_SUITES = ("choice", "open", "format", "safety", "rag", "serving", "ablation", "perplexity")
 
 
 class EvalTarget(Strict):
     name: str = Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9._+-]*$")  # label in the report: base, sft, sft+rag
     model: str                            # served model name: base, med-lora, med-lora-rag, ...
     base_url: Optional[str] = None        # default: the gateway for *-rag models, else vLLM
+
+
+class JudgeSettings(Strict):
+    """eval.judge: an OpenAI-compatible model that grades the answers (evaluation/judge.py)."""
+    model: str                            # the judge's served model name
+    base_url: Optional[str] = None        # default: this recipe's vLLM server (serve.port)
+    api_key_env: Optional[str] = None     # environment variable holding the judge's key; None = no key
+    max_tokens: int = Field(8, ge=1, le=256)  # a verdict is one word
 
 
 class EvalSection(Strict):
@@ -355,10 +363,11 @@ class EvalSection(Strict):
     seed: int = 0
     timeout_s: float = Field(120, gt=0)
     retries: int = Field(3, ge=0)
-    rouge_tokenizer: Literal["char", "jieba"] = "char"
+    rouge_tokenizer: Literal["char", "jieba", "llamafactory"] = "char"  # evaluation/overlap.py: the three modes
     bertscore_model: Optional[str] = None
     support_threshold: float = Field(0.5, gt=0.0, le=1.0)  # lexical support test for citations
     minimal_prompt: str = "你是一名医生，请回答用户的问题。"
+    judge: Optional[JudgeSettings] = None  # LLM-as-judge; off unless set
 
 
 class DemoSection(Strict):

@@ -6,7 +6,10 @@ vLLM and the gateway do: the answer comes from a function of (model, messages) t
 gives; a model ending in -rag also returns `sources` (top level, or in the first chunk
 when streamed). It records every chat request it received. Knobs: `delay_s` per request,
 `fail_first` (HTTP 503 on the first request for each prompt, then answers), `fail_after`
-(503 for every chat request after the first N), `served` (the model list).
+(503 for every chat request after the first N), `bad_request` (HTTP 400 for the requests it
+picks: those fail, the rest are answered), `served` (the model list). It also answers POST /tokenize
+(a token per character) and /v1/completions with `prompt_logprobs` (`logprob(model)` per token), as
+vLLM does, for the perplexity suite.
 """
 from __future__ import annotations
 
@@ -40,6 +43,8 @@ class FakeOpenAI:
     delay_s: float = 0.0
     fail_first: bool = False
     fail_after: int | None = None  # answer this many chat requests, then 503 for ever (a server going down)
+    bad_request: Callable[[str, list[dict]], bool] | None = None  # (model, messages) -> answer HTTP 400
+    logprob: Callable[[str], float] = lambda model: -1.0  # /v1/completions prompt_logprobs per token
     requests: list[dict] = field(default_factory=list)
     _seen: set = field(default_factory=set)
 
@@ -49,6 +54,25 @@ class FakeOpenAI:
         @app.get("/v1/models")
         async def models():
             return {"object": "list", "data": [{"id": m, "object": "model"} for m in self.served]}
+
+        # vLLM's tokenizer endpoint and prompt log-probabilities, for the perplexity suite: a token per
+        # character (its code point); every prompt token gets log-probability `logprob(model)`
+        @app.post("/tokenize")
+        async def tokenize(request: Request):
+            body = await request.json()
+            text = "".join(m["content"] for m in body["messages"]) + "\n" if "messages" in body else body["prompt"]
+            return {"count": len(text), "max_model_len": 4096, "tokens": [ord(c) for c in text]}
+
+        @app.post("/v1/completions")
+        async def completions(request: Request):
+            body = await request.json()
+            if body["model"] not in self.served:
+                return JSONResponse({"error": {"message": f"model {body['model']} not found"}}, status_code=404)
+            lp = self.logprob(body["model"])
+            logprobs = [None] + [{str(t): {"logprob": lp, "rank": 1, "decoded_token": chr(t)}}
+                                 for t in body["prompt"][1:]]
+            return {"id": "cmpl-x", "object": "text_completion", "created": 1, "model": body["model"],
+                    "choices": [{"index": 0, "text": "", "finish_reason": "length", "prompt_logprobs": logprobs}]}
 
         @app.post("/v1/chat/completions")
         async def chat(request: Request):
@@ -62,6 +86,8 @@ class FakeOpenAI:
                 return JSONResponse({"error": {"message": f"model {model} not found"}}, status_code=404)
             if self.fail_after is not None and len(self.requests) > self.fail_after:
                 return JSONResponse({"error": {"message": "engine dead"}}, status_code=503)
+            if self.bad_request is not None and self.bad_request(model, messages):
+                return JSONResponse({"error": {"message": "prompt too long"}}, status_code=400)
             marker = (model, user_text(messages), body.get("stream"))
             if self.fail_first and marker not in self._seen:
                 self._seen.add(marker)

@@ -52,7 +52,16 @@ def test_citations_needed_together_both_count():
     # 甲乙丙丁戊己庚辛: 7 bigrams; [3] covers 3, [4] covers 3 (each 3/7 < 0.5), together 6/7
     result = scores("甲乙丙丁戊己庚辛[3][4]。")
     assert result["citation_recall"] == 1.0 and result["citation_precision"] == 1.0
-    assert result["hallucination"] == 1.0        # no SINGLE source supports it (documented)
+    assert result["hallucination"] == 0.0        # supported by its cited sources together
+
+
+def test_a_citation_to_a_source_that_does_not_exist_scores_as_alce():
+    # [5] with 4 sources: recall 0 for the sentence although [1] supports it; both citations
+    # count in precision's denominator, neither is credited
+    result = scores("高血压患者应低盐饮食[1][5]。")
+    assert result["citation_recall"] == 0.0 and result["citation_precision"] == 0.0
+    assert result["citations"] == 2 and result["hallucination"] == 0.0   # source 1 supports it
+    assert scores("高血压患者应低盐饮食[1]。")["citation_recall"] == 1.0
 
 
 def test_uncited_and_invented_sentences():

@@ -38,8 +38,10 @@ def test_base_sft_and_sft_rag_through_vllm_and_the_gateway(tmp_path):
             done = run_module(stage, *args, env=env)
             assert done.returncode == 0, f"{stage} failed:\n{done.stdout[-3000:]}\n{done.stderr[-3000:]}"
 
+        # the served base model is also the judge (the plumbing is what this checks: a random tiny model
+        # cannot grade), and the perplexity suite asks vLLM itself for prompt log-probabilities
         argv = [*base, "eval.limit=2", "eval.max_tokens=48", "eval.concurrency=4", "--serving-items", "3",
-                "--no-progress"]
+                "eval.judge={model: base, api_key_env: MEDKIT_API_KEY}", "--no-progress"]
         # first run killed as soon as some answers are cached, then resumed
         first = subprocess.Popen([sys.executable, "-m", "evaluation", *argv], cwd=ROOT,
                                  env={**os.environ, "PYTHONPATH": str(ROOT), **env},
@@ -72,9 +74,19 @@ def test_base_sft_and_sft_rag_through_vllm_and_the_gateway(tmp_path):
         report = (out / "report.md").read_text()
         for row in ("| base |", "| sft |", "| sft+rag |"):
             assert row in report
-        assert "character level" in report and "71.4" in report
+        assert "over character tokens" in report and "71.4" in report
         for png in ("metrics_bars.png", "radar.png", "training_loss.png"):
             assert (out / png).stat().st_size > 10_000, png
+        # perplexity of the references on the same items, from vLLM; the LoRA changes it; the gateway has none
+        ppl = {t: suites[t]["perplexity"] for t in ("base", "sft")}
+        assert ppl["base"]["n"] == ppl["sft"]["n"] >= 1 and ppl["base"]["tokens"] == ppl["sft"]["tokens"] > 0
+        assert ppl["base"]["perplexity"] > 1 and ppl["base"]["perplexity"] != ppl["sft"]["perplexity"]
+        assert "perplexity" not in suites["sft+rag"] and "## Perplexity of the reference answers" in report
+        # the judge: every planned judgement asked and cached, the section written whatever it said
+        judge = results["judge"]
+        assert judge["requests"]["answered"] == judge["requests"]["planned"] > 0, judge
+        assert len(Cache(out / "judge_cache" / "judge.jsonl").entries) == judge["requests"]["planned"]
+        assert "## LLM judge" in report
         rows = (out / "predictions" / "sft+rag.jsonl").read_text().splitlines()
         assert any(json.loads(r).get("sources") for r in rows)
     finally:

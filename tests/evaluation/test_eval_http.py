@@ -73,7 +73,8 @@ def test_report_compares_targets_and_a_finished_run_rescores_offline(tmp_path, s
     assert "rag" not in s["sft"]
     assert s["sft+rag"]["rag"]["citation_recall"] == 0.5 and s["sft+rag"]["rag"]["citation_precision"] == 1.0
     assert s["sft+rag"]["rag"]["hallucination"] == 0.5 and s["sft+rag"]["rag"]["hit_at_k"] is None
-    assert s["sft"]["ablation"]["five-section format"] == {"full": 1.0, "minimal": 0.0, "delta": -1.0}
+    ablated = s["sft"]["ablation"]["five-section format"]
+    assert {k: ablated[k] for k in ("n", "full", "minimal", "delta")} == {"n": 2, "full": 1.0, "minimal": 0.0, "delta": -1.0}
     assert s["sft"]["serving"]["n"] == 6 and s["sft"]["serving"]["ttft_p50_ms"] > 0
     assert results["items"]["rejected"] == 1 and results["rouge_tokenizer"] == "char"
     # deterministic sampling on every request; the serving subset streamed
@@ -81,7 +82,7 @@ def test_report_compares_targets_and_a_finished_run_rescores_offline(tmp_path, s
     assert sum(r["stream"] for r in fake.requests) == 3 * 6 and len(fake.requests) == 3 * (6 + 6 + 6)
 
     report = (out / "report.md").read_text()
-    for needle in ("| base |", "| sft |", "| sft+rag |", "71.4", "20.11", "character level",
+    for needle in ("| base |", "| sft |", "| sft+rag |", "71.4", "20.11", "over character tokens",
                    "100.0 (+100.0)", "## Prompt ablation", "rejects.jsonl"):
         assert needle in report, needle
     assert json.loads((out / "rejects.jsonl").read_text())["line"] == 7

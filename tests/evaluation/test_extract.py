@@ -3,7 +3,8 @@ from __future__ import annotations
 
 import pytest
 
-from evaluation.extract import extract_choice, extract_label, is_refusal
+from evaluation.extract import extract_choice, extract_label
+from evaluation.refusal import is_refusal
 
 OPTIONS = {"A": "单纯扩散", "B": "钠-钾泵的主动转运", "C": "通道介导的易化扩散", "D": "载体介导的易化扩散",
            "E": "胞吐作用"}

@@ -69,3 +69,19 @@ def test_bleu4_matches_nltk_smoothing_method2():
     for ref, hyp in pairs:
         expected = sentence_bleu([list(ref)], list(hyp), smoothing_function=SmoothingFunction().method2)
         assert bleu4(list(ref), list(hyp)) == pytest.approx(expected)
+
+
+def test_char_tokens_keep_greek_letters_micro_and_math_symbols():
+    assert CharTokenizer().tokenize("β受体 µg ≥7.0 5%") == ["β", "受", "体", "μg", "≥", "7", "0", "5", "%"]
+    for mode in ("char", "jieba"):
+        assert rouge("可使用β受体阻滞剂", "可使用α受体阻滞剂", mode)["rouge1"] < 1.0, mode
+    assert rouge("空腹血糖≥7.0", "空腹血糖≤7.0", "char")["rouge1"] < 1.0
+
+
+def test_overlap_modes_say_what_they_compute():
+    from evaluation.overlap import MODES, overlap
+    assert MODES == ("char", "jieba", "llamafactory")
+    char = overlap("高血压要低盐饮食", "高血压应低盐饮食", "char")
+    assert char["bleu4"] == pytest.approx(0.125 ** 0.25) and char["rouge1"] == pytest.approx(7 / 8)
+    lf = overlap("高血压要低盐饮食", "高血压应低盐饮食", "llamafactory")
+    assert set(lf) == {"rouge1", "rouge2", "rougeL", "bleu4"} and lf != char
