@@ -108,10 +108,11 @@ def test_llamafactory_own_default_system_would_be_caught_as_train_prompt(lane):
         from transformers import AutoTokenizer
         base = {str(packaged_dir("smollm2-135m-instruct"))!r}
         chat = [{{"role": "user", "content": "hello"}}]
-        served = AutoTokenizer.from_pretrained(base).apply_chat_template(chat, add_generation_prompt=True)
-        served = served["input_ids"] if isinstance(served, dict) else list(served)
-        fixed = training_prompt_ids(base, "smollm2", {PACKAGED["smollm2-135m-instruct"].default_system!r}, [chat])[0]
+        served = AutoTokenizer.from_pretrained(base).apply_chat_template(chat, add_generation_prompt=True,
+                                                                          return_dict=True)["input_ids"]
+        # stock first: LLaMA-Factory writes default_system into its shared template object
         stock = training_prompt_ids(base, "smollm2", None, [chat])[0]
+        fixed = training_prompt_ids(base, "smollm2", {PACKAGED["smollm2-135m-instruct"].default_system!r}, [chat])[0]
         print(json.dumps([fixed == served, stock == served]))
     """
     done = subprocess.run([bin_of("train"), "-c", textwrap.dedent(code)], cwd=ROOT, capture_output=True,
