@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 import socket
 import subprocess
 import sys
@@ -96,3 +97,60 @@ def test_stale_pid_file_never_kills_an_unrelated_process(tmp_path):
 def test_make_stop_when_nothing_runs_is_harmless(tmp_path):
     done = run_module("serve", "stop", "recipes/quickstart.yaml", f"run_dir={tmp_path}/run")
     assert done.returncode == 0 and "nothing running for 'quickstart'" in done.stdout
+
+
+WORKER_SERVER = ("import http.server, json, subprocess, sys\n"
+                 "worker = subprocess.Popen([sys.executable, '-c', 'import time; time.sleep(300)'])\n"
+                 "class H(http.server.BaseHTTPRequestHandler):\n"
+                 "    def do_GET(self):\n"
+                 "        body = json.dumps({'data': [{'id': 'm1'}]}).encode()\n"
+                 "        self.send_response(200); self.end_headers(); self.wfile.write(body)\n"
+                 "http.server.HTTPServer(('127.0.0.1', {port}), H).serve_forever()\n")
+
+
+def start_with_worker(tmp_path, port: int) -> tuple[dict, list[int]]:
+    """A server whose leader spawned a worker, like vLLM's API server and its EngineCore."""
+    argv = [sys.executable, "-c", WORKER_SERVER.replace("{port}", str(port))]
+    record = process.start("fake", argv, {}, "127.0.0.1", port, f"http://127.0.0.1:{port}/v1", ["m1"],
+                           tmp_path / "run" / "serve" / "fake.json", tmp_path / "f.log", 20)
+    workers = [pid for pid in process.tagged(record["tag"]) if pid != record["pid"]]
+    assert len(workers) == 1
+    return record, workers
+
+
+def test_leftovers_of_a_killed_leader_are_listed_and_stopped(tmp_path):
+    port = process.free_port()
+    record, workers = start_with_worker(tmp_path, port)
+    os.kill(record["pid"], signal.SIGKILL)  # the leader only: its worker lives on, as vLLM's engine does
+    os.waitpid(record["pid"], 0)
+    assert alive(workers[0])
+    listed = run_module("serve", "status", str(tmp_path)).stdout
+    assert "LEADER GONE" in listed and str(workers[0]) in listed
+    message = process.stop(tmp_path / "run" / "serve" / "fake.json")
+    assert "had died" in message and str(workers[0]) in message
+    assert not alive(workers[0]) and process.tagged(record["tag"]) == []
+    assert "nothing running" in run_module("serve", "status", str(tmp_path)).stdout
+
+
+def test_start_clears_the_leftovers_of_a_killed_leader_first(tmp_path):
+    port = process.free_port()
+    record, workers = start_with_worker(tmp_path, port)
+    os.kill(record["pid"], signal.SIGKILL)
+    os.waitpid(record["pid"], 0)
+    again, new_workers = start_with_worker(tmp_path, port)
+    assert again["pid"] != record["pid"] and not alive(workers[0])
+    assert process.tagged(record["tag"]) == []
+    process.stop(tmp_path / "run" / "serve" / "fake.json")
+    assert not alive(new_workers[0])
+
+
+def test_a_process_outside_the_server_is_never_tagged(tmp_path):
+    port = process.free_port()
+    record, _ = start_with_worker(tmp_path, port)
+    bystander = subprocess.Popen(["sleep", "30"])  # same user, same group as the test: not the server's
+    try:
+        assert bystander.pid not in process.tagged(record["tag"])
+        process.stop(tmp_path / "run" / "serve" / "fake.json")
+        assert bystander.poll() is None
+    finally:
+        bystander.kill()
