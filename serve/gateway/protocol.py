@@ -10,13 +10,25 @@ from __future__ import annotations
 
 from typing import Any, Literal, Optional, Union
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic_core import PydanticCustomError
 
+from serve.gateway.json_values import first_invalid
 from serve.rag.types import Source
 
 
 class PassThrough(BaseModel):
     model_config = ConfigDict(extra="allow")
+
+
+def refuse_invalid_values(data: Any) -> Any:
+    """A 'before' validator for a whole request body: NaN, Infinity and lone surrogates are a 400
+    naming the field (serve/gateway/json_values.py), never passed on or rewritten."""
+    found = first_invalid(data)
+    if found:
+        raise PydanticCustomError("invalid_json_value", "{param}: {problem}",
+                                  {"param": found[0], "problem": found[1]})
+    return data
 
 
 # --- OpenAI chat completions -------------------------------------------------------------------
@@ -59,6 +71,8 @@ class ChatCompletionRequest(PassThrough):
     stop: Union[str, list[str], None] = None
     tools: Optional[list[dict[str, Any]]] = None
     tool_choice: Union[str, dict[str, Any], None] = None
+
+    _valid_values = model_validator(mode="before")(refuse_invalid_values)
 
     def upstream_payload(self, **changes: Any) -> dict[str, Any]:
         """The request as the client sent it (fields it set, extras included), with `changes` applied."""
@@ -105,6 +119,8 @@ class DifyRetrievalRequest(BaseModel):
     retrieval_setting: RetrievalSetting
     # Accepted and ignored: the Retriever protocol has no metadata filter.
     metadata_condition: Optional[dict[str, Any]] = None
+
+    _valid_values = model_validator(mode="before")(refuse_invalid_values)
 
 
 class DifyRecord(BaseModel):
