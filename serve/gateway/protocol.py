@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from typing import Any, Literal, Optional, Union
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, model_validator
 from pydantic_core import PydanticCustomError
 
 from serve.gateway.json_values import first_invalid
@@ -72,13 +72,24 @@ class ChatCompletionRequest(PassThrough):
     tools: Optional[list[dict[str, Any]]] = None
     tool_choice: Union[str, dict[str, Any], None] = None
 
-    _valid_values = model_validator(mode="before")(refuse_invalid_values)
+    _sent: dict[str, Any] = PrivateAttr(default_factory=dict)
+
+    @model_validator(mode="wrap")
+    @classmethod
+    def _keep_what_was_sent(cls, data: Any, handler: Any) -> "ChatCompletionRequest":
+        """Validate, and keep the body as sent: vLLM gets the client's values, not pydantic's coercions
+        (`max_tokens: true` would otherwise reach vLLM as 1, a NaN as null)."""
+        request = handler(refuse_invalid_values(data))
+        request._sent = data if isinstance(data, dict) else request.model_dump(mode="json", exclude_unset=True)
+        return request
 
     def upstream_payload(self, **changes: Any) -> dict[str, Any]:
-        """The request as the client sent it (fields it set, extras included), with `changes` applied."""
-        payload = self.model_dump(mode="json", exclude_unset=True)
-        payload.update(changes)
-        return payload
+        """The request exactly as the client sent it (extras included), with `changes` applied."""
+        return {**self._sent, **changes}
+
+    def sent_messages(self) -> list[dict[str, Any]]:
+        """The messages as sent (copies, so the caller may change them)."""
+        return [dict(m) for m in self._sent["messages"]]
 
     @property
     def include_usage(self) -> bool:

@@ -285,7 +285,7 @@ class GatewayService:
 
     async def _augment(self, request: ChatCompletionRequest) -> tuple[list[dict], list[dict]]:
         """(messages with sources in the last user turn, the top_k sources as payload dicts)."""
-        messages = [m.model_dump(mode="json", exclude_unset=True) for m in request.messages]
+        messages = request.sent_messages()
         last_user = next((i for i in range(len(request.messages) - 1, -1, -1)
                           if request.messages[i].role == "user"), None)
         question = request.messages[last_user].text().strip() if last_user is not None else ""

@@ -44,7 +44,8 @@ class KeyGuard:
         self.key = key.encode() if key else None
 
     def allowed(self, scope: dict) -> bool:
-        if scope["path"] in OPEN_PATHS or scope.get("method") == "OPTIONS":
+        path = scope["path"].removeprefix(scope.get("root_path", ""))  # as vLLM's own check reads it
+        if path in OPEN_PATHS or scope.get("method") == "OPTIONS":
             return True
         token = bearer_token(scope)
         return token is not None and hmac.compare_digest(token.encode(), self.key)
