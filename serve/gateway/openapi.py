@@ -53,7 +53,9 @@ MODELS = errors(401, 502, 503, 504)
 RETRIEVAL = errors(400, 403, 404, 413, 503, dify=True)
 READY = {503: {"model": ReadyResponse, "description": "Not ready: the model server or the index is not."}}
 METRICS = {200: {"description": "Prometheus text exposition format",
-                 "content": {"text/plain": {"schema": {"type": "string"}}}}, **errors(401)}
+                 "content": {"text/plain": {"schema": {"type": "string"}}}},
+           401: {"description": WHY[401],  # JSON, although the route's own answer is text
+                 "content": {"application/json": {"schema": {"$ref": "#/components/schemas/ErrorResponse"}}}}}
 GUARDED = [{"bearer": []}, {}]  # the key is needed when one is configured
 
 
