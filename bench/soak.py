@@ -134,8 +134,12 @@ def summarise(results: list[dict], killed_at: float, restart: dict, t0: float) -
                   if r["kind"] == "http_error" and r["started"] >= killed_at]
     after = sorted((r for r in results if r["started"] >= killed_at and r["kind"] == "complete"),
                    key=lambda r: r["ended"])
-    ms = lambda xs: {"n": len(xs), "p50": round(percentile(xs, 50), 1), "p95": round(percentile(xs, 95), 1),  # noqa: E731
-                     "max": round(max(xs), 1)} if xs else {"n": 0}
+    def ms(xs: list[float]) -> dict:
+        if not xs:
+            return {"n": 0}
+        return {"n": len(xs), "p50": round(percentile(xs, 50), 1), "p95": round(percentile(xs, 95), 1),
+                "max": round(max(xs), 1)}
+
     return {"requests": len(results), **kinds, "statuses": sorted({r["status"] for r in results}),
             "in_flight_at_kill": len(in_flight), "in_flight_completed": len(in_flight) - len(cut),
             "cut_stream_end_ms_after_kill": ms(cut_ms), "refused_answer_ms": ms(refused_ms),
@@ -167,7 +171,8 @@ def main(argv: list[str]) -> int:
     out = run_dir(recipe) / "bench"
     out.mkdir(parents=True, exist_ok=True)
     launch, key = plan(recipe), api_key(recipe)
-    pid_files = {"vllm": run_dir(recipe) / "serve" / "soak-vllm.json", "gateway": run_dir(recipe) / "serve" / "soak-gw.json"}
+    pid_files = {"vllm": run_dir(recipe) / "serve" / "soak-vllm.json",
+                 "gateway": run_dir(recipe) / "serve" / "soak-gw.json"}
     resolved = run_dir(recipe) / "recipe.resolved.yaml"  # the gateway rewrites it with the soak ports
     saved = resolved.read_text(encoding="utf-8") if resolved.exists() else None
     gw_url = f"http://127.0.0.1:{gw_port}/v1"

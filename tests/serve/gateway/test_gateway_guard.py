@@ -166,7 +166,8 @@ def test_client_giving_up_on_a_json_answer_cancels_the_upstream_request(start_ga
                    json={**CHAT, "model": model, "x_slow": True})
     assert upstream.abandoned_wait.wait(5), "the gateway kept waiting on upstream after the client left"
     deadline = time.time() + 2
-    while 'route="/v1/chat/completions",status="499"' not in (text := httpx.get(f"{fresh.url}/metrics", headers=auth).text):
+    while 'route="/v1/chat/completions",status="499"' not in (
+            text := httpx.get(f"{fresh.url}/metrics", headers=auth).text):
         assert time.time() < deadline, text
         time.sleep(0.01)
     assert httpx.get(f"{fresh.url}/health").status_code == 200
@@ -179,7 +180,8 @@ def test_upstream_breaking_mid_stream_ends_the_stream_with_an_error_event(start_
         assert reply.status_code == 200  # sent before the upstream broke
         data = [line[6:] for line in reply.iter_lines() if line.startswith("data: ")]
     assert '"半"' in data[0] and "broke off" in data[1] and data[-1] == "[DONE]"
-    assert 'medkit_gateway_upstream_errors_total{kind="broken"} 1.0' in httpx.get(f"{fresh.url}/metrics", headers=auth).text
+    metrics = httpx.get(f"{fresh.url}/metrics", headers=auth).text
+    assert 'medkit_gateway_upstream_errors_total{kind="broken"} 1.0' in metrics
 
 
 def test_ready_checks_upstream_and_retriever(gateway, start_gateway, auth):
