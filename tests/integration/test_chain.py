@@ -208,6 +208,7 @@ def test_every_route_needs_the_key_but_liveness(chain, server, open_paths):
     if server == "lora":  # what the attack found open
         assert {"/invocations", "/tokenize", "/detokenize", "/metrics", "/v1/chat/completions"} <= paths
     assert httpx.get(f"{base}/openapi.json").status_code == 401
+    assert httpx.get(f"{base}/docs").status_code == 401  # not in the document, guarded all the same
     if server == "gateway":
         assert httpx.get(f"{base}/ready").json() == {"status": "ready"}
 
