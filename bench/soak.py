@@ -187,15 +187,17 @@ def main(argv: list[str]) -> int:
         os.kill(record["pid"], signal.SIGKILL)  # the API server only, as an OOM kill or a crash would
         killed_at = time.time()
         print(f"   t={killed_at - t_start:.1f} s: SIGKILL vLLM API server pid {record['pid']}", flush=True)
-        while record["pid"] in process.tagged(record["tag"]):
+        while record["pid"] in process.server_pids(record):
             time.sleep(0.05)
-        leftovers = process.tagged(record["tag"])
-        print(f"   left running: {leftovers}; restarting as `make serve` does", flush=True)
+        leftovers = process.server_pids(record)
+        left_rss = process.rss_bytes(leftovers)
+        print(f"   left running: {leftovers} ({left_rss / 2**30:.1f} GiB); restarting as `make serve` does",
+              flush=True)
         begun = time.time()
         start_vllm()
         seconds = round(time.time() - begun, 1)
         print(f"   vLLM ready again after {seconds} s", flush=True)
-        return killed_at, {"seconds": seconds, "leftovers": leftovers,
+        return killed_at, {"seconds": seconds, "leftovers": leftovers, "leftovers_gib": round(left_rss / 2**30, 2),
                            "leftovers_alive_after_restart": [p for p in leftovers if process.cmdline(p)]}
 
     try:
@@ -213,15 +215,15 @@ def main(argv: list[str]) -> int:
         t_start = time.time()
         killed_at, restart, t0 = asyncio.run(run(args, soak, kill_and_restart))
     finally:
-        records = {name: process.read_record(f) for name, f in pid_files.items()}
-        tags = [r["tag"] for r in records.values() if r and r.get("tag")]
+        records = [r for r in (process.read_record(f) for f in pid_files.values()) if r]
         for file in pid_files.values():
             process.stop(file)
         if saved is not None:
             resolved.write_text(saved, encoding="utf-8")
     summary = summarise(soak.results, killed_at, restart, t0)
     summary["leftovers_alive_after_restart"] = restart.get("leftovers_alive_after_restart")
-    summary["processes_left_after_stop"] = sum(len(process.tagged(t)) for t in tags)
+    summary["leftovers_gib"] = restart.get("leftovers_gib")
+    summary["processes_left_after_stop"] = sum(len(process.server_pids(r)) for r in records)
     summary.update(clients=args.clients, models=models, max_tokens=args.max_tokens, cpu_count=os.cpu_count())
     print(json.dumps(summary, indent=2))
     (out / "soak.json").write_text(json.dumps(summary, indent=2))

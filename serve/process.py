@@ -6,10 +6,12 @@ command line, and a pid whose command line no longer matches is treated as stale
 
 Each server also gets a tag in its environment (MEDKIT_SERVER_TAG=<random>), which
 every process it spawns inherits. That finds a server's processes after its leader
-died: SIGKILL of vLLM's API server leaves its EngineCore and worker running (2.7 GB
-for the tiny model on CPU), in a group whose leader pid is gone. `stop`, `start` and
-`records` look such leftovers up by tag, so an unrelated process that happens to
-reuse a pid or group id is never touched.
+died: SIGKILL of vLLM's API server leaves its EngineCore and Worker running (2.4 GB
+resident for the tiny model on CPU), in a session whose leader pid is gone. A server's
+processes are those of its session (the leader's pid) that carry its tag, plus those
+whose environment was overwritten: vLLM's EngineCore and Worker set their process
+title, which blanks /proc/<pid>/environ, so the tag cannot be read there. A process in
+that session with an ordinary environment but without the tag is never touched.
 """
 from __future__ import annotations
 
@@ -57,17 +59,32 @@ def cmdline(pid: int) -> str:
 TAG_VAR = "MEDKIT_SERVER_TAG"
 
 
-def tagged(tag: str) -> list[int]:
-    """Live processes whose environment carries TAG_VAR=tag: a server's leader, engine and workers."""
-    needle, found = f"{TAG_VAR}={tag}".encode(), []
+def _session_and_env(pid_dir: Path) -> tuple[int, bytes] | None:
+    """(session id, raw environment) of a live, non-zombie process; None if gone or unreadable."""
+    try:
+        fields = (pid_dir / "stat").read_text().rsplit(")", 1)[1].split()  # after "(comm)": state ppid pgrp session
+        if fields[0] == "Z":
+            return None
+        return int(fields[3]), (pid_dir / "environ").read_bytes()
+    except (OSError, IndexError, ValueError):
+        return None
+
+
+def server_pids(record: dict) -> list[int]:
+    """Live processes of the server in `record`: in its session with its tag or a blanked
+    environment (a process title was set over it), or anywhere with its tag."""
+    if not record.get("tag"):  # a pid file written before tags: the leader only
+        return [record["pid"]] if record["marker"] in cmdline(record["pid"]) else []
+    needle, sid, found = f"{TAG_VAR}={record['tag']}".encode(), record["pgid"], []
     for entry in Path("/proc").iterdir():
         if not entry.name.isdigit():
             continue
-        try:
-            if needle in (entry / "environ").read_bytes().split(b"\0"):  # a zombie's reads empty
-                found.append(int(entry.name))
-        except OSError:  # gone meanwhile, or not ours to read
+        seen = _session_and_env(entry)
+        if seen is None:
             continue
+        session, env = seen
+        if needle in env.split(b"\0") or (session == sid and b"=" not in env):
+            found.append(int(entry.name))
     return sorted(found)
 
 
@@ -89,7 +106,7 @@ def read_record(pid_file: Path) -> dict | None:
         return None
     record = json.loads(pid_file.read_text())
     alive = record["marker"] in cmdline(record["pid"])
-    pids = set(tagged(record["tag"])) if record.get("tag") else set()
+    pids = set(server_pids(record))
     if alive:
         pids.add(record["pid"])
     if not pids:
@@ -132,11 +149,11 @@ def kill_group(pgid: int, grace_s: float = 20.0) -> None:
         pass
 
 
-def kill_tagged(tag: str, grace_s: float = 20.0) -> list[int]:
-    """SIGTERM every process carrying `tag`, SIGKILL what is left after `grace_s`; the pids found."""
-    first = tagged(tag)
+def kill_server(record: dict, grace_s: float = 20.0) -> list[int]:
+    """SIGTERM every process of the server, SIGKILL what is left after `grace_s`; the pids found."""
+    first = server_pids(record)
     for sig, wait_s in ((signal.SIGTERM, grace_s), (signal.SIGKILL, 5.0)):
-        left = tagged(tag)  # looked up again before each signal: only processes still carrying the tag
+        left = server_pids(record)  # looked up again before each signal: only the server's own processes
         for pid in left:
             try:
                 os.kill(pid, sig)
@@ -145,18 +162,18 @@ def kill_tagged(tag: str, grace_s: float = 20.0) -> list[int]:
         deadline = time.time() + wait_s
         while left and time.time() < deadline:
             time.sleep(0.2)
-            left = tagged(tag)
+            left = server_pids(record)
         if not left:
             break
     return first
 
 
 def end_server(record: dict, grace_s: float = 20.0) -> None:
-    """The whole server: its group while the leader lives (a clean vLLM shutdown), then anything tagged."""
+    """The whole server: its group while the leader lives (a clean vLLM shutdown), then what is left."""
     if record.get("leader_alive", True):
         kill_group(record["pgid"], grace_s)
     if record.get("tag"):
-        kill_tagged(record["tag"], grace_s)
+        kill_server(record, grace_s)
 
 
 def start(name: str, argv: list[str], env: dict[str, str], host: str, port: int, url: str,

@@ -213,20 +213,35 @@ def test_every_route_needs_the_key_but_liveness(chain, server, open_paths):
         assert httpx.get(f"{base}/ready").json() == {"status": "ready"}
 
 
+def in_session(sid: int) -> list[int]:
+    """Every live process of session `sid`, read from /proc here (independently of serve.process)."""
+    found = []
+    for entry in Path("/proc").iterdir():
+        try:
+            fields = (entry / "stat").read_text().rsplit(")", 1)[1].split() if entry.name.isdigit() else []
+        except OSError:
+            continue
+        if fields and fields[0] != "Z" and int(fields[3]) == sid:
+            found.append(int(entry.name))
+    return sorted(found)
+
+
 def test_status_and_stop_end_every_process_even_after_a_sigkill(chain):
     """SIGKILL of vLLM's API server leaves its EngineCore running: status shows it, stop ends it,
     and stop ends exactly this recipe's servers."""
     listed = run_module("serve", "status", str(chain["dir"].parent))
     assert "vLLM (lora)" in listed.stdout and "vLLM (merged)" in listed.stdout and "RAG gateway" in listed.stdout
     record = json.loads((chain["dir"] / "serve" / "vllm-merged.json").read_text())
-    assert len(process.tagged(record["tag"])) >= 2, "expected the API server and its engine"
+    titles = {process.cmdline(pid).strip() for pid in in_session(record["pgid"])}
+    assert {"VLLM::EngineCore", "VLLM::Worker"} <= titles, titles
     os.kill(record["pid"], signal.SIGKILL)
     deadline = time.time() + 10
-    while record["pid"] in process.tagged(record["tag"]):
+    while record["pid"] in in_session(record["pgid"]):
         assert time.time() < deadline
         time.sleep(0.1)
-    left = process.tagged(record["tag"])
-    assert left, "the engine went down with its API server: nothing to clean up (vLLM changed?)"
+    left = in_session(record["pgid"])
+    assert {process.cmdline(pid).strip() for pid in left} >= {"VLLM::EngineCore", "VLLM::Worker"}
+    assert process.server_pids(record) == left
     listed = run_module("serve", "status", str(chain["dir"].parent)).stdout
     assert "LEADER GONE" in listed and all(str(pid) in listed for pid in left) and "vLLM (lora)" in listed
     print(f"\nafter SIGKILL of pid {record['pid']}:\n{listed}")
@@ -235,7 +250,7 @@ def test_status_and_stop_end_every_process_even_after_a_sigkill(chain):
     assert done.returncode == 0 and "vLLM (lora)" in done.stdout and "RAG gateway" in done.stdout
     assert "vLLM (merged) (pid" in done.stdout and "had died" in done.stdout
     time.sleep(1)
-    assert process.tagged(record["tag"]) == [] and not any(process.cmdline(pid) for pid in left)
+    assert in_session(record["pgid"]) == [] and not any(process.cmdline(pid) for pid in left)
     assert vllm_pids(str(chain["dir"])) == []
     assert "nothing running" in run_module("serve", "status", str(chain["dir"].parent)).stdout
 
