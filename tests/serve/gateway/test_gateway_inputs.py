@@ -16,7 +16,7 @@ import pytest
 
 from tests.serve.gateway.test_gateway_guard import openai_error
 
-CASES = 150
+CASES = 100
 CHAT = {"model": "base", "messages": [{"role": "user", "content": "头痛怎么办"}]}
 DIFY = {"knowledge_id": "k", "query": "感冒", "retrieval_setting": {"top_k": 2, "score_threshold": 0.0}}
 CHAT_FIELDS = ["model", "messages", "stream", "stream_options", "max_tokens", "max_completion_tokens", "temperature",

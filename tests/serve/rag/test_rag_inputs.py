@@ -15,7 +15,7 @@ from tests.serve.rag.test_rag_consistency import AUTH, RAG, build
 
 ODD = ["\x00", "\u200b\u200b", "😷" * 50, "e\u0301" * 30, "\ufeff高血压", "\r\n\t", "a" * 3000, "ǅ", "\U0010fffd",
        "<script>", "' OR 1=1 --", "%s%n", "\\u0000", "１２３", "高" * 500, "  ", "？！。"]
-CASES = 30
+CASES = 20
 
 
 def odd_text(rng: random.Random) -> str:
