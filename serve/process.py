@@ -10,8 +10,8 @@ died: SIGKILL of vLLM's API server leaves its EngineCore and Worker running (2.4
 resident for the tiny model on CPU), in a session whose leader pid is gone. A server's
 processes are those of its session (the leader's pid) that carry its tag, plus those
 whose environment was overwritten: vLLM's EngineCore and Worker set their process
-title, which blanks /proc/<pid>/environ, so the tag cannot be read there. A process in
-that session with an ordinary environment but without the tag is never touched.
+title, which overwrites the start of /proc/<pid>/environ (the tag with it). A process
+in that session with an ordinary environment but without the tag is never touched.
 """
 from __future__ import annotations
 
@@ -83,7 +83,10 @@ def server_pids(record: dict) -> list[int]:
         if seen is None:
             continue
         session, env = seen
-        if needle in env.split(b"\0") or (session == sid and b"=" not in env):
+        # a title set over the environment starts it with NULs; variables the process added later
+        # may survive at its end, so only the start tells
+        blanked = env[:1] in (b"", b"\0")
+        if needle in env.split(b"\0") or (session == sid and blanked):
             found.append(int(entry.name))
     return sorted(found)
 
