@@ -152,7 +152,8 @@ def start_with_workers(tmp_path, port: int) -> tuple[dict, list[int]]:
     workers = [pid for pid in in_session(record["pgid"]) if pid != record["pid"]]
     assert len(workers) == 2
     titled = next(p for p in workers if "FAKE::EngineCore" in process.cmdline(p))
-    assert b"MEDKIT_SERVER_TAG" not in Path(f"/proc/{titled}/environ").read_bytes()  # the title blanked it
+    environ = Path(f"/proc/{titled}/environ").read_bytes()
+    assert b"MEDKIT_SERVER_TAG" not in environ and environ[:1] == b"\0"  # the title blanked it
     assert process.server_pids(record) == sorted([record["pid"], *workers])
     return record, workers
 
