@@ -119,9 +119,10 @@ async def stream_round(c: AsyncOpenAI, model: str, chats: list, level: int, n: i
             "cpu_s": {name: cpu_seconds(pid) - cpu0[name] for name, pid in pids.items()}}
 
 
-def retrieval_totals(gw_root: str) -> tuple[float, float]:
-    """(seconds, searches) so far, from the gateway's Prometheus histogram."""
-    lines = httpx.get(f"{gw_root}/metrics", timeout=10).text.splitlines()
+def retrieval_totals(gw_root: str, key: str | None) -> tuple[float, float]:
+    """(seconds, searches) so far, from the gateway's Prometheus histogram (/metrics needs the key)."""
+    headers = {"Authorization": f"Bearer {key}"} if key else {}
+    lines = httpx.get(f"{gw_root}/metrics", headers=headers, timeout=10).text.splitlines()
     vals = dict(ln.rsplit(" ", 1) for ln in lines if ln.startswith("medkit_gateway_retrieval_seconds_"))
     return tuple(float(vals.get(f"medkit_gateway_retrieval_seconds_{k}", 0)) for k in ("sum", "count"))
 
@@ -183,14 +184,14 @@ async def bench(urls: dict[str, str], key: str | None, model: str, rag_model: st
     ms: dict[str, list[float]] = {"plain": [], "rag": [], "plain_ttfb": [], "rag_ttfb": []}
     async with client("gateway") as g:
         await ask(g, rag_model, chats[0], RAG_TOKENS, forced(RAG_TOKENS))  # warm-up: embedder, index
-        before = retrieval_totals(gw_root)
+        before = retrieval_totals(gw_root, key)
         for i in range(n):
             chat = chats[i % len(chats)]
             ms["plain"].append(await ask(g, model, chat, RAG_TOKENS, forced(RAG_TOKENS)))
             ms["rag"].append(await ask(g, rag_model, chat, RAG_TOKENS, forced(RAG_TOKENS)))
             ms["plain_ttfb"].append((await streamed(g, model, chat, RAG_TOKENS))[0])
             ms["rag_ttfb"].append((await streamed(g, rag_model, chat, RAG_TOKENS))[0])
-        after = retrieval_totals(gw_root)
+        after = retrieval_totals(gw_root, key)
     c = result["rag"] = {k: stats(v) for k, v in ms.items()}
     searches = after[1] - before[1]
     c["retrieval_mean_ms"] = round((after[0] - before[0]) / max(searches, 1) * 1000, 2)  # per search

@@ -80,8 +80,13 @@ def status(argv: list[str]) -> int:
     print(f"{'server':22s} {'pid':>7s} {'port':>6s} {'up':>8s}  url / models")
     for path, rec in rows:
         up = f"{(time.time() - rec['started']) / 60:.1f} min"
+        if not rec["leader_alive"]:  # workers of a server whose leader was killed: memory held, nothing served
+            print(f"{rec['name']:22s} {rec['pid']:7d} {rec['port']:6d} {up:>8s}  LEADER GONE: "
+                  f"{len(rec['pids'])} processes left ({', '.join(map(str, rec['pids']))}), "
+                  f"{rec['rss'] / 2**30:.1f} GiB resident; `make stop` ends them  ({path})")
+            continue
         print(f"{rec['name']:22s} {rec['pid']:7d} {rec['port']:6d} {up:>8s}  {rec['url']}  "
-              f"[{', '.join(rec['models'])}]  ({path})")
+              f"[{', '.join(rec['models'])}]  {len(rec['pids'])} processes, {rec['rss'] / 2**30:.1f} GiB  ({path})")
     return 0
 
 

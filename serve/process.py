@@ -3,11 +3,21 @@
 A server runs in its own session (process group), so `stop` ends it and every
 worker it spawned, and nothing else: the pid file records the group and the
 command line, and a pid whose command line no longer matches is treated as stale.
+
+Each server also gets a tag in its environment (MEDKIT_SERVER_TAG=<random>), which
+every process it spawns inherits. That finds a server's processes after its leader
+died: SIGKILL of vLLM's API server leaves its EngineCore and Worker running (2.4 GB
+resident for the tiny model on CPU), in a session whose leader pid is gone. A server's
+processes are those of its session (the leader's pid) that carry its tag, plus those
+whose environment was overwritten: vLLM's EngineCore and Worker set their process
+title, which overwrites the start of /proc/<pid>/environ (the tag with it). A process
+in that session with an ordinary environment but without the tag is never touched.
 """
 from __future__ import annotations
 
 import json
 import os
+import secrets
 import signal
 import socket
 import subprocess
@@ -46,14 +56,66 @@ def cmdline(pid: int) -> str:
         return ""
 
 
+TAG_VAR = "MEDKIT_SERVER_TAG"
+
+
+def _session_and_env(pid_dir: Path) -> tuple[int, bytes] | None:
+    """(session id, raw environment) of a live, non-zombie process; None if gone or unreadable."""
+    try:
+        fields = (pid_dir / "stat").read_text().rsplit(")", 1)[1].split()  # after "(comm)": state ppid pgrp session
+        if fields[0] == "Z":
+            return None
+        return int(fields[3]), (pid_dir / "environ").read_bytes()
+    except (OSError, IndexError, ValueError):
+        return None
+
+
+def server_pids(record: dict) -> list[int]:
+    """Live processes of the server in `record`: in its session with its tag or a blanked
+    environment (a process title was set over it), or anywhere with its tag."""
+    if not record.get("tag"):  # a pid file written before tags: the leader only
+        return [record["pid"]] if record["marker"] in cmdline(record["pid"]) else []
+    needle, sid, found = f"{TAG_VAR}={record['tag']}".encode(), record["pgid"], []
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        seen = _session_and_env(entry)
+        if seen is None:
+            continue
+        session, env = seen
+        # a title set over the environment starts it with NULs; variables the process added later
+        # may survive at its end, so only the start tells
+        blanked = env[:1] in (b"", b"\0")
+        if needle in env.split(b"\0") or (session == sid and blanked):
+            found.append(int(entry.name))
+    return sorted(found)
+
+
+def rss_bytes(pids: list[int]) -> int:
+    total = 0
+    for pid in pids:
+        try:
+            status = Path(f"/proc/{pid}/status").read_text()
+        except OSError:
+            continue
+        total += next((int(line.split()[1]) * 1024 for line in status.splitlines() if line.startswith("VmRSS:")), 0)
+    return total
+
+
 def read_record(pid_file: Path) -> dict | None:
-    """The record if its process still runs the recorded command; stale files are removed."""
+    """The record if its leader still runs the recorded command or processes with its tag are left;
+    stale files are removed. Adds `leader_alive` and `pids` (every live process of the server)."""
     if not pid_file.exists():
         return None
     record = json.loads(pid_file.read_text())
-    if record["marker"] not in cmdline(record["pid"]):
+    alive = record["marker"] in cmdline(record["pid"])
+    pids = set(server_pids(record))
+    if alive:
+        pids.add(record["pid"])
+    if not pids:
         pid_file.unlink(missing_ok=True)
         return None
+    record["leader_alive"], record["pids"] = alive, sorted(pids)
     return record
 
 
@@ -90,6 +152,33 @@ def kill_group(pgid: int, grace_s: float = 20.0) -> None:
         pass
 
 
+def kill_server(record: dict, grace_s: float = 20.0) -> list[int]:
+    """SIGTERM every process of the server, SIGKILL what is left after `grace_s`; the pids found."""
+    first = server_pids(record)
+    for sig, wait_s in ((signal.SIGTERM, grace_s), (signal.SIGKILL, 5.0)):
+        left = server_pids(record)  # looked up again before each signal: only the server's own processes
+        for pid in left:
+            try:
+                os.kill(pid, sig)
+            except ProcessLookupError:
+                pass
+        deadline = time.time() + wait_s
+        while left and time.time() < deadline:
+            time.sleep(0.2)
+            left = server_pids(record)
+        if not left:
+            break
+    return first
+
+
+def end_server(record: dict, grace_s: float = 20.0) -> None:
+    """The whole server: its group while the leader lives (a clean vLLM shutdown), then what is left."""
+    if record.get("leader_alive", True):
+        kill_group(record["pgid"], grace_s)
+    if record.get("tag"):
+        kill_server(record, grace_s)
+
+
 def start(name: str, argv: list[str], env: dict[str, str], host: str, port: int, url: str,
           expect_models: list[str], pid_file: Path, log: Path, timeout_s: int,
           api_key: str | None = None, extra: dict | None = None) -> dict:
@@ -99,9 +188,13 @@ def start(name: str, argv: list[str], env: dict[str, str], host: str, port: int,
     in both cases nothing is left running.
     """
     running = read_record(pid_file)
-    if running:
+    if running and running["leader_alive"]:
         print(f"   {name} already running: pid {running['pid']}, {running['url']}")
         return running
+    if running:  # the leader died and left workers behind: they hold memory (and maybe the GPU)
+        print(f"   {name}: pid {running['pid']} is gone but left processes {running['pids']}; stopping them")
+        end_server(running)
+        pid_file.unlink(missing_ok=True)
     if not port_free(host, port):
         raise SystemExit(f"error: port {port} on {host} is already in use. Stop what holds it "
                          f"(`make status` lists our servers) or pick another port, e.g. "
@@ -111,9 +204,10 @@ def start(name: str, argv: list[str], env: dict[str, str], host: str, port: int,
     with log.open("a", encoding="utf-8") as out:
         out.write(f"\n=== {time.strftime('%Y-%m-%d %H:%M:%S')} starting {name} on port {port}\n")
         out.flush()
+        tag = secrets.token_hex(8)
         proc = subprocess.Popen(argv, stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
-                                env={**os.environ, **env}, start_new_session=True)
-    record = {"name": name, "pid": proc.pid, "pgid": proc.pid, "port": port, "url": url,
+                                env={**os.environ, **env, TAG_VAR: tag}, start_new_session=True)
+    record = {"name": name, "pid": proc.pid, "pgid": proc.pid, "tag": tag, "port": port, "url": url,
               "models": expect_models, "log": str(log), "marker": argv[2] if len(argv) > 2 else argv[0],
               "started": time.time(), **(extra or {})}
     pid_file.write_text(json.dumps(record, indent=2))
@@ -122,7 +216,7 @@ def start(name: str, argv: list[str], env: dict[str, str], host: str, port: int,
         while True:
             if proc.poll() is not None:
                 pid_file.unlink(missing_ok=True)
-                kill_group(proc.pid, grace_s=5)
+                end_server(record, grace_s=5)
                 raise SystemExit(f"error: {name} exited with status {proc.returncode} during start-up. "
                                  f"Last lines of {log}:\n{log_tail(log)}")
             listed = models_answer(url, api_key)
@@ -132,7 +226,7 @@ def start(name: str, argv: list[str], env: dict[str, str], host: str, port: int,
                 raise TimeoutError
             time.sleep(1.0)
     except (TimeoutError, KeyboardInterrupt) as exc:
-        kill_group(proc.pid)
+        end_server(record)
         pid_file.unlink(missing_ok=True)
         why = "interrupted" if isinstance(exc, KeyboardInterrupt) else f"not ready after {timeout_s} s"
         raise SystemExit(f"error: {name} {why}; stopped it. Last lines of {log}:\n{log_tail(log)}") from None
@@ -147,7 +241,10 @@ def stop(pid_file: Path) -> str | None:
     pid_file.unlink(missing_ok=True)
     if not record:
         return None
-    kill_group(record["pgid"])
+    end_server(record)
+    if not record["leader_alive"]:
+        return (f"{record['name']} (pid {record['pid']} had died; stopped the {len(record['pids'])} "
+                f"processes it left: {', '.join(map(str, record['pids']))})")
     return f"{record['name']} (pid {record['pid']}, port {record['port']})"
 
 
@@ -156,5 +253,6 @@ def records(root: Path) -> list[tuple[Path, dict]]:
     for pid_file in sorted(root.glob("*/serve/*.json")):
         record = read_record(pid_file)
         if record:
+            record["rss"] = rss_bytes(record["pids"])
             found.append((pid_file, record))
     return found

@@ -18,6 +18,10 @@ from recipes.load import run_dir
 from recipes.render import base_model_path, merged_dir, trained_dir
 from recipes.schema import Recipe
 
+# Guards every vLLM route with the key, not only /v1 (see the module's docstring).
+KEY_GUARD_DIR = Path(__file__).resolve().parent / "vllm_plugin"
+KEY_GUARD = "medkit_key_guard.KeyGuard"
+
 # vLLM accepts only these values for --max-lora-rank (vllm/config/lora.py).
 VLLM_LORA_RANKS = (1, 8, 16, 32, 64, 128, 256, 320, 512)
 
@@ -98,6 +102,9 @@ def plan(recipe: Recipe, mode: str | None = None, port: int | None = None) -> La
     key = api_key(recipe)
     if key:
         env["VLLM_API_KEY"] = key  # via the environment, so the key never shows in `ps`
+        # vLLM's own check covers /v1 and a few prefixes only; the guard covers the rest
+        argv += ["--middleware", KEY_GUARD]
+        env["PYTHONPATH"] = os.pathsep.join(p for p in (str(KEY_GUARD_DIR), os.environ.get("PYTHONPATH")) if p)
     host = "127.0.0.1" if s.host in ("0.0.0.0", "::") else s.host
     return LaunchPlan(argv=argv, env=env, models=names, url=f"http://{host}:{port}/v1")
 

@@ -5,8 +5,11 @@ Routes
   GET  /v1/models             upstream models plus their -rag variants
   POST /retrieval             Dify external knowledge API
   GET  /health                the gateway process answers (no upstream call)
-  GET  /ready                 upstream lists its models and the retriever describes its index; else 503
-  GET  /metrics               Prometheus text format (no auth, like vLLM's /metrics)
+  GET  /ready                 upstream lists its models and the index is complete; else 503
+  GET  /metrics               Prometheus text format
+
+With a key set, every route needs it except liveness: /health, and /ready, which without the
+key says only "ready" or "not ready" (the details name the upstream URL, models and index).
 
 Errors are OpenAI-shaped {"error": {"message", "type", "param", "code"}} with code = HTTP status.
 /retrieval speaks Dify's dialect {"error_code", "error_msg"} and carries the OpenAI `error` object
@@ -25,14 +28,15 @@ from contextlib import asynccontextmanager
 from typing import Any, Awaitable, Optional, TypeVar
 
 import anyio
-from fastapi import Body, FastAPI, Request
+from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse, Response, StreamingResponse
+from fastapi.responses import JSONResponse, PlainTextResponse, Response, StreamingResponse
 from starlette.datastructures import Headers
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from recipes.schema import GatewaySettings
+from serve.gateway import openapi as docs
 from serve.gateway.metrics import GatewayMetrics
 from serve.gateway.protocol import (DIFY_AUTH_FAILED, DIFY_BAD_AUTH_FORMAT, DIFY_NO_KNOWLEDGE,
                                     ChatCompletionRequest, DifyRetrievalRequest, DifyRetrievalResponse,
@@ -40,6 +44,7 @@ from serve.gateway.protocol import (DIFY_AUTH_FAILED, DIFY_BAD_AUTH_FORMAT, DIFY
 from serve.gateway.service import GatewayError, GatewayService, UpstreamHTTPError
 
 DIFY_PATH = "/retrieval"
+OPEN_PATHS = frozenset({"/health", "/ready"})  # liveness; /ready says more only with the key
 CLIENT_CLOSED = 499  # nginx's status for "client closed request"; never reaches the client
 T = TypeVar("T")
 ERROR_TYPES = {400: "invalid_request_error", 401: "authentication_error", 403: "permission_error",
@@ -96,6 +101,20 @@ async def unless_disconnected(request: Request, work: Awaitable[T]) -> Optional[
     return job.result() if job.done() and not job.cancelled() else None
 
 
+def bearer_token(header: Optional[str]) -> Optional[str]:
+    """The token of 'Bearer <token>' (scheme in any case), else None."""
+    scheme, _, token = (header or "").strip().partition(" ")
+    return token.strip() if scheme.lower() == "bearer" and token.strip() else None
+
+
+def key_matches(header: Optional[str], api_key: Optional[str]) -> bool:
+    """True when no key is configured or the header carries it."""
+    if not api_key:
+        return True
+    token = bearer_token(header)
+    return token is not None and hmac.compare_digest(token.encode(), api_key.encode())
+
+
 class Guard:
     """Pure ASGI middleware (streaming-safe): metrics around everything, then auth, then body size."""
 
@@ -123,7 +142,7 @@ class Guard:
 
     async def guarded(self, scope: Scope, receive: Receive, send: Send) -> None:
         path, headers = scope["path"], Headers(scope=scope)
-        refusal = self.check_auth(path, headers.get("authorization"))
+        refusal = None if path in OPEN_PATHS else self.check_auth(path, headers.get("authorization"))
         if refusal is not None:
             await refusal(scope, receive, send)
             return
@@ -161,17 +180,15 @@ class Guard:
         await self.app(scope, replay, send)
 
     def check_auth(self, path: str, header: Optional[str]) -> Optional[JSONResponse]:
-        if not self.api_key or not (path.startswith("/v1/") or path == "/v1" or path == DIFY_PATH):
+        if not self.api_key:
             return None
-        scheme, _, token = (header or "").strip().partition(" ")
-        token = token.strip()
-        if scheme.lower() != "bearer" or not token:
+        if bearer_token(header) is None:
             if path == DIFY_PATH:
                 return error_response(path, 403, "Invalid Authorization header format. Expected "
                                       "'Bearer <api-key>' format.", dify_code=DIFY_BAD_AUTH_FORMAT)
             return error_response(path, 401, "missing API key: send the header 'Authorization: Bearer <key>'",
                                   headers={"www-authenticate": "Bearer"})
-        if not hmac.compare_digest(token.encode(), self.api_key.encode()):
+        if not key_matches(header, self.api_key):
             if path == DIFY_PATH:
                 return error_response(path, 403, "Authorization failed: wrong API key.",
                                       dify_code=DIFY_AUTH_FAILED)
@@ -186,6 +203,13 @@ def describe_validation(exc: RequestValidationError) -> tuple[str, Optional[str]
         loc = [str(p) for p in err.get("loc", ()) if p != "body"]
         if err.get("type") == "json_invalid":
             problems.append(f"request body is not valid JSON ({err.get('ctx', {}).get('error', err['msg'])})")
+            continue
+        if err.get("type") == "missing" and not loc:
+            problems.append("request body is empty: expected a JSON object")
+            continue
+        if err.get("type") == "invalid_json_value":  # serve/gateway/json_values.py: the message names the field
+            param = param or err["ctx"]["param"]
+            problems.append(err["msg"])
             continue
         where = ".".join(loc)
         param = param or where or None
@@ -211,6 +235,8 @@ def create_app(service: GatewayService, api_key: Optional[str], settings: Gatewa
     @app.exception_handler(RequestValidationError)
     async def on_invalid(request, exc: RequestValidationError) -> JSONResponse:
         message, param = describe_validation(exc)
+        if request.url.path == DIFY_PATH:
+            message += " (Dify external knowledge: {knowledge_id, query, retrieval_setting: {top_k, score_threshold}})"
         return error_response(request.url.path, 400, message, param=param)
 
     @app.exception_handler(GatewayError)
@@ -225,7 +251,7 @@ def create_app(service: GatewayService, api_key: Optional[str], settings: Gatewa
     async def on_http_error(request, exc: StarletteHTTPException) -> JSONResponse:
         return error_response(request.url.path, exc.status_code, str(exc.detail), headers=exc.headers)
 
-    @app.post("/v1/chat/completions")
+    @app.post("/v1/chat/completions", responses=docs.CHAT, openapi_extra={"security": docs.GUARDED})
     async def chat_completions(request: ChatCompletionRequest, http: Request) -> Response:
         result = await unless_disconnected(http, service.chat(request))
         if result is None:
@@ -235,15 +261,13 @@ def create_app(service: GatewayService, api_key: Optional[str], settings: Gatewa
         return RelayResponse(result, media_type="text/event-stream",
                              headers={"cache-control": "no-cache", "x-accel-buffering": "no"})
 
-    @app.get("/v1/models")
+    @app.get("/v1/models", responses=docs.MODELS, openapi_extra={"security": docs.GUARDED})
     async def models() -> dict[str, Any]:
         return await service.list_models()
 
-    @app.post(DIFY_PATH, response_model=DifyRetrievalResponse)
-    async def retrieval(body: Optional[DifyRetrievalRequest] = Body(None)) -> Any:
-        if body is None:
-            return error_response(DIFY_PATH, 400, "empty request body: expected {knowledge_id, query, "
-                                  "retrieval_setting: {top_k, score_threshold}}")
+    @app.post(DIFY_PATH, response_model=DifyRetrievalResponse, responses=docs.RETRIEVAL,
+              openapi_extra={"security": docs.GUARDED})
+    async def retrieval(body: DifyRetrievalRequest) -> Any:
         setting = body.retrieval_setting
         records = await service.retrieve(body.query, setting.top_k, setting.score_threshold)
         return DifyRetrievalResponse(records=records)
@@ -252,15 +276,19 @@ def create_app(service: GatewayService, api_key: Optional[str], settings: Gatewa
     async def health() -> dict[str, str]:
         return {"status": "ok"}
 
-    @app.get("/ready")
-    async def ready() -> JSONResponse:
+    @app.get("/ready", response_model=docs.ReadyResponse, response_model_exclude_none=True, responses=docs.READY)
+    async def ready(http: Request) -> JSONResponse:
         ok, checks = await service.readiness()
-        return JSONResponse({"status": "ready" if ok else "not ready", "checks": checks},
-                            status_code=200 if ok else 503)
+        body: dict[str, Any] = {"status": "ready" if ok else "not ready"}
+        if key_matches(http.headers.get("authorization"), api_key):  # details name URLs, models, index
+            body["checks"] = checks
+        return JSONResponse(body, status_code=200 if ok else 503)
 
-    @app.get("/metrics")
+    @app.get("/metrics", response_class=PlainTextResponse, responses=docs.METRICS,
+             openapi_extra={"security": docs.GUARDED})
     async def prometheus() -> Response:
         data, content_type = metrics.render()
         return Response(data, media_type=content_type)
 
+    app.openapi = lambda: docs.document(app)  # type: ignore[method-assign]
     return app

@@ -10,13 +10,25 @@ from __future__ import annotations
 
 from typing import Any, Literal, Optional, Union
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, model_validator
+from pydantic_core import PydanticCustomError
 
+from serve.gateway.json_values import first_invalid
 from serve.rag.types import Source
 
 
 class PassThrough(BaseModel):
     model_config = ConfigDict(extra="allow")
+
+
+def refuse_invalid_values(data: Any) -> Any:
+    """A 'before' validator for a whole request body: NaN, Infinity and lone surrogates are a 400
+    naming the field (serve/gateway/json_values.py), never passed on or rewritten."""
+    found = first_invalid(data)
+    if found:
+        raise PydanticCustomError("invalid_json_value", "{param}: {problem}",
+                                  {"param": found[0], "problem": found[1]})
+    return data
 
 
 # --- OpenAI chat completions -------------------------------------------------------------------
@@ -60,11 +72,24 @@ class ChatCompletionRequest(PassThrough):
     tools: Optional[list[dict[str, Any]]] = None
     tool_choice: Union[str, dict[str, Any], None] = None
 
+    _sent: dict[str, Any] = PrivateAttr(default_factory=dict)
+
+    @model_validator(mode="wrap")
+    @classmethod
+    def _keep_what_was_sent(cls, data: Any, handler: Any) -> "ChatCompletionRequest":
+        """Validate, and keep the body as sent: vLLM gets the client's values, not pydantic's coercions
+        (`max_tokens: true` would otherwise reach vLLM as 1, a NaN as null)."""
+        request = handler(refuse_invalid_values(data))
+        request._sent = data if isinstance(data, dict) else request.model_dump(mode="json", exclude_unset=True)
+        return request
+
     def upstream_payload(self, **changes: Any) -> dict[str, Any]:
-        """The request as the client sent it (fields it set, extras included), with `changes` applied."""
-        payload = self.model_dump(mode="json", exclude_unset=True)
-        payload.update(changes)
-        return payload
+        """The request exactly as the client sent it (extras included), with `changes` applied."""
+        return {**self._sent, **changes}
+
+    def sent_messages(self) -> list[dict[str, Any]]:
+        """The messages as sent (copies, so the caller may change them)."""
+        return [dict(m) for m in self._sent["messages"]]
 
     @property
     def include_usage(self) -> bool:
@@ -105,6 +130,8 @@ class DifyRetrievalRequest(BaseModel):
     retrieval_setting: RetrievalSetting
     # Accepted and ignored: the Retriever protocol has no metadata filter.
     metadata_condition: Optional[dict[str, Any]] = None
+
+    _valid_values = model_validator(mode="before")(refuse_invalid_values)
 
 
 class DifyRecord(BaseModel):

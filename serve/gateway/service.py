@@ -29,7 +29,7 @@ import aiohttp
 
 from recipes.schema import RagSection
 from serve.gateway.protocol import ChatCompletionRequest, DifyRecord, SourcePayload, error_body
-from serve.rag.types import Retriever, Source
+from serve.rag.types import IndexNotReady, Retriever, Source
 
 HEADER = "以下是检索到的参考资料："
 NO_SOURCES = "（没有检索到相关资料）"
@@ -99,6 +99,35 @@ def with_prompt(message: dict[str, Any], prompt: str) -> dict[str, Any]:
 
 def sse(payload: dict[str, Any]) -> bytes:
     return b"data: " + json.dumps(payload, ensure_ascii=False).encode() + b"\n\n"
+
+
+def renamed_event(event: bytes, model: str) -> bytes:
+    """One SSE event with its JSON's "model" set to `model`; anything else unchanged."""
+    if not event.startswith(b"data: {"):
+        return event
+    try:
+        payload = json.loads(event[6:])
+    except ValueError:
+        return event
+    if not isinstance(payload, dict) or "model" not in payload:
+        return event
+    payload["model"] = model
+    return b"data: " + json.dumps(payload, ensure_ascii=False, separators=(",", ":")).encode()
+
+
+async def renamed(chunks: AsyncIterator[bytes], model: str) -> AsyncIterator[bytes]:
+    """SSE bytes with each event's "model" set to `model`: vLLM names the plain model in a '-rag'
+    answer. Events are cut at the blank line that ends them, so a chunk boundary never splits one."""
+    pending = b""
+    try:
+        async for chunk in chunks:
+            *events, pending = (pending + chunk).split(b"\n\n")
+            if events:
+                yield b"".join(renamed_event(e, model) + b"\n\n" for e in events)
+        if pending:
+            yield pending
+    finally:
+        await chunks.aclose()  # type: ignore[attr-defined]  # closes the upstream stream too
 
 
 class GatewayService:
@@ -240,22 +269,23 @@ class GatewayService:
         payload = request.upstream_payload(model=upstream_model, messages=messages)
         if not request.stream:
             answer = await self._json("POST", "/chat/completions", payload)
+            answer["model"] = request.model  # the model asked for, as OpenAI clients expect
             answer["sources"] = shown
             return answer
         response = await self._send("POST", "/chat/completions", payload)
         first: dict[str, Any] = {
             "id": f"chatcmpl-rag-{uuid.uuid4().hex}", "object": "chat.completion.chunk",
-            "created": int(time.time()), "model": payload["model"],
+            "created": int(time.time()), "model": request.model,
             "choices": [{"index": 0, "delta": {"role": "assistant", "content": ""},
                          "logprobs": None, "finish_reason": None}],
             "sources": shown}
         if request.include_usage:
             first["usage"] = None  # OpenAI: every chunk but the last carries usage: null
-        return self._relay(response, sse(first))
+        return renamed(self._relay(response, sse(first)), request.model)
 
     async def _augment(self, request: ChatCompletionRequest) -> tuple[list[dict], list[dict]]:
         """(messages with sources in the last user turn, the top_k sources as payload dicts)."""
-        messages = [m.model_dump(mode="json", exclude_unset=True) for m in request.messages]
+        messages = request.sent_messages()
         last_user = next((i for i in range(len(request.messages) - 1, -1, -1)
                           if request.messages[i].role == "user"), None)
         question = request.messages[last_user].text().strip() if last_user is not None else ""
@@ -276,6 +306,8 @@ class GatewayService:
         started = time.perf_counter()
         try:
             return list(await asyncio.to_thread(self.retriever.search, query, k))
+        except IndexNotReady as exc:
+            raise GatewayError(503, f"the retrieval index is not usable: {exc}", "service_unavailable") from None
         except Exception as exc:
             raise GatewayError(500, f"retrieval failed: {type(exc).__name__}: {exc}", "server_error") from None
         finally:
@@ -302,8 +334,8 @@ class GatewayService:
             checks["retriever"] = {"ok": True, "configured": False}  # plain pass-through gateway
         else:
             try:
-                checks["retriever"] = {"ok": True, "configured": True,
-                                       **(await asyncio.to_thread(self.retriever.describe))}
+                facts = await asyncio.to_thread(self.retriever.describe)
+                checks["retriever"] = {"ok": facts.get("complete", True), "configured": True, **facts}
             except Exception as exc:
                 checks["retriever"] = {"ok": False, "configured": True, "error": f"{type(exc).__name__}: {exc}"}
         return all(c["ok"] for c in checks.values()), checks

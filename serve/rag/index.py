@@ -9,6 +9,9 @@ The collection records the embedder (name, dimension) and chunk settings it was
 built with; building into it with different ones stops with an error, because
 mixed vectors or re-cut chunks under old ids would silently corrupt retrieval.
 The BM25 index is rebuilt over every chunk of the collection after each run.
+Until then <index>/building.json marks the index as incomplete (serve/rag/store.py), so an
+interrupted run is reported by the gateway (/ready and queries answer 503) until a run
+finishes; temporary BM25 folders of dead runs are removed at the start of the next.
 
 Reads   rag.corpus, default <run_dir>/data/corpus.jsonl (written by `make data`)
 Writes  Chroma: rag.chroma.path, default <run_dir>/index/chroma (embedded mode),
@@ -32,7 +35,8 @@ from converters.common import Reject, read_jsonl
 from recipes.schema import RagSection
 from serve.rag.chunking import Chunk, chunk_document
 from serve.rag.embedder import Embedder, load_embedder
-from serve.rag.store import RagError, chroma_client, collection_name, sanitise_collection, save_bm25, searchable
+from serve.rag.store import (RagError, chroma_client, clean_temporaries, collection_name, mark_building, mark_built,
+                             sanitise_collection, save_bm25, searchable)
 
 WRITE_BATCH = 256      # chunks per Chroma round-trip (existence check + add); Chroma caps it at ~5k
 READ_PAGE = 5000       # chunks per page when reading the whole collection back for BM25
@@ -145,7 +149,16 @@ def build_index(rag: RagSection, corpus: Path, index_dir: Path, collection: str,
         chunks.extend(chunk_document(doc, rag.chunk.size, rag.chunk.overlap))
     embedder = embedder or load_embedder(rag.embedder)
     client = chroma_client(rag.chroma, index_dir)
-    col = open_collection(client, collection, rag, embedder, reset)
+    clean_temporaries(index_dir)
+    # From here until BM25 is rewritten, Chroma and BM25 may disagree: an interrupted run leaves the
+    # marker, and the gateway answers 503 "incomplete" instead of searching a half-built index.
+    mark_building(index_dir)
+    try:
+        col = open_collection(client, collection, rag, embedder, reset)
+    except RagError:
+        if not reset:  # refused before changing anything
+            mark_built(index_dir)
+        raise
     t0 = time.perf_counter()
     batch = min(WRITE_BATCH, client.get_max_batch_size())
     new, skipped = add_chunks(col, chunks, embedder, batch, progress)
@@ -156,6 +169,7 @@ def build_index(rag: RagSection, corpus: Path, index_dir: Path, collection: str,
                                 "chunk_size": rag.chunk.size, "chunk_overlap": rag.chunk.overlap,
                                 "chroma_mode": rag.chroma.mode})
     bm25_s = time.perf_counter() - t1
+    mark_built(index_dir)
     return IndexStats(collection=collection, documents=len(docs), chunks=len(chunks), new=new,
                       skipped=skipped, total=len(rows), embed_s=round(embed_s, 3), bm25_s=round(bm25_s, 3),
                       chunks_per_s=round(new / embed_s, 1) if new and embed_s > 0 else 0.0)

@@ -23,8 +23,9 @@ from pathlib import Path
 
 from recipes.schema import RagSection
 from serve.rag.embedder import Embedder, load_embedder, model_location
-from serve.rag.store import Bm25Store, RagError, chroma_client, read_meta, sanitise_collection
-from serve.rag.types import Source
+from serve.rag.store import Bm25Store, RagError, bm25_dir, build_problem, chroma_client, read_meta, sanitise_collection
+from serve.rag.store import META_FILE
+from serve.rag.types import IndexNotReady, Source
 
 RRF_K = 60          # the constant from Cormack et al. (2009); damps the head of each ranking
 MIN_DEPTH = 50
@@ -100,12 +101,51 @@ class HybridRetriever:
     """Implements serve.rag.types.Retriever over one Chroma collection and its BM25 index."""
 
     def __init__(self, rag: RagSection, collection, bm25: Bm25Store, embedder: Embedder | None,
-                 embedder_name: str, dim: int, reranker=None):
+                 embedder_name: str, dim: int, reranker=None, index_dir: Path | None = None, reopen=None):
         self.rag, self.settings = rag, rag.retrieval
         self.collection, self.bm25_store = collection, bm25
         self.embedder, self.embedder_name, self.dim = embedder, embedder_name, dim
         self.reranker = reranker
+        self.index_dir = Path(index_dir) if index_dir else None
+        self._reopen = reopen  # () -> the collection again: `make index --reset` replaces it under its name
+        self._bm25_stamp = self._stamp()
         self._rerank_lock = threading.Lock()
+
+    # -- consistency: Chroma and BM25 describe the same chunks, and no build is unfinished ----------
+
+    def _stamp(self) -> tuple | None:
+        """Identity of the BM25 files on disk (save_bm25 swaps in a new folder, so a new inode)."""
+        try:
+            st = (bm25_dir(self.index_dir) / META_FILE).stat() if self.index_dir else None
+        except OSError:
+            return None
+        return (st.st_ino, st.st_mtime_ns) if st else None
+
+    def problem(self) -> str | None:
+        """Why this index cannot answer faithfully now, or None. Follows a finished `make index`
+        (a collection replaced by --reset, a new BM25 folder), so a running gateway needs no restart."""
+        try:
+            in_chroma = self.collection.count()
+        except Exception:
+            if self._reopen is None:
+                raise
+            try:
+                self.collection = self._reopen()
+                in_chroma = self.collection.count()
+            except Exception as exc:
+                return f"the Chroma collection cannot be read ({type(exc).__name__}: {exc}); run `make index`"
+        if self.index_dir is not None:
+            building = build_problem(self.index_dir)
+            if building:
+                return f"the index is incomplete: {building}"
+            stamp = self._stamp()
+            if stamp is not None and stamp != self._bm25_stamp:
+                self.bm25_store, self._bm25_stamp = Bm25Store(self.index_dir), stamp
+        in_bm25 = len(self.bm25_store)
+        if in_chroma != in_bm25:
+            return (f"the index is incomplete: Chroma holds {in_chroma} chunks, BM25 {in_bm25}; "
+                    f"run `make index` to bring them in line")
+        return None
 
     # -- the components (bench/retrieval.py times them one by one) --------------------------------
 
@@ -162,6 +202,9 @@ class HybridRetriever:
     # -- the Retriever protocol ---------------------------------------------------------------------
 
     def search(self, query: str, k: int) -> list[Source]:
+        problem = self.problem()
+        if problem:
+            raise IndexNotReady(problem)
         if k < 1 or not query.strip():
             return []
         depth, mode = depth_for(k), self.settings.mode
@@ -175,8 +218,11 @@ class HybridRetriever:
                        score=round(h.score, 6), metadata=h.metadata) for h in hits]
 
     def describe(self) -> dict:
-        return {"collection": self.collection.name, "chunks": self.collection.count(),
-                "embedder": self.embedder_name, "dim": self.dim, "mode": self.settings.mode}
+        problem = self.problem()
+        facts = {"collection": self.collection.name, "chunks": self.collection.count(),
+                 "bm25_chunks": len(self.bm25_store), "embedder": self.embedder_name, "dim": self.dim,
+                 "mode": self.settings.mode, "complete": problem is None}
+        return {**facts, "problem": problem} if problem else facts
 
     def close(self) -> None:
         self.bm25_store.close()
@@ -226,4 +272,5 @@ def open_retriever(rag: RagSection, index_dir: Path, collection: str | None = No
               f"run `make index` to bring them in line", file=sys.stderr)
     reranker = load_reranker(rag.retrieval.reranker, rag.embedder.device) if rag.retrieval.reranker else None
     return HybridRetriever(rag, col, bm25, embedder if needs_vectors else None, built_with,
-                           int(built_dim or 0), reranker)
+                           int(built_dim or 0), reranker, index_dir,
+                           reopen=lambda: client.get_collection(name, embedding_function=None))

@@ -6,6 +6,8 @@ Layout of an index directory (<run_dir>/index by default):
       chunks.jsonl     one {id, doc_id, title, text, metadata} per BM25 row, in row order
       offsets.npy      byte offset of each line of chunks.jsonl (rows are read on demand)
       meta.json        collection name, embedder name/dim, chunk settings, counts
+    building.json      present while `make index` runs, and left behind when it was interrupted:
+                       Chroma and BM25 may then disagree, and the gateway says so (503)
 """
 from __future__ import annotations
 
@@ -15,6 +17,7 @@ import os
 import re
 import shutil
 import threading
+import time
 from pathlib import Path
 
 import numpy as np
@@ -25,6 +28,7 @@ BM25_DIR = "bm25"
 CHUNKS_FILE = "chunks.jsonl"
 OFFSETS_FILE = "offsets.npy"
 META_FILE = "meta.json"
+BUILD_MARKER = "building.json"
 TOKENIZER = "jieba-lcut+lower/v1"   # recorded with the index; change it when tokenize() changes
 
 
@@ -143,6 +147,49 @@ def save_bm25(index_dir: Path, rows: list[dict], meta: dict) -> None:
     shutil.rmtree(old, ignore_errors=True)
 
 
+def pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # exists, someone else's
+        return True
+    return True
+
+
+def clean_temporaries(index_dir: Path) -> list[Path]:
+    """Remove bm25.tmp-<pid> / bm25.old-<pid> folders left by runs that are no longer alive."""
+    removed = []
+    for folder in Path(index_dir).glob(f"{BM25_DIR}.*-*"):
+        kind, _, pid = folder.name[len(BM25_DIR) + 1:].partition("-")
+        if kind in ("tmp", "old") and pid.isdigit() and (int(pid) == os.getpid() or not pid_alive(int(pid))):
+            shutil.rmtree(folder, ignore_errors=True)
+            removed.append(folder)
+    return removed
+
+
+def mark_building(index_dir: Path) -> None:
+    Path(index_dir).mkdir(parents=True, exist_ok=True)
+    (Path(index_dir) / BUILD_MARKER).write_text(json.dumps({"pid": os.getpid(), "started": time.time()}))
+
+
+def mark_built(index_dir: Path) -> None:
+    (Path(index_dir) / BUILD_MARKER).unlink(missing_ok=True)
+
+
+def build_problem(index_dir: Path) -> str | None:
+    """Why the index may be half-built: `make index` running now, or one that never finished."""
+    marker = Path(index_dir) / BUILD_MARKER
+    try:
+        state = json.loads(marker.read_text())
+    except (OSError, ValueError):
+        return None if not marker.exists() else "its build marker is unreadable"
+    started = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(state.get("started", 0)))
+    if pid_alive(int(state.get("pid", 0))):
+        return f"`make index` is updating it (pid {state['pid']}, since {started})"
+    return f"a `make index` started {started} did not finish; run `make index` again"
+
+
 def read_meta(index_dir: Path) -> dict | None:
     path = bm25_dir(index_dir) / META_FILE
     return json.loads(path.read_text(encoding="utf-8")) if path.exists() else None
@@ -186,3 +233,6 @@ class Bm25Store:
         if self._fd >= 0:
             os.close(self._fd)
             self._fd = -1
+
+    def __del__(self) -> None:  # a store replaced after a rebuild is closed once no search holds it
+        self.close()

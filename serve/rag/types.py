@@ -18,11 +18,16 @@ class Source:
         return self.text if len(self.text) <= chars else self.text[:chars] + "…"
 
 
+class IndexNotReady(RuntimeError):
+    """The index cannot answer faithfully (an interrupted or running `make index`); says why and what to run."""
+
+
 class Retriever(Protocol):
     def search(self, query: str, k: int) -> list[Source]:
-        """The k best sources for `query`, best first."""
+        """The k best sources for `query`, best first; IndexNotReady when the index is incomplete."""
         ...
 
     def describe(self) -> dict:
-        """Index facts for /ready: collection, chunk count, embedder name and dimension."""
+        """Index facts for /ready: collection, chunk count, embedder name and dimension; with
+        `complete` False (and `problem`) when the index is incomplete."""
         ...

@@ -19,6 +19,7 @@ import openai
 import pytest
 
 from recipes.load import load_recipe
+from serve import process
 from serve.process import free_port
 from tests.conftest import ROOT, run_module
 
@@ -131,8 +132,8 @@ def test_gateway_answers_with_sources_in_front_of_vllm(chain):
 
 
 def vllm_metric(port: int, name: str) -> float:
-    """Sum of a vLLM Prometheus series over its labels (/metrics needs no key)."""
-    text = httpx.get(f"http://127.0.0.1:{port}/metrics").text
+    """Sum of a vLLM Prometheus series over its labels (/metrics needs the key, as every route but liveness)."""
+    text = httpx.get(f"http://127.0.0.1:{port}/metrics", headers={"Authorization": f"Bearer {KEY}"}).text
     return sum(float(v) for v in re.findall(rf"^{re.escape(name)}{{[^}}]*}} (\S+)", text, re.M))
 
 
@@ -162,15 +163,94 @@ def test_parity_uses_the_running_servers_and_matches(chain):
     assert table["exact_matches"] == {"merged": 9, "lora": 9}  # 8 chats + the first without its system message
 
 
-def test_status_lists_and_stop_ends_exactly_these_servers(chain):
+# State-changing routes that take no body: with the key they would act (pause the engine, drop
+# caches, start a profiler), so only their refusal without the key is checked; the key check itself
+# is the same for every path (serve/vllm_plugin/medkit_key_guard.py).
+ACTS_WITHOUT_A_BODY = {"/pause", "/resume", "/sleep", "/wake_up", "/reset_prefix_cache", "/reset_mm_cache",
+                       "/reset_encoder_cache", "/start_profile", "/stop_profile", "/release_kv_cache_memory",
+                       "/collective_rpc", "/abort_requests", "/scale_elastic_ep"}
+
+
+def every_route(base: str) -> list[tuple[str, str]]:
+    """(method, path) of every operation in the server's own OpenAPI document (read with the key)."""
+    spec = httpx.get(f"{base}/openapi.json", headers={"Authorization": f"Bearer {KEY}"}, timeout=30).json()
+    return sorted((method.upper(), re.sub(r"\{[^}]+\}", "x", path))
+                  for path, ops in spec["paths"].items() for method in ops)
+
+
+def call(base: str, method: str, path: str, key: str | None) -> int:
+    headers = {"Authorization": f"Bearer {key}"} if key else {}
+    body = {} if method in ("POST", "PUT", "PATCH") else None
+    return httpx.request(method, f"{base}{path}", headers=headers, json=body, timeout=60).status_code
+
+
+@pytest.mark.parametrize("server,open_paths", [("lora", {"/health", "/ping"}), ("gateway", {"/health", "/ready"})])
+def test_every_route_needs_the_key_but_liveness(chain, server, open_paths):
+    base = f"http://127.0.0.1:{chain['ports'][server]}"
+    routes = every_route(base)
+    table = []
+    for method, path in routes:
+        without = call(base, method, path, None)
+        wrong = call(base, method, path, "not-the-key")
+        with_key = None if path in ACTS_WITHOUT_A_BODY else call(base, method, path, KEY)
+        table.append((method, path, without, wrong, with_key))
+    print(f"\n{server}: method path | no key | wrong key | key")
+    for row in table:
+        print(f"  {row[0]:6s} {row[1]:40s} {row[2]} {row[3]} {row[4]}")
+    refused = (401, 403)  # /retrieval answers Dify's 403
+    for method, path, without, wrong, with_key in table:
+        if path in open_paths:
+            assert without not in refused, (method, path)
+            continue
+        assert without in refused and wrong in refused, (method, path, without, wrong)
+        assert with_key not in refused, (method, path, with_key)
+    paths = {p for _, p in routes}
+    if server == "lora":  # what the attack found open
+        assert {"/invocations", "/tokenize", "/detokenize", "/metrics", "/v1/chat/completions"} <= paths
+    assert httpx.get(f"{base}/openapi.json").status_code == 401
+    assert httpx.get(f"{base}/docs").status_code == 401  # not in the document, guarded all the same
+    if server == "gateway":
+        assert httpx.get(f"{base}/ready").json() == {"status": "ready"}
+
+
+def in_session(sid: int) -> list[int]:
+    """Every live process of session `sid`, read from /proc here (independently of serve.process)."""
+    found = []
+    for entry in Path("/proc").iterdir():
+        try:
+            fields = (entry / "stat").read_text().rsplit(")", 1)[1].split() if entry.name.isdigit() else []
+        except OSError:
+            continue
+        if fields and fields[0] != "Z" and int(fields[3]) == sid:
+            found.append(int(entry.name))
+    return sorted(found)
+
+
+def test_status_and_stop_end_every_process_even_after_a_sigkill(chain):
+    """SIGKILL of vLLM's API server leaves its EngineCore running: status shows it, stop ends it,
+    and stop ends exactly this recipe's servers."""
     listed = run_module("serve", "status", str(chain["dir"].parent))
     assert "vLLM (lora)" in listed.stdout and "vLLM (merged)" in listed.stdout and "RAG gateway" in listed.stdout
-    pids = vllm_pids(str(chain["dir"]))
-    assert pids
+    record = json.loads((chain["dir"] / "serve" / "vllm-merged.json").read_text())
+    titles = {process.cmdline(pid).strip() for pid in in_session(record["pgid"])}
+    assert {"VLLM::EngineCore", "VLLM::Worker"} <= titles, titles
+    os.kill(record["pid"], signal.SIGKILL)
+    deadline = time.time() + 10
+    while record["pid"] in in_session(record["pgid"]):
+        assert time.time() < deadline
+        time.sleep(0.1)
+    left = in_session(record["pgid"])
+    assert {process.cmdline(pid).strip() for pid in left} >= {"VLLM::EngineCore", "VLLM::Worker"}
+    assert process.server_pids(record) == left
+    listed = run_module("serve", "status", str(chain["dir"].parent)).stdout
+    assert "LEADER GONE" in listed and all(str(pid) in listed for pid in left) and "vLLM (lora)" in listed
+    print(f"\nafter SIGKILL of pid {record['pid']}:\n{listed}")
     done = run_module("serve", "stop", *chain["argv"]["lora"])
-    assert done.returncode == 0 and "vLLM (lora)" in done.stdout and "vLLM (merged)" in done.stdout
-    assert "RAG gateway" in done.stdout
+    print(done.stdout)
+    assert done.returncode == 0 and "vLLM (lora)" in done.stdout and "RAG gateway" in done.stdout
+    assert "vLLM (merged) (pid" in done.stdout and "had died" in done.stdout
     time.sleep(1)
+    assert in_session(record["pgid"]) == [] and not any(process.cmdline(pid) for pid in left)
     assert vllm_pids(str(chain["dir"])) == []
     assert "nothing running" in run_module("serve", "status", str(chain["dir"].parent)).stdout
 

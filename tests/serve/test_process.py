@@ -3,13 +3,16 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 import socket
 import subprocess
 import sys
 import time
+from pathlib import Path
 
 import pytest
 
+from envs import bin_of
 from serve import process
 from tests.conftest import run_module
 
@@ -96,3 +99,97 @@ def test_stale_pid_file_never_kills_an_unrelated_process(tmp_path):
 def test_make_stop_when_nothing_runs_is_harmless(tmp_path):
     done = run_module("serve", "stop", "recipes/quickstart.yaml", f"run_dir={tmp_path}/run")
     assert done.returncode == 0 and "nothing running for 'quickstart'" in done.stdout
+
+
+# The leader spawns two workers: one plain, one that sets its process title as vLLM's EngineCore and
+# Worker do (setproctitle, from the serve environment), which blanks its /proc/<pid>/environ.
+WORKER_SERVER = ("import http.server, json, subprocess, sys\n"
+                 "plain = subprocess.Popen([sys.executable, '-c', 'import time; time.sleep(300)'])\n"
+                 "titled = subprocess.Popen([{serve_py!r}, '-c', 'import setproctitle, time; "
+                 "setproctitle.setproctitle(\\'FAKE::EngineCore\\'); time.sleep(300)'])\n"
+                 "class H(http.server.BaseHTTPRequestHandler):\n"
+                 "    def do_GET(self):\n"
+                 "        body = json.dumps({{'data': [{{'id': 'm1'}}]}}).encode()\n"
+                 "        self.send_response(200); self.end_headers(); self.wfile.write(body)\n"
+                 "http.server.HTTPServer(('127.0.0.1', {port}), H).serve_forever()\n")
+
+
+def session_of(pid: int) -> int | None:
+    try:
+        return int(Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[3])
+    except (OSError, IndexError, ValueError):
+        return None
+
+
+def in_session(sid: int) -> list[int]:
+    """Every live, non-zombie process of session `sid` (read here independently of serve.process)."""
+    return [int(d.name) for d in Path("/proc").iterdir() if d.name.isdigit() and session_of(int(d.name)) == sid
+            and alive(int(d.name))]
+
+
+@pytest.fixture(autouse=True)
+def _no_fake_server_outlives_its_test():
+    started.clear()
+    yield
+    for sid in started:  # only when a test failed half-way: its sessions' processes must not linger
+        for pid in in_session(sid):
+            os.kill(pid, signal.SIGKILL)
+
+
+started: list[int] = []
+
+
+def start_with_workers(tmp_path, port: int) -> tuple[dict, list[int]]:
+    """A server whose leader spawned workers, like vLLM's API server and its EngineCore."""
+    argv = [sys.executable, "-c", WORKER_SERVER.format(port=port, serve_py=bin_of("serve"))]
+    record = process.start("fake", argv, {}, "127.0.0.1", port, f"http://127.0.0.1:{port}/v1", ["m1"],
+                           tmp_path / "run" / "serve" / "fake.json", tmp_path / "f.log", 20)
+    started.append(record["pgid"])
+    deadline = time.time() + 20
+    while not any("FAKE::EngineCore" in process.cmdline(p) for p in in_session(record["pgid"])):
+        assert time.time() < deadline, "the titled worker did not start"
+        time.sleep(0.1)
+    workers = [pid for pid in in_session(record["pgid"]) if pid != record["pid"]]
+    assert len(workers) == 2
+    titled = next(p for p in workers if "FAKE::EngineCore" in process.cmdline(p))
+    environ = Path(f"/proc/{titled}/environ").read_bytes()
+    assert b"MEDKIT_SERVER_TAG" not in environ and environ[:1] == b"\0"  # the title blanked it
+    assert process.server_pids(record) == sorted([record["pid"], *workers])
+    return record, workers
+
+
+def test_leftovers_of_a_killed_leader_are_listed_and_stopped(tmp_path):
+    port = process.free_port()
+    record, workers = start_with_workers(tmp_path, port)
+    os.kill(record["pid"], signal.SIGKILL)  # the leader only: its workers live on, as vLLM's engine does
+    os.waitpid(record["pid"], 0)
+    assert all(alive(w) for w in workers)
+    listed = run_module("serve", "status", str(tmp_path)).stdout
+    assert "LEADER GONE" in listed and all(str(w) in listed for w in workers)
+    message = process.stop(tmp_path / "run" / "serve" / "fake.json")
+    assert "had died" in message and all(str(w) in message for w in workers)
+    assert in_session(record["pgid"]) == [] and not any(alive(w) for w in workers)
+    assert "nothing running" in run_module("serve", "status", str(tmp_path)).stdout
+
+
+def test_start_clears_the_leftovers_of_a_killed_leader_first(tmp_path):
+    port = process.free_port()
+    record, workers = start_with_workers(tmp_path, port)
+    os.kill(record["pid"], signal.SIGKILL)
+    os.waitpid(record["pid"], 0)
+    again, new_workers = start_with_workers(tmp_path, port)
+    assert again["pid"] != record["pid"] and in_session(record["pgid"]) == []
+    process.stop(tmp_path / "run" / "serve" / "fake.json")
+    assert in_session(again["pgid"]) == []
+
+
+def test_a_process_outside_the_server_is_never_touched(tmp_path):
+    port = process.free_port()
+    record, _ = start_with_workers(tmp_path, port)
+    bystander = subprocess.Popen(["sleep", "30"])  # same user, same group as the test: not the server's
+    try:
+        assert bystander.pid not in process.server_pids(record)
+        process.stop(tmp_path / "run" / "serve" / "fake.json")
+        assert bystander.poll() is None
+    finally:
+        bystander.kill()

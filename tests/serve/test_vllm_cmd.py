@@ -1,11 +1,12 @@
 from __future__ import annotations
 
 import json
+import os
 
 import pytest
 
 from recipes.load import load_recipe
-from serve.vllm_cmd import lora_rank, plan
+from serve.vllm_cmd import KEY_GUARD_DIR, lora_rank, plan
 from tests.conftest import ROOT
 
 
@@ -41,12 +42,16 @@ def test_lora_plan_mounts_every_adapter_and_hides_the_key(tmp_path, monkeypatch)
     assert "--served-model-name base" in argv and "--max-model-len 2048" in argv
     assert "--tensor-parallel-size 2" in argv and "--distributed-executor-backend ray" in argv
     assert "s3cret" not in argv and launch.env["VLLM_API_KEY"] == "s3cret"
+    # vLLM's own check covers /v1 only: the guard, importable from its own folder, covers every route
+    assert "--middleware medkit_key_guard.KeyGuard" in argv
+    assert launch.env["PYTHONPATH"].split(os.pathsep)[0] == str(KEY_GUARD_DIR)
     assert launch.env["VLLM_CPU_KVCACHE_SPACE"] == "1"
     assert launch.models == ["base", "med-lora", "second"]
     assert launch.url == "http://127.0.0.1:8000/v1"
 
 
-def test_merged_plan_needs_an_export(tmp_path):
+def test_merged_plan_needs_an_export(tmp_path, monkeypatch):
+    monkeypatch.delenv("MEDKIT_API_KEY", raising=False)
     recipe = load_recipe(ROOT / "recipes/quickstart.yaml", [f"run_dir={tmp_path}/run", "serve.mode=merged"])
     with pytest.raises(SystemExit, match="run `make export` first"):
         plan(recipe)
@@ -54,6 +59,7 @@ def test_merged_plan_needs_an_export(tmp_path):
     (tmp_path / "run" / "merged" / "config.json").write_text("{}")
     launch = plan(recipe)
     assert "--served-model-name med-merged" in " ".join(launch.argv) and "--enable-lora" not in launch.argv
+    assert "--middleware" not in launch.argv and "PYTHONPATH" not in launch.env  # no key, no guard
 
 
 def test_lora_plan_without_training_says_what_to_run(tmp_path):

@@ -78,8 +78,9 @@ class FakeVLLM:
             self.headers.append(dict(request.headers))
             model = body.get("model")
             if model not in MODELS:
-                return JSONResponse({"object": "error", "message": f"The model `{model}` does not exist.",
-                                     "type": "NotFoundError", "param": None, "code": 404}, status_code=404)
+                return JSONResponse({"error": {"message": f"The model `{model}` does not exist.",  # vLLM 0.32's shape
+                                               "type": "NotFoundError", "param": "model", "code": 404}},
+                                    status_code=404)
             if not body.get("stream"):
                 if body.get("x_slow"):
                     return await self.slow_answer(request)

@@ -65,7 +65,7 @@ def test_rag_non_stream_has_sources_and_numbered_prompt(gateway, upstream, auth)
                        json={"model": "base-rag", "messages": ASK, "max_tokens": 64})
     assert reply.status_code == 200
     answer = reply.json()
-    assert answer["object"] == "chat.completion"
+    assert answer["object"] == "chat.completion" and answer["model"] == "base-rag"
     assert answer["choices"][0]["message"]["content"] == ANSWER
     assert [(s["index"], s["title"]) for s in answer["sources"]] == [(1, "感冒"), (2, "流感")]  # top_k = 2
     first = answer["sources"][0]
@@ -88,7 +88,8 @@ def test_rag_stream_first_chunk_has_sources_and_ends_with_done(gateway, auth):
     assert status == 200
     data = events(raw)
     first = json.loads(data[0])
-    assert first["object"] == "chat.completion.chunk" and first["model"] == "base"
+    assert first["object"] == "chat.completion.chunk"
+    assert {json.loads(d)["model"] for d in data[:-1]} == {"base-rag"}  # every chunk names the model asked for
     assert [s["index"] for s in first["sources"]] == [1, 2]
     assert first["choices"][0]["delta"] == {"role": "assistant", "content": ""}
     assert "usage" not in first

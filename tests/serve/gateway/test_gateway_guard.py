@@ -28,9 +28,15 @@ def test_v1_routes_need_the_key(gateway, header, method, path):
     assert reply.headers["www-authenticate"] == "Bearer"
 
 
-def test_health_and_metrics_need_no_key(gateway):
+def test_only_liveness_is_open_and_ready_says_no_more_without_the_key(gateway, auth):
     assert httpx.get(f"{gateway.url}/health").json() == {"status": "ok"}
-    assert httpx.get(f"{gateway.url}/metrics").status_code == 200
+    assert httpx.get(f"{gateway.url}/ready").json() == {"status": "ready"}  # no URL, models, index names
+    assert "checks" in httpx.get(f"{gateway.url}/ready", headers=auth).json()
+    assert httpx.get(f"{gateway.url}/ready", headers={"Authorization": "Bearer wrong"}).json() == {"status": "ready"}
+    openai_error(httpx.get(f"{gateway.url}/metrics"), 401)
+    assert httpx.get(f"{gateway.url}/metrics", headers=auth).status_code == 200
+    openai_error(httpx.get(f"{gateway.url}/openapi.json"), 401)
+    openai_error(httpx.get(f"{gateway.url}/no/such/route"), 401)  # unknown paths reveal nothing either
 
 
 @pytest.mark.parametrize("header,code", [(None, 1001), ("Token abc", 1001), ("Bearer", 1001),
@@ -124,9 +130,9 @@ def test_upstream_down_is_503_and_gateway_stays_up(start_gateway, auth):
         assert "not reachable" in error["message"] and "make serve" in error["message"]
     openai_error(httpx.get(f"{orphan.url}/v1/models", headers=auth), 503)
     assert httpx.get(f"{orphan.url}/health").status_code == 200
-    ready = httpx.get(f"{orphan.url}/ready")
+    ready = httpx.get(f"{orphan.url}/ready", headers=auth)
     assert ready.status_code == 503 and ready.json()["checks"]["upstream"]["ok"] is False
-    metrics = httpx.get(f"{orphan.url}/metrics").text
+    metrics = httpx.get(f"{orphan.url}/metrics", headers=auth).text
     assert 'medkit_gateway_upstream_errors_total{kind="unreachable"} 4.0' in metrics  # not the /ready probe
 
 
@@ -160,7 +166,8 @@ def test_client_giving_up_on_a_json_answer_cancels_the_upstream_request(start_ga
                    json={**CHAT, "model": model, "x_slow": True})
     assert upstream.abandoned_wait.wait(5), "the gateway kept waiting on upstream after the client left"
     deadline = time.time() + 2
-    while 'route="/v1/chat/completions",status="499"' not in (text := httpx.get(f"{fresh.url}/metrics").text):
+    while 'route="/v1/chat/completions",status="499"' not in (
+            text := httpx.get(f"{fresh.url}/metrics", headers=auth).text):
         assert time.time() < deadline, text
         time.sleep(0.01)
     assert httpx.get(f"{fresh.url}/health").status_code == 200
@@ -173,16 +180,17 @@ def test_upstream_breaking_mid_stream_ends_the_stream_with_an_error_event(start_
         assert reply.status_code == 200  # sent before the upstream broke
         data = [line[6:] for line in reply.iter_lines() if line.startswith("data: ")]
     assert '"半"' in data[0] and "broke off" in data[1] and data[-1] == "[DONE]"
-    assert 'medkit_gateway_upstream_errors_total{kind="broken"} 1.0' in httpx.get(f"{fresh.url}/metrics").text
+    metrics = httpx.get(f"{fresh.url}/metrics", headers=auth).text
+    assert 'medkit_gateway_upstream_errors_total{kind="broken"} 1.0' in metrics
 
 
-def test_ready_checks_upstream_and_retriever(gateway, start_gateway):
-    reply = httpx.get(f"{gateway.url}/ready")
+def test_ready_checks_upstream_and_retriever(gateway, start_gateway, auth):
+    reply = httpx.get(f"{gateway.url}/ready", headers=auth)
     assert reply.status_code == 200
     checks = reply.json()["checks"]
     assert checks["upstream"]["models"] == ["base", "med-lora"] and checks["retriever"]["chunks"] == 5
     broken = start_gateway(retriever=ListRetriever(corpus(), fail_describe=True))
-    reply = httpx.get(f"{broken.url}/ready")
+    reply = httpx.get(f"{broken.url}/ready", headers=auth)
     assert reply.status_code == 503 and "collection medkit-test is gone" in reply.json()["checks"]["retriever"]["error"]
 
 
@@ -190,9 +198,9 @@ def test_metrics_count_requests_latency_and_retrieval(start_gateway, auth):
     fresh = start_gateway()
     httpx.post(f"{fresh.url}/v1/chat/completions", headers=auth, json={**CHAT, "model": "base-rag"})
     httpx.post(f"{fresh.url}/v1/chat/completions", json=CHAT)  # 401
-    httpx.get(f"{fresh.url}/no/such/route")
+    httpx.get(f"{fresh.url}/no/such/route", headers=auth)
     deadline = time.time() + 2  # the middleware records just after the last byte is sent
-    while 'route="other",status="404"' not in (text := httpx.get(f"{fresh.url}/metrics").text):
+    while 'route="other",status="404"' not in (text := httpx.get(f"{fresh.url}/metrics", headers=auth).text):
         assert time.time() < deadline
         time.sleep(0.01)
     assert 'medkit_gateway_requests_total{route="/v1/chat/completions",status="200"} 1.0' in text

@@ -102,8 +102,9 @@ def test_near_duplicate_chunks_collapse_to_the_best(opened):
 def test_describe_and_protocol(opened):
     retriever: Retriever = opened(mode="hybrid")      # the protocol is not runtime-checkable
     assert callable(retriever.search) and callable(retriever.describe)
-    assert retriever.describe() == {"collection": "medkit-test", "chunks": retriever.collection.count(),
-                                    "embedder": "all-MiniLM-L6-v2", "dim": 384, "mode": "hybrid"}
+    n = retriever.collection.count()
+    assert retriever.describe() == {"collection": "medkit-test", "chunks": n, "bm25_chunks": n,
+                                    "embedder": "all-MiniLM-L6-v2", "dim": 384, "mode": "hybrid", "complete": True}
     assert retriever.search("   ", 5) == []
     assert len(retriever.search("高血压", 50)) <= retriever.collection.count()
 

@@ -73,7 +73,8 @@ def test_index_and_query_through_a_chroma_server(tmp_path, chroma_server, embedd
     retriever = open_retriever(rag, tmp_path / "index", embedder=embedder)
     try:
         assert retriever.describe() == {"collection": "medkit-server", "chunks": first.chunks,
-                                        "embedder": "all-MiniLM-L6-v2", "dim": 384, "mode": "hybrid"}
+                                        "bm25_chunks": first.chunks, "embedder": "all-MiniLM-L6-v2", "dim": 384,
+                                        "mode": "hybrid", "complete": True}
         sources = retriever.search("甲氧基肾上腺素", 3)
         assert sources[0].doc_id == "zh-pheo" and sources[0].score == pytest.approx(1.0)
         dense_top = retriever.dense("Plasma free metanephrines test for pheochromocytoma", 5)[0]
