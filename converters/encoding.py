@@ -30,6 +30,8 @@ from typing import Iterator
 
 from charset_normalizer import from_bytes
 
+from converters.common import csv_rows as parsed_rows
+
 SAMPLE = 1 << 18                                   # bytes of non-UTF-8 rows given to the detector
 GB = {"gb18030", "gbk", "gb2312", "hz", "cp936"}
 BIG5 = {"big5", "big5hkscs", "cp950"}
@@ -109,14 +111,4 @@ def csv_rows(path: Path) -> Iterator[tuple[int, list[str] | str]]:
             yield 1, "UTF-16 file: save it as UTF-8 (or GB18030) and convert again"
             return
     with path.open(encoding="latin-1", newline="") as fh:
-        reader = csv.reader(fh)
-        start = 1
-        while True:
-            try:
-                row = next(reader)
-            except StopIteration:
-                return
-            except csv.Error as exc:
-                row = f"bad CSV: {exc}"
-            yield start, row
-            start = reader.line_num + 1
+        yield from parsed_rows(csv.reader(fh))
