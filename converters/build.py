@@ -36,10 +36,12 @@ from converters import FORMATS
 from converters import consistency
 from converters.accounting import accounting, problems
 from converters.common import Document, Example, Reject
+from converters.example_meta import is_open_answer, original_answer, question_of, subject_of  # noqa: F401
 from converters.sources import read_source
 from converters.prep import clean, dedupe, five_section, five_section_llm, noise, refusals
-from recipes.load import load_or_exit, start_run
-from recipes.schema import DataSection
+from core.layout import RunLayout, dataset_info_in, eval_sets_in
+from core.stage import StageFailed, begin, cli
+from recipes.schema import DataSection, Recipe
 
 SPLITS = ("train", "validation", "test")
 DATASET_PREFIX = "medkit"
@@ -71,17 +73,6 @@ def split_of(example: Example, seed: int, val_size: float, test_size: float) -> 
     if bucket < test_size + val_size:
         return "validation"
     return "train"
-
-
-def is_open_answer(example: Example) -> bool:
-    """Free-text answers (not multiple choice, not yes/no, not refusals)."""
-    return "answer" not in example.meta and example.meta.get("kind") != "refusal"
-
-
-def original_answer(example: Example) -> str:
-    """The answer as the source wrote it: evaluation references, RAG passages and noise passages use
-    it, so five-section placeholders never reach ROUGE or retrieval context."""
-    return example.meta.get("original_output", example.output)
 
 
 def reject(built: Built, label: str, item: Reject) -> None:
@@ -249,16 +240,6 @@ def build_examples(data: DataSection, seed: int) -> Built:
     return built
 
 
-def subject_of(example: Example) -> str | None:
-    """Category for breakdowns: subject, else the source's own category / meta_info."""
-    meta = example.meta
-    return meta.get("subject") or meta.get("category") or meta.get("meta_info")
-
-
-def question_of(example: Example) -> str:
-    return example.meta.get("question") or example.instruction
-
-
 def eval_item(example: Example) -> dict:
     prompt = example.instruction + (f"\n{example.input}" if example.input else "")
     item = {"id": hashlib.sha1(f"{example.source}\x00{prompt}".encode()).hexdigest()[:16],
@@ -333,7 +314,7 @@ def write_pairs(examples: list[Example], out: Path, name: str) -> dict:
 
 def write_outputs(built: Built, data: DataSection, out: Path) -> dict:
     out.mkdir(parents=True, exist_ok=True)
-    for stale in list(out.glob("*.jsonl")) + list(out.glob("eval/*.jsonl")) + list(out.glob("report_*.png")):
+    for stale in list(out.glob("*.jsonl")) + list(eval_sets_in(out).glob("*.jsonl")) + list(out.glob("report_*.png")):
         stale.unlink()  # a rerun must not leave files from a previous configuration
     files = {s: f"{s}.jsonl" for s in SPLITS if built.splits[s]}
     for split, name in files.items():
@@ -342,13 +323,13 @@ def write_outputs(built: Built, data: DataSection, out: Path) -> dict:
             for split, name in files.items()}
     for split in SPLITS:  # preference pairs, for a later preference stage (converters/medicalgpt_preference.py)
         info.update(write_pairs(built.splits[split], out, f"{DATASET_PREFIX}_pairs_{split}"))
-    (out / "dataset_info.json").write_text(json.dumps(info, indent=2), encoding="utf-8")
-    (out / "eval").mkdir(exist_ok=True)
+    dataset_info_in(out).write_text(json.dumps(info, indent=2), encoding="utf-8")
+    eval_sets_in(out).mkdir(exist_ok=True)
     by_dataset: dict[str, list[dict]] = {}
     for ex in built.splits["test"]:
         by_dataset.setdefault(ex.meta.get("dataset", "unknown"), []).append(eval_item(ex))
     for name, items in by_dataset.items():
-        write_jsonl(out / "eval" / f"{name}.jsonl", items)
+        write_jsonl(eval_sets_in(out) / f"{name}.jsonl", items)
     corpus = {d.doc_id: d for d in built.documents}
     if data.corpus_from_qa:  # training pairs only: test answers in the corpus would leak
         for ex in built.splits["train"]:
@@ -388,9 +369,11 @@ def build(data: DataSection, seed: int, out: Path) -> dict:
     return summary
 
 
-def main(argv: list[str]) -> int:
-    recipe = load_or_exit(argv)
-    out = start_run(recipe, "data") / "data"
+def run(recipe: Recipe) -> dict:
+    """`make data` as a function: build, print the accounting, refuse data that must not be trained on
+    (StageFailed; dataset_info.json is removed so that no training picks the data up). The summary."""
+    layout = begin(recipe, "data")
+    out = layout.data
     for warning in consistency.warnings(recipe.data):
         print(f"warning: {warning}", file=sys.stderr)
     summary = build(recipe.data, recipe.finetune.seed, out)
@@ -403,13 +386,32 @@ def main(argv: list[str]) -> int:
         fs = summary["five_section"]
         print(f"   five_section: {fs['answers']} answers, placeholders in {fs['placeholder_share']:.1%} of content "
               f"sections, filled {', '.join(f'{k} {v:.0%}' for k, v in fs['filled'].items())}")
-    found = problems(summary, recipe.data, out)
-    for problem in found:
-        print(f"error: {problem}", file=sys.stderr)
-    if found:
-        return 1
+    refuse(summary, recipe.data, out)
     print(f"   wrote {out}/ (dataset_info.json, splits, eval/, corpus.jsonl, report.md)")
-    return 0
+    return summary
+
+
+def refuse(summary: dict, data: DataSection, out: Path) -> None:
+    """StageFailed when the data must not be trained on (empty sources, too many rejects, no train split)."""
+    found = problems(summary, data, out)
+    if found:
+        dataset_info_in(out).unlink(missing_ok=True)
+        raise StageFailed("\n".join(found) + "\nnot training on this data; fix the recipe's data section "
+                          "and rerun `make data`")
+
+
+def check_built(recipe: Recipe) -> bool:
+    """True when the run's datasets are built and pass the checks `make data` applies; StageFailed
+    when they are built and fail them (a summary from an older `make data` run is checked again)."""
+    layout = RunLayout.of(recipe)
+    if not (layout.dataset_info.exists() and layout.data_summary.exists()):
+        return False
+    refuse(json.loads(layout.data_summary.read_text(encoding="utf-8")), recipe.data, layout.data)
+    return True
+
+
+def main(argv: list[str]) -> int:
+    return cli(argv, run)
 
 
 if __name__ == "__main__":

@@ -22,9 +22,11 @@ import csv
 import hashlib
 import json
 import re
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable, Iterable, Iterator, Union
+
+from core.jsonl import Reject, read_jsonl  # noqa: F401  (shared with evaluation/ and serve/rag/)
 
 
 @dataclass
@@ -61,17 +63,6 @@ class Document:
                 "metadata": self.metadata}
 
 
-@dataclass
-class Reject:
-    file: str
-    line: int
-    reason: str
-    raw: str = ""
-
-    def to_json(self) -> str:
-        return json.dumps(asdict(self), ensure_ascii=False)
-
-
 def text_field(obj: dict, key: str) -> str | None:
     """A non-empty string field, stripped; None when missing, empty or not a string."""
     value = obj.get(key)
@@ -85,26 +76,6 @@ def text_fields(obj: dict, *keys: str) -> list[str] | str:
     values = [text_field(obj, key) for key in keys]
     missing = next((key for key, value in zip(keys, values) if value is None), None)
     return values if missing is None else f"missing or empty '{missing}'"
-
-
-def read_jsonl(path: Path) -> Iterator[tuple[int, dict | Reject]]:
-    """Yield (line number, object) for each non-blank line; Reject for undecodable ones."""
-    with path.open("rb") as fh:
-        for number, raw in enumerate(fh, start=1):
-            if not raw.strip():
-                continue
-            try:
-                obj = json.loads(raw.decode("utf-8"))
-            except UnicodeDecodeError:
-                yield number, Reject(str(path), number, "not UTF-8", raw[:200].decode("utf-8", "replace"))
-                continue
-            except json.JSONDecodeError as exc:
-                yield number, Reject(str(path), number, f"bad JSON: {exc.msg}", raw[:200].decode("utf-8", "replace"))
-                continue
-            if not isinstance(obj, dict):
-                yield number, Reject(str(path), number, "line is not a JSON object", raw[:200].decode("utf-8", "replace"))
-                continue
-            yield number, obj
 
 
 CHUNK = 1 << 20                 # characters read at a time when streaming a JSON array

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import re
 
-from converters.prep.five_section import SECTIONS
+from core.answer_format import asks_for_sections
 
 ENGLISH_FORMATS = {"pubmed", "pubmedqa"}
 CHOICE_FORMATS = {"medqa", "cmb", "cmexam", "pubmedqa"}   # answers are letters or yes/no/maybe
@@ -23,9 +23,7 @@ CHINESE_FORMATS = {"cmedqa2", "cmedqa1", "dialogue-csv", "huatuo-lite", "huatuo-
 CJK = re.compile(r"[\u4e00-\u9fff]")
 
 
-def names_sections(prompt: str | None) -> bool:
-    """True when the prompt asks for the five-section layout (three or more headers named)."""
-    return bool(prompt) and sum(name in prompt for name in SECTIONS) >= 3
+names_sections = asks_for_sections  # True when the prompt asks for the five-section layout
 
 
 def warnings(data) -> list[str]:

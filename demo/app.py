@@ -1,6 +1,6 @@
 """`make demo`: a Gradio chat over the served model and the RAG gateway, local by default.
 
-Run as:
+Run as (demo/__main__.py):
     python -m demo recipes/quickstart.yaml [demo.port=7861 demo.host=0.0.0.0 demo.base_url=http://...]
     make demo RECIPE=recipes/quickstart.yaml [ARGS="demo.port=7861"]
 
@@ -21,10 +21,11 @@ os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")  # no calls home from
 
 import gradio as gr  # noqa: E402
 
-from demo.chat import (DEFAULT_PRESET, PANEL_IDLE, PRESETS, Settings, chat_messages,  # noqa: E402
-                       default_choice, dropdown_models, error_message, list_models, render_sources,
-                       request_model, stream_answer, system_prompt)
-from recipes.load import RecipeError, load_recipe  # noqa: E402
+from demo.chat import (PANEL_IDLE, Settings, chat_messages, default_choice, dropdown_models,  # noqa: E402
+                       error_message, list_models, render_sources, request_model, stream_answer)
+from core.endpoints import loopback  # noqa: E402
+from core.stage import StageFailed  # noqa: E402
+from recipes.schema import Recipe  # noqa: E402
 
 TITLE = "medkit 医疗问答演示 · Medical QA demo"
 DISCLAIMER = ("**⚕️ 免责声明 Disclaimer**：本演示的回答由研究用模型自动生成，可能有错误，仅供参考，"
@@ -74,7 +75,7 @@ def build(settings: Settings, listed: list[str], status: str) -> gr.Blocks:
         if not history or history[-1].get("role") != "user":
             yield history, gr.skip()
             return
-        messages = chat_messages(history, system_prompt(preset))
+        messages = chat_messages(history, settings.system_prompt(preset))
         earlier, answer, sources = list(history), "", None
         panel = render_sources(None, top_k, retrieval)
         yield [*earlier, {"role": "assistant", "content": ""}], panel
@@ -136,8 +137,9 @@ def build(settings: Settings, listed: list[str], status: str) -> gr.Blocks:
                                             label="温度 Temperature", elem_id="temperature")
                     max_tokens = gr.Slider(1, max(4096, demo_cfg.max_tokens), value=demo_cfg.max_tokens, step=1,
                                            label="最大生成长度 Max tokens", elem_id="max_tokens")
-                    preset = gr.Radio(list(PRESETS), value=DEFAULT_PRESET, label="系统提示 System prompt",
-                                      info=" / ".join(PRESETS.values()), elem_id="preset")
+                    preset = gr.Radio(list(settings.presets), value=next(iter(settings.presets)),
+                                      label="系统提示 System prompt (from the recipe)",
+                                      info=" / ".join(settings.presets.values()), elem_id="preset")
                 status_line = gr.Markdown(status, elem_id="status")
 
         inputs = [chatbot, model, retrieval, top_k, temperature, max_tokens, preset, known]
@@ -160,15 +162,8 @@ def login(settings: Settings) -> tuple[str, str] | None:
     return (user, password) if user and password else None
 
 
-def main(argv: list[str]) -> int:
-    if not argv or argv[0] in ("-h", "--help"):
-        print(__doc__, file=sys.stderr)
-        return 2
-    try:  # the demo needs no data files, so their paths are not checked
-        recipe = load_recipe(argv[0], argv[1:], check_files=False)
-    except RecipeError as exc:
-        print(exc.render(), file=sys.stderr)
-        return 2
+def run(recipe: Recipe) -> None:
+    """Serve the demo until interrupted; StageFailed (exit 2) when its port cannot be bound."""
     settings = Settings.from_recipe(recipe)
     cfg, auth = settings.demo, login(settings)
     listed, status = fetch_models(settings)
@@ -177,9 +172,8 @@ def main(argv: list[str]) -> int:
         print(f"   models    {', '.join(listed)}")
     else:
         print(f"   {' '.join(status.split())}\n   (the page still opens; start the server with "
-              f"`make serve RECIPE={argv[0]}`, then press 刷新 Refresh)")
-    print(f"   open      http://{'127.0.0.1' if cfg.host in ('0.0.0.0', '::') else cfg.host}:{cfg.port}"
-          f"{'  (login required)' if auth else ''}")
+              f"`make serve` for this recipe, then press 刷新 Refresh)")
+    print(f"   open      http://{loopback(cfg.host)}:{cfg.port}{'  (login required)' if auth else ''}")
     if cfg.host in ("127.0.0.1", "localhost"):
         print(f"   from a laptop: ssh -N -L {cfg.port}:127.0.0.1:{cfg.port} user@this-host, "
               f"then http://127.0.0.1:{cfg.port}")
@@ -193,11 +187,5 @@ def main(argv: list[str]) -> int:
             server_name=cfg.host, server_port=cfg.port, share=cfg.share, auth=auth, show_error=True,
             theme=theme, css=CSS, ssr_mode=False, footer_links=["settings"])
     except OSError as exc:
-        print(f"error: cannot serve the demo on {cfg.host}:{cfg.port} ({exc}); pick another port, "
-              f"e.g. ARGS=\"demo.port={cfg.port + 1}\"", file=sys.stderr)
-        return 2
-    return 0
-
-
-if __name__ == "__main__":
-    sys.exit(main(sys.argv[1:]))
+        raise StageFailed(f"cannot serve the demo on {cfg.host}:{cfg.port} ({exc}); pick another port, "
+                          f"e.g. ARGS=\"demo.port={cfg.port + 1}\"", 2) from None

@@ -10,19 +10,19 @@ it shows exactly what any other client of the endpoint would get.
 from __future__ import annotations
 
 import html
-import os
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Iterable, Iterator, Optional
 
 import httpx
 import openai
 
-from recipes.schema import DemoSection, Recipe
+from core.answer_format import asks_for_sections
+from core.endpoints import api_key, client_url, is_rag_model, rag_suffix
+from recipes.schema import DemoSection, EvalSection, Recipe
 
-FIVE_SECTION = "你是一名专业的医生，请按【病情分析】【指导建议】【药物说明】【风险提示】【免责声明】五个部分回答。"
-MINIMAL = "你是一名医生，请回答用户的问题。"
-PRESETS = {"五段式（完整指令）": FIVE_SECTION, "简短指令": MINIMAL}
-DEFAULT_PRESET = "五段式（完整指令）"
+FULL_LABEL = "五段式（完整指令）"     # the recipe's data.system_prompt when it asks for the five sections
+TRAINED_LABEL = "训练时的指令"          # the recipe's data.system_prompt otherwise
+MINIMAL_LABEL = "简短指令"              # the recipe's eval.minimal_prompt (the ablation's weak prompt)
 WARN = "⚠️"  # every error note in the chat starts with it; such notes are never sent back to the model
 
 PANEL_IDLE = "提问后，这里显示本次回答检索到的参考资料。<br>Sources used by each answer appear here."
@@ -39,19 +39,16 @@ class Settings:
     key_env: Optional[str]
     suffix: str
     demo: DemoSection
+    presets: dict[str, str] = field(default_factory=dict)  # label -> system prompt, the default first
 
     @classmethod
     def from_recipe(cls, recipe: Recipe) -> "Settings":
-        demo = recipe.demo or DemoSection()
-        if demo.base_url:
-            url = demo.base_url.rstrip("/")
-        elif recipe.rag is not None:
-            url = f"http://{loopback(recipe.rag.gateway.host)}:{recipe.rag.gateway.port}/v1"
-        else:
-            url = f"http://{loopback(recipe.serve.host)}:{recipe.serve.port}/v1"
-        env = recipe.serve.api_key_env
-        suffix = recipe.rag.gateway.model_suffix if recipe.rag is not None else "-rag"
-        return cls(url, os.environ.get(env) or None if env else None, env, suffix, demo)
+        return cls(client_url(recipe), api_key(recipe), recipe.serve.api_key_env, rag_suffix(recipe),
+                   recipe.demo or DemoSection(), presets(recipe))
+
+    def system_prompt(self, preset: Optional[str]) -> str:
+        """The preset's prompt; the default (first) preset for an unknown or missing one."""
+        return self.presets.get(preset or "", next(iter(self.presets.values()), ""))
 
     def client(self, timeout_s: float = 300.0) -> openai.OpenAI:
         # no retries: a down endpoint is reported at once; the read timeout is the longest silence
@@ -59,15 +56,20 @@ class Settings:
                              timeout=httpx.Timeout(timeout_s, connect=5.0))
 
 
-def loopback(host: str) -> str:
-    """Where a local client reaches a server bound to `host` (0.0.0.0 listens on loopback too)."""
-    return "127.0.0.1" if host in ("0.0.0.0", "::", "") else host
+def presets(recipe: Recipe) -> dict[str, str]:
+    """The system prompts to choose from: what the model was trained with (data.system_prompt), then
+    the evaluation's minimal prompt (eval.minimal_prompt)."""
+    found = {}
+    trained = recipe.data.system_prompt
+    if trained:
+        found[FULL_LABEL if asks_for_sections(trained) else TRAINED_LABEL] = trained
+    found[MINIMAL_LABEL] = (recipe.eval or EvalSection()).minimal_prompt
+    return found
 
 
 # --- models ------------------------------------------------------------------------------------
 
-def is_rag(model: str, suffix: str) -> bool:
-    return bool(suffix) and len(model) > len(suffix) and model.endswith(suffix)
+is_rag = is_rag_model  # '<model><suffix>': the gateway's retrieval variant
 
 
 def dropdown_models(listed: Iterable[str], suffix: str) -> list[str]:
@@ -114,10 +116,6 @@ def list_models(client: openai.OpenAI) -> list[str]:
 
 
 # --- prompts and streaming ---------------------------------------------------------------------
-
-def system_prompt(preset: Optional[str]) -> str:
-    return PRESETS.get(preset or DEFAULT_PRESET, FIVE_SECTION)
-
 
 def message_text(content: Any) -> str:
     """Text of a chat message: Gradio 6 hands content over as a list of {"type": "text", ...} parts."""

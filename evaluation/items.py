@@ -29,7 +29,7 @@ import sys
 from pathlib import Path
 from typing import Iterable, Optional
 
-from converters.common import Reject, read_jsonl
+from core.jsonl import Reject, read_jsonl
 
 KINDS = ("choice", "label", "open", "refusal", "noisy-context")
 LABELS = ("yes", "no", "maybe")

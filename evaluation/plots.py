@@ -1,4 +1,4 @@
-"""The evaluation report's PNG plots (matplotlib, Agg; Chinese labels through converters.report.cjk_font).
+"""The evaluation report's PNG plots (matplotlib, Agg; Chinese labels through core.plot_fonts.cjk_font).
 
   bars(values, path)    grouped bars: one group per metric, one bar per target, values in %
                         printed above the bars; a metric a target lacks has no bar
@@ -24,7 +24,7 @@ import matplotlib
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 
-from converters.report import cjk_font  # noqa: E402
+from core.plot_fonts import cjk_font  # noqa: E402
 
 COLOURS = ("#4C72B0", "#DD8452", "#55A868", "#C44E52", "#8172B3", "#937860", "#DA8BC3", "#8C8C8C")
 

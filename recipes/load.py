@@ -167,36 +167,17 @@ def load_recipe(path: str | Path, overrides: list[str] = (), check_files: bool =
     return recipe
 
 
-def run_dir(recipe: Recipe) -> Path:
-    return Path(recipe.run_dir or Path("runs") / recipe.name)
-
-
 def resolved_yaml(recipe: Recipe) -> str:
     return yaml.safe_dump(recipe.model_dump(mode="json"), sort_keys=False, allow_unicode=True)
 
 
-def load_or_exit(argv: list[str]) -> Recipe:
+def load_or_exit(argv: list[str], check_files: bool = True) -> Recipe:
     """CLI helper: argv = [recipe.yaml, key=value, ...]; exits 2 with every error."""
-    if not argv:
-        sys.exit("usage: <stage> RECIPE.yaml [key.sub=value ...]")
+    if not argv or argv[0] in ("-h", "--help"):
+        print("usage: <stage> RECIPE.yaml [key.sub=value ...]", file=sys.stderr)
+        sys.exit(2)
     try:
-        return load_recipe(argv[0], argv[1:])
+        return load_recipe(argv[0], argv[1:], check_files=check_files)
     except RecipeError as exc:
         print(exc.render(), file=sys.stderr)
         sys.exit(2)
-
-
-_echoed: set[str] = set()  # resolved recipes already printed by this process
-
-
-def start_run(recipe: Recipe, stage: str) -> Path:
-    """Save the resolved recipe in the run dir, print it (once per process); return the run dir."""
-    out = run_dir(recipe)
-    out.mkdir(parents=True, exist_ok=True)
-    text = resolved_yaml(recipe)
-    (out / "recipe.resolved.yaml").write_text(text, encoding="utf-8")
-    print(f"== {stage}: recipe '{recipe.name}', run directory {out}/")
-    if text not in _echoed:
-        _echoed.add(text)
-        print("\n".join("   " + line for line in text.splitlines()))
-    return out

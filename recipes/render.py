@@ -10,7 +10,7 @@ import json
 from pathlib import Path
 from typing import Any
 
-from recipes.load import run_dir
+from core.layout import RunLayout
 from recipes.packaged import PACKAGED, packaged_dir
 from recipes.schema import TINY, Recipe
 
@@ -27,21 +27,15 @@ _ZERO = {
 def base_model_path(recipe: Recipe) -> str:
     """What the base model is called on this machine: tiny dir, packaged dir, local dir, or hub id."""
     if recipe.model.name_or_path == TINY:
-        return str((run_dir(recipe) / "tiny-model").resolve())
+        return str(RunLayout.of(recipe).tiny_model.resolve())
     if recipe.model.name_or_path in PACKAGED:
         return str(packaged_dir(recipe.model.name_or_path).resolve())
     local = Path(recipe.model.name_or_path).expanduser()
     return str(local.resolve()) if local.exists() else recipe.model.name_or_path
 
 
-def trained_dir(recipe: Recipe) -> Path:
-    """LLaMA-Factory's output_dir: the adapter (lora/qlora) or the full model, plus checkpoints."""
-    return run_dir(recipe) / ("model" if recipe.finetune.method == "full" else "adapter")
-
-
-def merged_dir(recipe: Recipe) -> Path:
-    """The model vLLM serves in merged mode (a full fine-tune needs no merge)."""
-    return trained_dir(recipe) if recipe.finetune.method == "full" else run_dir(recipe) / "merged"
+def deepspeed_file(layout: RunLayout, stage: int) -> Path:
+    return layout.llamafactory / f"ds_z{stage}.json"
 
 
 def deepspeed_config(stage: int, precision: str) -> dict:
@@ -56,23 +50,22 @@ def deepspeed_config(stage: int, precision: str) -> dict:
 
 
 def train_config(recipe: Recipe) -> dict[str, Any]:
-    ft, out = recipe.finetune, run_dir(recipe).resolve()
-    data_dir = out / "data"
-    info = json.loads((data_dir / "dataset_info.json").read_text()) if (data_dir / "dataset_info.json").exists() else {}
+    ft, layout = recipe.finetune, RunLayout.of(recipe)
+    info = json.loads(layout.dataset_info.read_text()) if layout.dataset_info.exists() else {}
     cfg: dict[str, Any] = {
         "model_name_or_path": base_model_path(recipe),
         "trust_remote_code": recipe.model.trust_remote_code,
         "stage": "sft",
         "do_train": True,
         "finetuning_type": "full" if ft.method == "full" else "lora",
-        "dataset_dir": str(data_dir),
+        "dataset_dir": str(layout.data.resolve()),
         "dataset": "medkit_train",
         "template": recipe.model.template,
         "cutoff_len": ft.cutoff_len,
         "overwrite_cache": True,
         "preprocessing_num_workers": 1,
         "dataloader_num_workers": 0,
-        "output_dir": str(trained_dir(recipe).resolve()),
+        "output_dir": str(layout.trained.resolve()),
         "report_to": "tensorboard",
         "logging_steps": ft.logging_steps,
         "save_steps": ft.save_steps,
@@ -106,7 +99,7 @@ def train_config(recipe: Recipe) -> dict[str, Any]:
     if packaged and packaged.default_system:
         cfg["default_system"] = packaged.default_system
     if ft.deepspeed is not None:
-        cfg["deepspeed"] = str(out / "llamafactory" / f"ds_z{ft.deepspeed}.json")
+        cfg["deepspeed"] = str(deepspeed_file(layout, ft.deepspeed).resolve())
     if "medkit_validation" in info:
         cfg.update(eval_dataset="medkit_validation", eval_strategy="steps",
                    eval_steps=ft.save_steps, per_device_eval_batch_size=ft.batch_size)
@@ -117,11 +110,11 @@ def train_config(recipe: Recipe) -> dict[str, Any]:
 def export_config(recipe: Recipe) -> dict[str, Any]:
     return {
         "model_name_or_path": base_model_path(recipe),
-        "adapter_name_or_path": str(trained_dir(recipe).resolve()),
+        "adapter_name_or_path": str(RunLayout.of(recipe).trained.resolve()),
         "template": recipe.model.template,
         "finetuning_type": "lora",
         "trust_remote_code": recipe.model.trust_remote_code,
-        "export_dir": str(merged_dir(recipe).resolve()),
+        "export_dir": str(RunLayout.of(recipe).merged.resolve()),
         "export_size": recipe.export.shard_size_gb,
         "export_device": recipe.export.device,
         "export_legacy_format": False,
@@ -132,13 +125,14 @@ def write_configs(recipe: Recipe) -> dict[str, Path]:
     """Write train.yaml, export.yaml (and a DeepSpeed JSON) into <run_dir>/llamafactory/."""
     import yaml
 
-    folder = run_dir(recipe) / "llamafactory"
+    layout = RunLayout.of(recipe)
+    folder = layout.llamafactory
     folder.mkdir(parents=True, exist_ok=True)
     paths = {"train": folder / "train.yaml", "export": folder / "export.yaml"}
     paths["train"].write_text(yaml.safe_dump(train_config(recipe), sort_keys=False, allow_unicode=True))
     paths["export"].write_text(yaml.safe_dump(export_config(recipe), sort_keys=False, allow_unicode=True))
     if recipe.finetune.deepspeed is not None:
-        ds = folder / f"ds_z{recipe.finetune.deepspeed}.json"
+        ds = deepspeed_file(layout, recipe.finetune.deepspeed)
         ds.write_text(json.dumps(deepspeed_config(recipe.finetune.deepspeed, recipe.finetune.precision), indent=2))
         paths["deepspeed"] = ds
     return paths

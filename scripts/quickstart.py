@@ -3,7 +3,7 @@
 data -> tiny model -> LoRA training -> merge -> index -> vLLM serving base + LoRA
 and the merged model, the RAG gateway in front -> chat requests with the official
 openai client (streamed and not, with and without retrieval) -> parity -> stop.
-Each step is the same code `make <step>` runs.
+The recipe is loaded once; each step calls the same stage function `make <step>` runs.
 
 The same sequence runs any recipe that has a rag section, e.g. the real-model lane:
     make quickstart RECIPE=recipes/smollm2-135m_cpu_lora.yaml
@@ -21,14 +21,17 @@ import time
 from openai import OpenAI
 
 import converters.build
-import evaluation.__main__
-import evaluation.parity
-import serve.__main__ as serve_cli
+import evaluation.evaluate
+import serve.parity
 import serve.rag.index
-import train.__main__
 import train.export
-from recipes.load import load_or_exit, run_dir
-from serve.vllm_cmd import api_key
+import train.training
+from core.endpoints import api_key, gateway_url, rag_model, vllm_url
+from core.layout import RunLayout
+from core.stage import StageFailed, print_recipe
+from recipes.load import load_or_exit
+from recipes.schema import Recipe
+from serve import control
 
 RECIPE = "recipes/quickstart.yaml"
 QUESTION = "孩子发烧38度5，精神还好，需要马上吃退烧药吗？"  # the tiny model's samples are Chinese
@@ -37,7 +40,7 @@ QUESTION = "孩子发烧38度5，精神还好，需要马上吃退烧药吗？" 
 def first_question(recipe) -> str:
     """The first held-out question of the run's data (in the recipe's own language)."""
     for split in ("test", "validation"):
-        path = run_dir(recipe) / "data" / f"{split}.jsonl"
+        path = RunLayout.of(recipe).split(split)
         for line in path.read_text(encoding="utf-8").splitlines() if path.exists() else []:
             row = json.loads(line)
             if row.get("instruction") and "[1]" not in row["instruction"]:
@@ -84,60 +87,80 @@ def rag_check(url: str, model: str, key: str | None, question: str) -> str:
     return f"{model:16s} {len(sources)} sources: {titles}; answer: {''.join(pieces).replace(chr(10), '⏎')[:30]}"
 
 
-def step(name: str, func, argv: list[str], timings: dict) -> None:
+def step(name: str, func, timings: dict, *args, **kwargs):
     started = time.time()
-    code = func(argv)
-    timings[name] = time.time() - started
-    if code:
-        raise SystemExit(f"quickstart: step '{name}' failed (exit {code}); see the messages above")
+    try:
+        return func(*args, **kwargs)
+    except StageFailed as exc:
+        raise SystemExit(f"error: {exc}\nquickstart: step '{name}' failed (exit {exc.code}); see the messages above")
+    finally:
+        timings[name] = time.time() - started
+
+
+def merged_twin(recipe: Recipe) -> Recipe:
+    """The same recipe serving the merged model on the next port (beside the LoRA-mounted server)."""
+    twin = recipe.model_copy(deep=True)
+    twin.serve.mode, twin.serve.port = "merged", recipe.serve.port + 1
+    return twin
+
+
+def chat_checks(recipe: Recipe, merged: Recipe) -> list[str]:
+    key, question = api_key(recipe), first_question(recipe)
+    summary = []
+    print("== chat: official openai client, greedy, streamed and not")
+    for url, model in ((vllm_url(recipe), recipe.serve.base_name), (vllm_url(recipe), recipe.serve.adapters[0].name),
+                       (vllm_url(merged), merged.serve.merged_name or f"{recipe.name}-merged")):
+        summary.append(chat_check(url, model, key, question))
+        print("   " + summary[-1])
+    print("== RAG: through the gateway, streamed, sources first")
+    summary.append(rag_check(gateway_url(recipe), rag_model(recipe.serve.adapters[0].name,
+                                                            recipe.rag.gateway.model_suffix), key, question))
+    print("   " + summary[-1])
+    return summary
+
+
+def run(recipe: Recipe) -> dict[str, float]:
+    """Every stage in order on one recipe, the servers stopped at the end; seconds per step."""
+    if recipe.rag is None or not recipe.serve.adapters:
+        raise SystemExit(f"error: the quickstart needs a recipe with a `rag` section and a LoRA adapter in "
+                         f"serve.adapters; '{recipe.name}' lacks {'rag' if recipe.rag is None else 'serve.adapters'}")
+    merged = merged_twin(recipe)
+    timings: dict[str, float] = {}
+    try:
+        step("data", converters.build.run, timings, recipe)
+        step("train", train.training.run, timings, recipe)
+        step("export", train.export.run, timings, recipe)
+        step("index", serve.rag.index.run, timings, recipe)
+        step("serve lora", control.start, timings, recipe)
+        step("serve merged", control.start, timings, merged)
+        chat_checks(recipe, merged)
+        step("eval", evaluation.evaluate.run, timings, recipe, progress=False)
+        step("parity", serve.parity.run, timings, recipe)
+    finally:
+        control.stop(recipe)
+    return timings
 
 
 def main(args: list[str]) -> int:
     argv = args if args and args[0].endswith((".yaml", ".yml")) else [RECIPE, *args]
     recipe = load_or_exit(argv)
-    merged_argv = argv + ["serve.mode=merged", f"serve.port={recipe.serve.port + 1}"]
-    timings: dict[str, float] = {}
-    summary: list[str] = []
+    print_recipe(recipe)
     began = time.time()
-    try:
-        step("data", converters.build.main, argv, timings)
-        step("train", train.__main__.main, argv, timings)
-        step("export", train.export.main, argv, timings)
-        step("index", serve.rag.index.main, argv, timings)
-        step("serve lora", serve_cli.start, argv, timings)
-        step("serve merged", serve_cli.start, merged_argv, timings)
-        key = api_key(recipe)
-        question = first_question(recipe)
-        lora_url = f"http://127.0.0.1:{recipe.serve.port}/v1"
-        merged_url = f"http://127.0.0.1:{recipe.serve.port + 1}/v1"
-        print("== chat: official openai client, greedy, streamed and not")
-        for url, model in ((lora_url, recipe.serve.base_name), (lora_url, recipe.serve.adapters[0].name),
-                           (merged_url, recipe.serve.merged_name or f"{recipe.name}-merged")):
-            summary.append(chat_check(url, model, key, question))
-            print("   " + summary[-1])
-        gateway_url = f"http://127.0.0.1:{recipe.rag.gateway.port}/v1"
-        print("== RAG: through the gateway, streamed, sources first")
-        summary.append(rag_check(gateway_url, recipe.serve.adapters[0].name + recipe.rag.gateway.model_suffix, key,
-                                 question))
-        print("   " + summary[-1])
-        step("eval", evaluation.__main__.main, argv + ["--no-progress"], timings)
-        step("parity", evaluation.parity.main, argv, timings)
-    finally:
-        serve_cli.stop(argv)
-    out = run_dir(recipe)
+    timings = run(recipe)
+    out = RunLayout.of(recipe)
     print(f"\n== quickstart done in {time.time() - began:.0f} s "
           f"({', '.join(f'{k} {v:.0f} s' for k, v in timings.items())})")
-    print(f"   run directory      {out}/")
-    print(f"   datasets           {out}/data/  (dataset_info.json for LLaMA-Factory, eval/, corpus.jsonl)")
-    print(f"   data report        {out}/data/report.md  (+ report_*.png)")
-    print(f"   adapter + plots    {out}/adapter/  (training_loss.png; TensorBoard in {out}/logs/tensorboard)")
-    print(f"   merged model       {out}/merged/")
-    print(f"   parity table       {out}/parity/parity.json")
-    print(f"   index              {out}/index/  (Chroma + BM25)")
-    print(f"   evaluation         {out}/eval/report.md  (+ results.json, PNG plots)")
-    print(f"   logs               {out}/logs/")
-    print("   serve it again:    make serve            (base + med-lora on "
-          f"127.0.0.1:{recipe.serve.port}, RAG gateway on 127.0.0.1:{recipe.rag.gateway.port})")
+    print(f"   run directory      {out.root}/")
+    print(f"   datasets           {out.data}/  (dataset_info.json for LLaMA-Factory, eval/, corpus.jsonl)")
+    print(f"   data report        {out.data}/report.md  (+ report_*.png)")
+    print(f"   adapter + plots    {out.trained}/  (training_loss.png; TensorBoard in {out.tensorboard})")
+    print(f"   merged model       {out.merged}/")
+    print(f"   parity table       {out.parity}/parity.json")
+    print(f"   index              {out.index}/  (Chroma + BM25)")
+    print(f"   evaluation         {out.eval}/report.md  (+ results.json, PNG plots)")
+    print(f"   logs               {out.logs}/")
+    print(f"   serve it again:    make serve            (base + {recipe.serve.adapters[0].name} on "
+          f"{vllm_url(recipe)}, RAG gateway on {gateway_url(recipe)})")
     print("                      make serve ARGS=serve.mode=merged")
     print("   open the demo:     make serve && make demo   -> http://127.0.0.1:7860")
     print("                      from a laptop: ssh -N -L 7860:127.0.0.1:7860 user@this-host")

@@ -22,9 +22,14 @@ import signal
 import socket
 import subprocess
 import time
+from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Optional
 
 import httpx
+
+from core.endpoints import bearer
+from core.layout import pid_files_under
 
 
 def log_tail(log: Path, lines: int = 40) -> str:
@@ -120,9 +125,8 @@ def read_record(pid_file: Path) -> dict | None:
 
 
 def models_answer(url: str, key: str | None, timeout: float = 2.0) -> list[str] | None:
-    headers = {"Authorization": f"Bearer {key}"} if key else {}
     try:
-        reply = httpx.get(f"{url}/models", headers=headers, timeout=timeout)
+        reply = httpx.get(f"{url}/models", headers=bearer(key), timeout=timeout)
     except httpx.HTTPError:
         return None
     if reply.status_code != 200:
@@ -179,14 +183,31 @@ def end_server(record: dict, grace_s: float = 20.0) -> None:
         kill_server(record, grace_s)
 
 
-def start(name: str, argv: list[str], env: dict[str, str], host: str, port: int, url: str,
-          expect_models: list[str], pid_file: Path, log: Path, timeout_s: int,
-          api_key: str | None = None, extra: dict | None = None) -> dict:
-    """Start `argv` in the background and wait until GET {url}/models lists `expect_models`.
+@dataclass
+class ServerSpec:
+    """Everything needed to start one background server and to know when it is ready."""
+    name: str                  # shown in messages and `make status`, e.g. "vLLM (lora)"
+    argv: list[str]
+    env: dict[str, str]        # added to this process's environment
+    host: str                  # bind address (checked free before starting)
+    port: int
+    url: str                   # base URL a local client uses (.../v1)
+    models: list[str]          # GET {url}/models must list these before the server counts as ready
+    pid_file: Path
+    log: Path
+    timeout_s: int
+    api_key: Optional[str] = None
+    extra: dict = field(default_factory=dict)  # kept in the pid file (e.g. the serve mode)
+
+
+def start(spec: ServerSpec) -> dict:
+    """Start the server in the background and wait until GET {url}/models lists its models.
 
     Raises SystemExit with the log tail when the process dies or never answers;
     in both cases nothing is left running.
     """
+    name, argv, env, host, port, url = spec.name, spec.argv, spec.env, spec.host, spec.port, spec.url
+    expect_models, pid_file, log, timeout_s, api_key = spec.models, spec.pid_file, spec.log, spec.timeout_s, spec.api_key
     running = read_record(pid_file)
     if running and running["leader_alive"]:
         print(f"   {name} already running: pid {running['pid']}, {running['url']}")
@@ -209,7 +230,7 @@ def start(name: str, argv: list[str], env: dict[str, str], host: str, port: int,
                                 env={**os.environ, **env, TAG_VAR: tag}, start_new_session=True)
     record = {"name": name, "pid": proc.pid, "pgid": proc.pid, "tag": tag, "port": port, "url": url,
               "models": expect_models, "log": str(log), "marker": argv[2] if len(argv) > 2 else argv[0],
-              "started": time.time(), **(extra or {})}
+              "started": time.time(), **spec.extra}
     pid_file.write_text(json.dumps(record, indent=2))
     started = time.time()
     try:
@@ -250,7 +271,7 @@ def stop(pid_file: Path) -> str | None:
 
 def records(root: Path) -> list[tuple[Path, dict]]:
     found = []
-    for pid_file in sorted(root.glob("*/serve/*.json")):
+    for pid_file in pid_files_under(root):
         record = read_record(pid_file)
         if record:
             record["rss"] = rss_bytes(record["pids"])

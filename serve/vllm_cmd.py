@@ -14,8 +14,9 @@ from pathlib import Path
 
 from envs import bin_of
 from envs.manage import has_nvidia_gpu
-from recipes.load import run_dir
-from recipes.render import base_model_path, merged_dir, trained_dir
+from core.endpoints import api_key, vllm_url
+from core.layout import RunLayout
+from recipes.render import base_model_path
 from recipes.schema import Recipe
 
 # Guards every vLLM route with the key, not only /v1 (see the module's docstring).
@@ -28,14 +29,17 @@ VLLM_LORA_RANKS = (1, 8, 16, 32, 64, 128, 256, 320, 512)
 
 @dataclass
 class LaunchPlan:
+    """A server's command line as data: what to run, with which environment, what it will serve."""
     argv: list[str]
     env: dict[str, str]
     models: list[str]  # served model names, base/merged first
-    url: str
+    url: str           # where a local client reaches it (core/endpoints.py)
+    host: str = "127.0.0.1"
+    port: int = 0
 
 
 def adapter_paths(recipe: Recipe) -> dict[str, Path]:
-    return {a.name: Path(a.path) if a.path else trained_dir(recipe) for a in recipe.serve.adapters}
+    return {a.name: Path(a.path) if a.path else RunLayout.of(recipe).trained for a in recipe.serve.adapters}
 
 
 def lora_rank(adapter: Path) -> int:
@@ -51,18 +55,13 @@ def lora_rank(adapter: Path) -> int:
     raise SystemExit(f"error: adapter {adapter} has rank {r}; vLLM supports at most {VLLM_LORA_RANKS[-1]}")
 
 
-def api_key(recipe: Recipe) -> str | None:
-    var = recipe.serve.api_key_env
-    return os.environ.get(var) or None if var else None
-
-
 def plan(recipe: Recipe, mode: str | None = None, port: int | None = None) -> LaunchPlan:
     s = recipe.serve
     mode = mode or s.mode
     port = port or s.port
     gpu = has_nvidia_gpu()
     if mode == "merged":
-        model = merged_dir(recipe)
+        model = RunLayout.of(recipe).merged
         if not (model / "config.json").exists():
             raise SystemExit(f"error: no merged model in {model}/; run `make export` first "
                              f"(or serve the adapter with serve.mode=lora)")
@@ -105,9 +104,4 @@ def plan(recipe: Recipe, mode: str | None = None, port: int | None = None) -> La
         # vLLM's own check covers /v1 and a few prefixes only; the guard covers the rest
         argv += ["--middleware", KEY_GUARD]
         env["PYTHONPATH"] = os.pathsep.join(p for p in (str(KEY_GUARD_DIR), os.environ.get("PYTHONPATH")) if p)
-    host = "127.0.0.1" if s.host in ("0.0.0.0", "::") else s.host
-    return LaunchPlan(argv=argv, env=env, models=names, url=f"http://{host}:{port}/v1")
-
-
-def pid_file(recipe: Recipe, mode: str) -> Path:
-    return run_dir(recipe) / "serve" / f"vllm-{mode}.json"
+    return LaunchPlan(argv=argv, env=env, models=names, url=vllm_url(recipe, port), host=s.host, port=port)

@@ -11,11 +11,11 @@ packaged model is already in place is done here without starting that environmen
 from __future__ import annotations
 
 import json
-import sys
 from pathlib import Path
 
 from envs import bin_of
-from recipes.load import run_dir
+from core.layout import RunLayout
+from core.stage import StageFailed
 from recipes.packaged import PACKAGED, packaged_dir
 from recipes.schema import TINY, Recipe
 from train.logged import run_logged
@@ -40,21 +40,22 @@ def packaged_ready(name: str) -> bool:
 
 def ensure_base_model(recipe: Recipe) -> None:
     name = recipe.model.name_or_path
-    logs = run_dir(recipe) / "logs"
+    layout = RunLayout.of(recipe)
+    logs = layout.logs
     if name == TINY:
-        out = run_dir(recipe) / "tiny-model"
+        out = layout.tiny_model
         spec = recipe.model.tiny.model_dump()
         code = run_logged([bin_of("train"), "-m", "train.tiny_model", str(out), json.dumps(spec)],
-                          logs / "tiny-model.log", OFFLINE)
+                          layout.log("tiny-model"), OFFLINE)
         if code != 0:
-            sys.exit(f"error: building the tiny model failed (exit {code}); see {logs}/tiny-model.log")
+            raise StageFailed(f"building the tiny model failed (exit {code}); see {logs}/tiny-model.log")
     elif name in PACKAGED and not packaged_ready(name):
         out = packaged_dir(name)
         print(f"== model: materialising the packaged model {name} into {out}/ (once per machine)")
         code = run_logged([bin_of("train"), "-m", "train.packaged_model", name, str(out)],
-                          logs / "packaged-model.log", OFFLINE)
+                          layout.log("packaged-model"), OFFLINE)
         if code != 0:
-            sys.exit(f"error: the packaged model {name} could not be materialised (exit {code}); "
+            raise StageFailed(f"the packaged model {name} could not be materialised (exit {code}); "
                      f"see the message above or {logs}/packaged-model.log")
 
 
@@ -62,7 +63,7 @@ def base_model_stamp(recipe: Recipe) -> Path | None:
     """The file whose content identifies the built base model (part of the training digest)."""
     name = recipe.model.name_or_path
     if name == TINY:
-        return run_dir(recipe) / "tiny-model" / "medkit_tiny.json"
+        return RunLayout.of(recipe).tiny_model / "medkit_tiny.json"
     if name in PACKAGED:
         return packaged_dir(name) / "medkit_packaged.json"
     return None

@@ -63,7 +63,7 @@ import re
 from collections import Counter
 from typing import Iterator
 
-SECTIONS = ("病情分析", "指导建议", "药物说明", "风险提示", "免责声明")
+from core.answer_format import SECTIONS  # noqa: E402
 DEFAULT_PLACEHOLDERS = {
     "病情分析": "暂无具体病情分析，请结合医生面诊情况判断。",
     "指导建议": "暂无具体指导建议，请遵医嘱。",

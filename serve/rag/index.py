@@ -31,11 +31,11 @@ from pathlib import Path
 
 from tqdm import tqdm
 
-from converters.common import Reject, read_jsonl
-from recipes.schema import RagSection
+from core.jsonl import Reject, read_jsonl
+from recipes.schema import RagSection, Recipe
 from serve.rag.chunking import Chunk, chunk_document
 from serve.rag.embedder import Embedder, load_embedder
-from serve.rag.store import (RagError, chroma_client, clean_temporaries, collection_name, mark_building, mark_built,
+from serve.rag.store import (RagError, chroma_client, chroma_path, clean_temporaries, collection_name, mark_building, mark_built,
                              sanitise_collection, save_bm25, searchable)
 
 WRITE_BATCH = 256      # chunks per Chroma round-trip (existence check + add); Chroma caps it at ~5k
@@ -175,36 +175,39 @@ def build_index(rag: RagSection, corpus: Path, index_dir: Path, collection: str,
                       chunks_per_s=round(new / embed_s, 1) if new and embed_s > 0 else 0.0)
 
 
-def main(argv: list[str]) -> int:
-    from recipes.load import load_or_exit, start_run
+def run(recipe: Recipe, reset: bool = False) -> IndexStats:
+    """`make index` as a function: StageFailed without a rag section or when the index cannot be built."""
+    from core.stage import StageFailed, begin
 
-    reset = "--reset" in argv
-    recipe = load_or_exit([a for a in argv if a != "--reset"])
     if recipe.rag is None:
-        print("error: the recipe has no `rag:` section; add `rag: {}` for the defaults "
-              "(see recipes/schema.py RagSection)", file=sys.stderr)
-        return 2
+        raise StageFailed("the recipe has no `rag:` section; add `rag: {}` for the defaults "
+                          "(see recipes/schema.py RagSection)", 2)
     rag = recipe.rag
-    run = start_run(recipe, "index")
-    index_dir = run / "index"
-    corpus = Path(rag.corpus) if rag.corpus else run / "data" / "corpus.jsonl"
+    layout = begin(recipe, "index")
+    index_dir = layout.index
+    corpus = Path(rag.corpus) if rag.corpus else layout.corpus
     name = collection_name(rag.chroma, recipe.name)
     where = (f"{rag.chroma.host}:{rag.chroma.port}" if rag.chroma.mode == "server"
-             else str(Path(rag.chroma.path) if rag.chroma.path else index_dir / "chroma"))
+             else str(chroma_path(rag.chroma, index_dir)))
     print(f"   corpus {corpus}  ->  Chroma {rag.chroma.mode} {where} collection '{name}'"
           f"{'  (reset)' if reset else ''}")
     try:
         stats = build_index(rag, corpus, index_dir, name, reset=reset)
     except RagError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 1
+        raise StageFailed(str(exc)) from None
     print(f"   documents {stats.documents}  chunks {stats.chunks}  new {stats.new}  skipped {stats.skipped}  "
           f"in collection {stats.total}")
     print(f"   embedding + upsert {stats.embed_s:.1f} s ({stats.chunks_per_s:.1f} chunks/s, "
           f"{rag.embedder.model})  BM25 {stats.bm25_s:.1f} s")
     (index_dir / "index_stats.json").write_text(json.dumps(asdict(stats), indent=2), encoding="utf-8")
     print(f"   wrote {index_dir}/ (bm25/, index_stats.json)")
-    return 0
+    return stats
+
+
+def main(argv: list[str]) -> int:
+    from core.stage import cli
+
+    return cli([a for a in argv if a != "--reset"], run, reset="--reset" in argv)
 
 
 if __name__ == "__main__":

@@ -1,7 +1,7 @@
 """Parity verdicts, one per way a served answer can part from the trained model."""
 from __future__ import annotations
 
-from evaluation.parity import compare, without_system
+from serve.parity import compare, without_system
 
 EOS = {2}
 

@@ -17,26 +17,35 @@ Servers already started by `make serve` for this recipe (either mode) are used
 as they are; a missing one is started on a free port for the check and stopped after.
 
 Run as:
-    python -m evaluation.parity recipes/quickstart.yaml [parity.prompts=16 ...]
+    python -m serve.parity recipes/quickstart.yaml [parity.prompts=16 ...]
 """
 from __future__ import annotations
 
 import json
 import sys
+from dataclasses import dataclass
 from pathlib import Path
 
 import httpx
 
+from core.endpoints import api_key, bearer
+from core.layout import RunLayout
+from core.stage import StageFailed, begin, cli
 from envs import bin_of
-from recipes.load import load_or_exit, run_dir, start_run
-from recipes.render import base_model_path, train_config, trained_dir
+from recipes.render import base_model_path, train_config
 from recipes.schema import Recipe
 from serve import process
-from serve.vllm_cmd import api_key, pid_file, plan
+from serve.servers import vllm_server
 from train.base_model import ensure_base_model
 from train.logged import run_logged
 
 MODES = ("merged", "lora")
+FAILING = ("MISMATCH", "PROMPT", "TRAIN-PROMPT")  # verdicts that make `make parity` exit 1
+MISMATCH_HELP = ("served outputs differ from the trained model beyond numerics. TRAIN-PROMPT = "
+                 "model.template formats prompts differently from the tokenizer's chat template that vLLM "
+                 "uses (pick the template that matches, e.g. its default system prompt); PROMPT = vLLM's "
+                 "prompt differs from the chat template; MISMATCH@i = tokens differ at step i (check EOS / "
+                 "generation_config / max_lora_rank).")
 
 
 def without_system(chat: list[dict]) -> list[dict]:
@@ -44,9 +53,9 @@ def without_system(chat: list[dict]) -> list[dict]:
 
 
 def load_chats(recipe: Recipe, n: int) -> list[list[dict]]:
-    chats = []
+    chats, layout = [], RunLayout.of(recipe)
     for split in ("test", "validation", "train"):
-        path = run_dir(recipe) / "data" / f"{split}.jsonl"
+        path = layout.split(split)
         if not path.exists():
             continue
         for line in path.read_text(encoding="utf-8").splitlines():
@@ -57,25 +66,26 @@ def load_chats(recipe: Recipe, n: int) -> list[list[dict]]:
             if len(chats) == n:
                 return chats
     if not chats:
-        raise SystemExit(f"error: no examples in {run_dir(recipe)}/data/; run `make data` first")
+        raise StageFailed(f"no examples in {layout.data}/; run `make data` first")
     return chats
 
 
 def hf_reference(recipe: Recipe, chats: list[list[dict]], out: Path) -> list[dict]:
-    request = {"base": base_model_path(recipe), "adapter": str(trained_dir(recipe).resolve()),
+    log = RunLayout.of(recipe).log("parity")
+    request = {"base": base_model_path(recipe), "adapter": str(RunLayout.of(recipe).trained.resolve()),
                "template": recipe.model.template, "default_system": train_config(recipe).get("default_system"),
                "max_new_tokens": recipe.parity.max_new_tokens, "chats": chats}
     req_file, res_file = out / "hf_request.json", out / "hf_result.json"
     req_file.write_text(json.dumps(request, ensure_ascii=False), encoding="utf-8")
     code = run_logged([bin_of("train"), "-m", "train.hf_generate", str(req_file), str(res_file)],
-                      run_dir(recipe) / "logs" / "parity.log", {"HF_HUB_OFFLINE": "1"})
+                      log, {"HF_HUB_OFFLINE": "1"})
     if code != 0:
-        raise SystemExit(f"error: HF reference generation failed; see {run_dir(recipe)}/logs/parity.log")
+        raise StageFailed(f"HF reference generation failed; see {log}")
     return json.loads(res_file.read_text())
 
 
 def vllm_outputs(url: str, model: str, key: str | None, chats: list[list[dict]], max_tokens: int) -> list[dict]:
-    headers = {"Authorization": f"Bearer {key}"} if key else {}
+    headers = bearer(key)
     results = []
     with httpx.Client(timeout=120) as client:
         for chat in chats:
@@ -110,23 +120,48 @@ def compare(ref: dict, got: dict, eos_ids: set[int], tolerance: float) -> str:
 
 
 def ensure_server(recipe: Recipe, mode: str, started: list) -> dict:
-    running = process.read_record(pid_file(recipe, mode))
+    running = process.read_record(RunLayout.of(recipe).pid_file(f"vllm-{mode}"))
     if running:
         return running
-    port = process.free_port()
-    launch = plan(recipe, mode=mode, port=port)
-    file = run_dir(recipe) / "serve" / f"parity-{mode}.json"
-    print(f"   starting a temporary vLLM ({mode}) on port {port}")
-    record = process.start(f"vLLM parity ({mode})", launch.argv, launch.env, recipe.serve.host, port,
-                           launch.url, launch.models, file, run_dir(recipe) / "logs" / f"vllm-parity-{mode}.log",
-                           recipe.serve.startup_timeout_s, api_key(recipe))
-    started.append(file)
+    spec = vllm_server(recipe, mode=mode, port=process.free_port(), server=f"parity-{mode}",
+                       name=f"vLLM parity ({mode})")
+    print(f"   starting a temporary vLLM ({mode}) on port {spec.port}")
+    record = process.start(spec)
+    started.append(spec.pid_file)
     return record
 
 
-def main(argv: list[str]) -> int:
-    recipe = load_or_exit(argv)
-    out = start_run(recipe, "parity") / "parity"
+@dataclass
+class ParityResult:
+    rows: list[dict]             # per prompt: hf_tokens and a verdict per mode
+    exact_matches: dict[str, int]
+    failed: bool                 # a verdict beyond numerics (PROMPT, TRAIN-PROMPT, MISMATCH)
+
+
+def verdict_rows(ref: list[dict], served: dict[str, list[dict]], chats: list[list[dict]], eos_ids: set[int],
+                 tolerance: float) -> ParityResult:
+    """Compare every prompt's HF reference with each served mode; print the table."""
+    rows, failed = [], False
+    print(f"\n   {'#':>3s}  {'hf tokens':>9s}  {'vllm merged':14s}  {'vllm lora':14s}  hf text (start)")
+    for i, r in enumerate(ref):
+        verdicts = {m: compare(r, served[m][i], eos_ids, tolerance) for m in MODES}
+        failed |= any(v.startswith(FAILING) for v in verdicts.values())
+        text = served["lora"][i]["text"].replace("\n", "⏎")[:24]
+        print(f"   {i:3d}  {len(r['output_ids']):9d}  {verdicts['merged']:14s}  {verdicts['lora']:14s}  {text}")
+        rows.append({"prompt": i, "system": "given" if chats[i][0]["role"] == "system" else "default",
+                     "hf_tokens": len(r["output_ids"]), **verdicts})
+    return ParityResult(rows, {m: sum(row[m] == "match" for row in rows) for m in MODES}, failed)
+
+
+def eos_token_ids(model_dir: Path) -> set[int]:
+    config = model_dir / "generation_config.json"
+    eos = json.loads(config.read_text()).get("eos_token_id", []) if config.exists() else []
+    return set(eos if isinstance(eos, list) else [eos])
+
+
+def run(recipe: Recipe) -> ParityResult:
+    """StageFailed (exit 1) when a served path differs from the trained model beyond numerics."""
+    out = begin(recipe, "parity").parity
     out.mkdir(exist_ok=True)
     ensure_base_model(recipe)
     chats = load_chats(recipe, recipe.parity.prompts)
@@ -135,10 +170,6 @@ def main(argv: list[str]) -> int:
     print(f"== parity: {len(chats)} prompts (the last without a system message), greedy, "
           f"max {recipe.parity.max_new_tokens} new tokens")
     ref = hf_reference(recipe, chats, out)
-    tok_cfg = json.loads((Path(base_model_path(recipe)) / "generation_config.json").read_text()) \
-        if (Path(base_model_path(recipe)) / "generation_config.json").exists() else {}
-    eos = tok_cfg.get("eos_token_id", [])
-    eos_ids = set(eos if isinstance(eos, list) else [eos])
     started: list[Path] = []
     served: dict[str, list[dict]] = {}
     try:
@@ -149,28 +180,19 @@ def main(argv: list[str]) -> int:
     finally:
         for file in started:
             process.stop(file)
-    rows, failed = [], False
-    print(f"\n   {'#':>3s}  {'hf tokens':>9s}  {'vllm merged':14s}  {'vllm lora':14s}  hf text (start)")
-    for i, r in enumerate(ref):
-        verdicts = {m: compare(r, served[m][i], eos_ids, recipe.parity.tolerance) for m in MODES}
-        failed |= any(v.startswith(("MISMATCH", "PROMPT", "TRAIN-PROMPT")) for v in verdicts.values())
-        text = served["lora"][i]["text"].replace("\n", "⏎")[:24]
-        print(f"   {i:3d}  {len(r['output_ids']):9d}  {verdicts['merged']:14s}  {verdicts['lora']:14s}  {text}")
-        rows.append({"prompt": i, "system": "given" if chats[i][0]["role"] == "system" else "default",
-                     "hf_tokens": len(r["output_ids"]), **verdicts})
-    summary = {m: sum(row[m] == "match" for row in rows) for m in MODES}
-    (out / "parity.json").write_text(json.dumps({"rows": rows, "exact_matches": summary,
+    result = verdict_rows(ref, served, chats, eos_token_ids(Path(base_model_path(recipe))), recipe.parity.tolerance)
+    (out / "parity.json").write_text(json.dumps({"rows": result.rows, "exact_matches": result.exact_matches,
                                                  "tolerance": recipe.parity.tolerance}, indent=2))
-    print(f"\n   exact: merged {summary['merged']}/{len(rows)}, lora {summary['lora']}/{len(rows)}; "
+    n = len(result.rows)
+    print(f"\n   exact: merged {result.exact_matches['merged']}/{n}, lora {result.exact_matches['lora']}/{n}; "
           f"table in {out}/parity.json")
-    if failed:
-        print("error: served outputs differ from the trained model beyond numerics. TRAIN-PROMPT = "
-              "model.template formats prompts differently from the tokenizer's chat template that vLLM "
-              "uses (pick the template that matches, e.g. its default system prompt); PROMPT = vLLM's "
-              "prompt differs from the chat template; MISMATCH@i = tokens differ at step i (check EOS / "
-              "generation_config / max_lora_rank).", file=sys.stderr)
-        return 1
-    return 0
+    if result.failed:
+        raise StageFailed(MISMATCH_HELP)
+    return result
+
+
+def main(argv: list[str]) -> int:
+    return cli(argv, run)
 
 
 if __name__ == "__main__":

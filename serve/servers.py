@@ -1,0 +1,51 @@
+"""Launch plans and server specs: what `make serve`, parity and the benchmarks start.
+
+vLLM's plan comes from the recipe (serve/vllm_cmd.py). The gateway's plan runs
+`python -m serve.gateway <recipe file>` in the app environment, with the resolved
+recipe written beside its pid file, so the gateway serves exactly the recipe (and
+overrides) it was started from. A spec adds where the server keeps its pid file and
+log and how long it may take to come up (serve/process.py starts it).
+"""
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Optional
+
+from core.endpoints import api_key, gateway, gateway_url
+from core.layout import RunLayout
+from envs import bin_of
+from recipes.load import resolved_yaml
+from recipes.schema import Recipe
+from serve.process import ServerSpec
+from serve.vllm_cmd import LaunchPlan, plan
+
+
+def vllm_server(recipe: Recipe, mode: Optional[str] = None, port: Optional[int] = None,
+                server: Optional[str] = None, name: Optional[str] = None) -> ServerSpec:
+    """vLLM for `mode` (default serve.mode) on `port` (default serve.port); `server` names its pid file
+    and log (default vllm-<mode>)."""
+    mode = mode or recipe.serve.mode
+    launch = plan(recipe, mode=mode, port=port)
+    layout, server = RunLayout.of(recipe), server or f"vllm-{mode}"
+    return ServerSpec(name or f"vLLM ({mode})", launch.argv, launch.env, launch.host, launch.port, launch.url,
+                      launch.models, layout.pid_file(server), layout.log(server), recipe.serve.startup_timeout_s,
+                      api_key(recipe), {"mode": mode})
+
+
+def gateway_plan(recipe: Recipe, recipe_file: Path) -> LaunchPlan:
+    gw = gateway(recipe)
+    return LaunchPlan(argv=[bin_of("app"), "-m", "serve.gateway", str(recipe_file)],
+                      env={"PYTHONPATH": os.getcwd()}, models=[], url=gateway_url(recipe), host=gw.host, port=gw.port)
+
+
+def gateway_server(recipe: Recipe, upstream_models: list[str], server: str = "gateway",
+                   name: str = "RAG gateway") -> ServerSpec:
+    """The RAG gateway in front of vLLM; ready once it lists `upstream_models`. Writes its recipe file."""
+    layout = RunLayout.of(recipe)
+    recipe_file = layout.server_recipe(server)
+    recipe_file.parent.mkdir(parents=True, exist_ok=True)
+    recipe_file.write_text(resolved_yaml(recipe), encoding="utf-8")
+    launch = gateway_plan(recipe, recipe_file)
+    return ServerSpec(name, launch.argv, launch.env, launch.host, launch.port, launch.url, upstream_models,
+                      layout.pid_file(server), layout.log(server), gateway(recipe).startup_timeout_s, api_key(recipe))
