@@ -41,7 +41,7 @@ status: setup  ## list the servers started from any run directory
 	@$(APP) -m serve status
 
 parity: setup  ## greedy outputs: HF+peft vs vLLM merged vs vLLM LoRA-mounted
-	@$(APP) -m evaluation.parity $(RECIPE) $(ARGS)
+	@$(APP) -m serve.parity $(RECIPE) $(ARGS)
 
 eval: setup  ## base vs SFT vs SFT+RAG over HTTP: metrics, report.md, plots in <run_dir>/eval (resumes)
 	@$(APP) -m evaluation $(RECIPE) $(ARGS)

@@ -28,15 +28,17 @@ import os
 import sys
 import tempfile
 import time
+from dataclasses import replace
 from pathlib import Path
 
 from evaluation.items import load
 from evaluation.runner import Request, Runner, Target
 from evaluation.suites import messages
-from recipes.load import load_or_exit, run_dir
-from recipes.render import merged_dir
+from core.endpoints import api_key
+from core.layout import RunLayout
+from recipes.load import load_or_exit
 from serve import process
-from serve.vllm_cmd import api_key, plan
+from serve.servers import vllm_server
 
 
 def parse_args(argv: list[str]) -> argparse.Namespace:
@@ -84,24 +86,24 @@ def measure(target: Target, items: list[dict], n: int, concurrency: int, max_tok
 def main(argv: list[str]) -> int:
     args = parse_args(argv)
     recipe = load_or_exit([args.recipe, *args.overrides])
-    out = run_dir(recipe) / "bench"
+    layout = RunLayout.of(recipe)
+    out = layout.bench
     out.mkdir(parents=True, exist_ok=True)
-    items, _ = load(sorted((run_dir(recipe) / "data" / "eval").glob("*.jsonl")))
+    items, _ = load(sorted(layout.eval_sets.glob("*.jsonl")))
     if not items:
-        raise SystemExit(f"error: no evaluation items in {run_dir(recipe)}/data/eval/; run `make data` first")
-    mode = "merged" if (merged_dir(recipe) / "config.json").exists() else "lora"
+        raise SystemExit(f"error: no evaluation items in {layout.eval_sets}/; run `make data` first")
+    mode = "merged" if (layout.merged / "config.json").exists() else "lora"
     port = process.free_port()
-    launch = plan(recipe, mode=mode, port=port)
-    model = launch.models[-1]  # merged: the merge; lora: the adapter
-    pid_file = run_dir(recipe) / "serve" / "bench-eval-vllm.json"
+    spec = replace(vllm_server(recipe, mode=mode, port=port, server="bench-eval-vllm", name="vLLM bench (eval runner)"),
+                   log=out / "eval_runner-vllm.log")
+    model = spec.models[-1]  # merged: the merge; lora: the adapter
+    pid_file = spec.pid_file
     print(f"== bench eval runner: '{recipe.name}', vLLM ({mode}) model '{model}', {args.items} items "
           f"({len(items)} distinct), {args.max_tokens} max tokens, concurrency {args.levels}, cpus {os.cpu_count()}")
     rows = []
     try:
         print(f"   starting vLLM on port {port}, log {out}/eval_runner-vllm.log", flush=True)
-        record = process.start("vLLM bench (eval runner)", launch.argv, launch.env, recipe.serve.host, port,
-                               launch.url, launch.models, pid_file, out / "eval_runner-vllm.log",
-                               recipe.serve.startup_timeout_s, api_key(recipe))
+        record = process.start(spec)
         target = Target("bench", model, record["url"], api_key(recipe))
         measure(target, items, 2 * max(args.levels), max(args.levels), args.max_tokens, "warm")
         for level in sorted(args.levels, reverse=True):

@@ -32,18 +32,20 @@ import json
 import os
 import sys
 import time
+from dataclasses import replace
 from pathlib import Path
 
 import httpx
 from openai import AsyncOpenAI, DefaultAsyncHttpxClient
 
 from bench.serving import DISTINCT_PROMPTS, percentile
-from envs import bin_of
+from core.endpoints import api_key, rag_model as rag_variant
+from core.layout import RunLayout
 from envs.manage import has_nvidia_gpu
-from evaluation.parity import load_chats
-from recipes.load import load_or_exit, run_dir
+from recipes.load import load_or_exit
 from serve import process
-from serve.vllm_cmd import api_key, plan
+from serve.parity import load_chats
+from serve.servers import gateway_server, vllm_server
 
 RAG_TOKENS = 16  # output tokens of each (c) request
 
@@ -245,32 +247,31 @@ def main(argv: list[str]) -> int:
         gw_port = process.free_port()
     overrides = [*args.overrides, f"serve.port={vllm_port}", f"rag.gateway.port={gw_port}"]
     recipe = load_or_exit([args.recipe, *overrides])
-    out = run_dir(recipe) / "bench"
+    layout = RunLayout.of(recipe)
+    out = layout.bench
     out.mkdir(parents=True, exist_ok=True)
     chats = load_chats(recipe, DISTINCT_PROMPTS)
-    launch = plan(recipe)  # recipe's mode, port = serve.port override
-    model, key = launch.models[-1], api_key(recipe)
-    pid_files = {"vllm": run_dir(recipe) / "serve" / "bench-gw-vllm.json",
-                 "gateway": run_dir(recipe) / "serve" / "bench-gw.json"}
-    resolved = run_dir(recipe) / "recipe.resolved.yaml"  # the gateway rewrites it with the bench ports
+    spec = replace(vllm_server(recipe, server="bench-gw-vllm", name=f"vLLM bench-gw ({recipe.serve.mode})"),
+                   log=out / "gw-vllm.log")  # recipe's mode, port = serve.port override
+    model, key = spec.models[-1], api_key(recipe)
+    pid_files = {"vllm": spec.pid_file, "gateway": layout.pid_file("bench-gw")}
+    resolved = layout.resolved_recipe  # the gateway rewrites it with the bench ports
     saved = resolved.read_text(encoding="utf-8") if resolved.exists() else None
     print(f"== bench.gateway: '{recipe.name}', vLLM ({recipe.serve.mode}) on :{vllm_port}, gateway on :{gw_port}, "
           f"model '{model}', {len(chats)} distinct chats")
     try:
-        rec = process.start(f"vLLM bench-gw ({recipe.serve.mode})", launch.argv, launch.env, recipe.serve.host,
-                            vllm_port, launch.url, launch.models, pid_files["vllm"], out / "gw-vllm.log",
-                            recipe.serve.startup_timeout_s, key)
-        gw = recipe.rag.gateway  # the rag.gateway.port override creates the section if the recipe has none
-        gw_url = f"http://{'127.0.0.1' if gw.host in ('0.0.0.0', '::') else gw.host}:{gw_port}/v1"
+        rec = process.start(spec)
+        # the rag.gateway.port override creates the section if the recipe has none
+        gw_spec = replace(gateway_server(recipe, spec.models, server="bench-gw", name="RAG gateway (bench)"),
+                          log=out / "gateway.log")
+        gw_url = gw_spec.url
         print(f"   vLLM ready after {rec.get('ready_after_s')} s; starting the gateway, log {out}/gateway.log")
-        gw_rec = process.start("RAG gateway (bench)", [bin_of("app"), "-m", "serve.gateway", args.recipe,
-                                                        *overrides],
-                               {"PYTHONPATH": os.getcwd()}, gw.host, gw_port, gw_url, launch.models,
-                               pid_files["gateway"], out / "gateway.log", gw.startup_timeout_s, key)
+        gw_rec = process.start(gw_spec)
         pids = {"vllm_api": rec["pid"], "gateway": gw_rec["pid"]}  # vLLM's API server, not its engine
         listed = process.models_answer(gw_url, key) or []
-        rag_model = model + gw.model_suffix if model + gw.model_suffix in listed else None
-        result = asyncio.run(bench({"direct": launch.url, "gateway": gw_url}, key, model, rag_model, chats, args,
+        wanted = rag_variant(model, recipe.rag.gateway.model_suffix)
+        rag_model = wanted if wanted in listed else None
+        result = asyncio.run(bench({"direct": spec.url, "gateway": gw_url}, key, model, rag_model, chats, args,
                                    pids))
     finally:
         for file in pid_files.values():

@@ -25,17 +25,20 @@ import math
 import os
 import sys
 import time
+from dataclasses import replace
 from pathlib import Path
 
 from openai import AsyncOpenAI
 
+from core.endpoints import api_key, base_url
+from core.layout import RunLayout
 from envs import bin_of
 from envs.manage import has_nvidia_gpu
-from evaluation.parity import load_chats
-from recipes.load import load_or_exit, run_dir
-from recipes.render import merged_dir
+from recipes.load import load_or_exit
 from serve import process
-from serve.vllm_cmd import api_key, plan
+from serve.parity import load_chats
+from serve.process import ServerSpec
+from serve.servers import vllm_server
 
 DISTINCT_PROMPTS = 16  # chats taken from the data splits, then cycled
 HF_HOST = "127.0.0.1"
@@ -127,35 +130,34 @@ def print_table(rows: list[dict]) -> None:
 def main(argv: list[str]) -> int:
     args = parse_args(argv)
     recipe = load_or_exit([args.recipe, *args.overrides])
-    out = run_dir(recipe) / "bench"
+    layout = RunLayout.of(recipe)
+    out = layout.bench
     out.mkdir(parents=True, exist_ok=True)
-    model_dir = merged_dir(recipe).resolve()
+    model_dir = layout.merged.resolve()
     chats = load_chats(recipe, DISTINCT_PROMPTS)
     vllm_port = hf_port = process.free_port()
     while hf_port == vllm_port:  # two probes may hand back the same port
         hf_port = process.free_port()
-    launch = plan(recipe, mode="merged", port=vllm_port)  # exits if no merged model
-    name = launch.models[0]
-    pid_files = {"vllm": run_dir(recipe) / "serve" / "bench-vllm.json",
-                 "hf": run_dir(recipe) / "serve" / "bench-hf.json"}
+    spec = replace(vllm_server(recipe, mode="merged", port=vllm_port, server="bench-vllm",  # exits if no merged model
+                               name="vLLM bench (merged)"), log=out / "vllm.log")
+    name = spec.models[0]
+    pid_files = {"vllm": spec.pid_file, "hf": layout.pid_file("bench-hf")}
     print(f"== bench: '{recipe.name}', model {model_dir}/, {len(chats)} distinct chats, "
           f"{args.max_tokens} output tokens per request, concurrency {args.levels}")
     servers: dict[str, dict] = {}
     try:
         print(f"   starting vLLM (merged) on port {vllm_port}, log {out}/vllm.log")
-        rec = process.start("vLLM bench (merged)", launch.argv, launch.env, recipe.serve.host, vllm_port,
-                            launch.url, launch.models, pid_files["vllm"], out / "vllm.log",
-                            recipe.serve.startup_timeout_s, api_key(recipe))
+        rec = process.start(spec)
         servers["vllm"] = {"url": rec["url"], "key": api_key(recipe), "model": name, "ready_s": rec.get("ready_after_s"),
                            "extra_body": {"min_tokens": args.max_tokens, "ignore_eos": True}}
         hf_argv = [bin_of("train"), "-m", "bench.hf_server", str(model_dir), "--port", str(hf_port),
                    "--served-model-name", name]
         hf_env = {"PYTHONPATH": os.pathsep.join(filter(None, [os.getcwd(), os.environ.get("PYTHONPATH")])),
                   "HF_HUB_OFFLINE": "1"}
-        hf_url = f"http://{HF_HOST}:{hf_port}/v1"
+        hf_url = base_url(HF_HOST, hf_port)
         print(f"   starting the transformers baseline on port {hf_port}, log {out}/hf.log")
-        rec = process.start("HF baseline (bench)", hf_argv, hf_env, HF_HOST, hf_port, hf_url, [name],
-                            pid_files["hf"], out / "hf.log", recipe.serve.startup_timeout_s)
+        rec = process.start(ServerSpec("HF baseline (bench)", hf_argv, hf_env, HF_HOST, hf_port, hf_url, [name],
+                                       pid_files["hf"], out / "hf.log", recipe.serve.startup_timeout_s))
         servers["hf"] = {"url": rec["url"], "key": None, "model": name, "ready_s": rec.get("ready_after_s"),
                          "extra_body": None}
         rows = asyncio.run(bench(servers, chats, args.levels, args.max_tokens))

@@ -32,15 +32,17 @@ import os
 import signal
 import sys
 import time
+from dataclasses import replace
 
 import httpx
 
 from bench.serving import percentile
-from envs import bin_of
-from evaluation.parity import load_chats
-from recipes.load import load_or_exit, run_dir
+from core.endpoints import api_key, rag_model
+from core.layout import RunLayout
+from recipes.load import load_or_exit
 from serve import process
-from serve.vllm_cmd import api_key, plan
+from serve.parity import load_chats
+from serve.servers import gateway_server, vllm_server
 
 
 def parse_args(argv: list[str]) -> argparse.Namespace:
@@ -168,19 +170,18 @@ def main(argv: list[str]) -> int:
     overrides = [*args.overrides, "serve.host=127.0.0.1", "rag.gateway.host=127.0.0.1",
                  f"serve.port={vllm_port}", f"rag.gateway.port={gw_port}"]
     recipe = load_or_exit([args.recipe, *overrides])
-    out = run_dir(recipe) / "bench"
+    layout = RunLayout.of(recipe)
+    out = layout.bench
     out.mkdir(parents=True, exist_ok=True)
-    launch, key = plan(recipe), api_key(recipe)
-    pid_files = {"vllm": run_dir(recipe) / "serve" / "soak-vllm.json",
-                 "gateway": run_dir(recipe) / "serve" / "soak-gw.json"}
-    resolved = run_dir(recipe) / "recipe.resolved.yaml"  # the gateway rewrites it with the soak ports
+    key = api_key(recipe)
+    vllm_spec = replace(vllm_server(recipe, server="soak-vllm", name=f"vLLM soak ({recipe.serve.mode})"),
+                        log=out / "soak-vllm.log")
+    pid_files = {"vllm": vllm_spec.pid_file, "gateway": layout.pid_file("soak-gw")}
+    resolved = layout.resolved_recipe  # the gateway rewrites it with the soak ports
     saved = resolved.read_text(encoding="utf-8") if resolved.exists() else None
-    gw_url = f"http://127.0.0.1:{gw_port}/v1"
 
     def start_vllm() -> dict:
-        return process.start(f"vLLM soak ({recipe.serve.mode})", launch.argv, launch.env, "127.0.0.1", vllm_port,
-                             launch.url, launch.models, pid_files["vllm"], out / "soak-vllm.log",
-                             recipe.serve.startup_timeout_s, key)
+        return process.start(vllm_spec)
 
     def kill_and_restart() -> tuple[float, dict]:
         record = process.read_record(pid_files["vllm"])
@@ -203,13 +204,14 @@ def main(argv: list[str]) -> int:
     try:
         print(f"== bench.soak: '{recipe.name}', vLLM :{vllm_port}, gateway :{gw_port}, {args.clients} clients")
         start_vllm()
-        process.start("RAG gateway (soak)", [bin_of("app"), "-m", "serve.gateway", args.recipe, *overrides],
-                      {"PYTHONPATH": os.getcwd()}, "127.0.0.1", gw_port, gw_url, launch.models, pid_files["gateway"],
-                      out / "soak-gateway.log", recipe.rag.gateway.startup_timeout_s, key)
+        gw_spec = replace(gateway_server(recipe, vllm_spec.models, server="soak-gw", name="RAG gateway (soak)"),
+                          log=out / "soak-gateway.log")
+        gw_url = gw_spec.url
+        process.start(gw_spec)
         listed = process.models_answer(gw_url, key) or []
-        plain = launch.models[-1]
-        models = [plain] + ([plain + recipe.rag.gateway.model_suffix]
-                            if plain + recipe.rag.gateway.model_suffix in listed else [])
+        plain = vllm_spec.models[-1]
+        rag = rag_model(plain, recipe.rag.gateway.model_suffix)
+        models = [plain] + ([rag] if rag in listed else [])
         soak = Soak(gw_url, key, models, load_chats(recipe, 16), args.max_tokens)
         print(f"   models {models}; SIGKILL at {args.kill_at} s, then {args.after} s after the restart", flush=True)
         t_start = time.time()
