@@ -7,9 +7,9 @@ import httpx
 import openai
 import pytest
 
-from demo.chat import (FIVE_SECTION, MINIMAL, PRESETS, DemoError, Settings, chat_messages, default_choice,
+from demo.chat import (FULL_LABEL, MINIMAL_LABEL, TRAINED_LABEL, DemoError, Settings, chat_messages, default_choice,
                        dropdown_models, error_message, message_text, render_sources, request_model,
-                       stream_answer, system_prompt)
+                       stream_answer)
 from recipes.load import load_recipe
 
 URL = "http://127.0.0.1:8100/v1"
@@ -60,11 +60,24 @@ def test_error_messages_are_chinese_with_the_english_detail():
     assert error_message(ValueError("odd"), URL) == "⚠️ 出错了 (ValueError: odd)"
 
 
-def test_presets_are_the_five_section_and_the_minimal_instruction():
-    assert list(PRESETS) == ["五段式（完整指令）", "简短指令"]
-    assert system_prompt("五段式（完整指令）") == FIVE_SECTION and "【免责声明】" in FIVE_SECTION
-    assert system_prompt("简短指令") == MINIMAL == "你是一名医生，请回答用户的问题。"
-    assert system_prompt(None) == FIVE_SECTION
+MINIMAL = "你是一名医生，请回答用户的问题。"
+
+
+def test_presets_are_the_recipes_training_prompt_and_its_minimal_prompt():
+    for name in ("quickstart", "cmedqa2_qwen2.5-7b_lora"):  # cMedQA2 trains with its own wording
+        recipe = load_recipe(f"recipes/{name}.yaml", check_files=False)
+        settings = Settings.from_recipe(recipe)
+        assert list(settings.presets) == [FULL_LABEL, MINIMAL_LABEL]
+        assert settings.system_prompt(FULL_LABEL) == recipe.data.system_prompt and "【免责声明】" in recipe.data.system_prompt
+        assert settings.system_prompt(MINIMAL_LABEL) == MINIMAL  # eval.minimal_prompt (its default here)
+        assert settings.system_prompt(None) == recipe.data.system_prompt  # the default: what it was trained with
+    cmedqa2 = load_recipe("recipes/cmedqa2_qwen2.5-7b_lora.yaml", check_files=False).data.system_prompt
+    assert cmedqa2.endswith("回答患者的问题。")
+    exam = Settings.from_recipe(load_recipe("recipes/medqa_qwen2.5-0.5b_lora.yaml", ["eval.minimal_prompt=简答"],
+                                            check_files=False))
+    assert list(exam.presets) == [TRAINED_LABEL, MINIMAL_LABEL] and exam.system_prompt(MINIMAL_LABEL) == "简答"
+    bare = Settings.from_recipe(load_recipe("recipes/quickstart.yaml", ["data.system_prompt="]))
+    assert bare.presets == {MINIMAL_LABEL: MINIMAL}
 
 
 def test_model_choice_follows_the_retrieval_switch():

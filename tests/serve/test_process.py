@@ -14,6 +14,7 @@ import pytest
 
 from envs import bin_of
 from serve import process
+from serve.process import ServerSpec
 from tests.conftest import run_module
 
 
@@ -31,8 +32,8 @@ def test_port_in_use_is_a_clear_error(tmp_path):
         sock.listen()
         port = sock.getsockname()[1]
         with pytest.raises(SystemExit, match=f"port {port} on 127.0.0.1 is already in use.*serve.port={port + 1}"):
-            process.start("x", [sys.executable, "-c", "pass"], {}, "127.0.0.1", port,
-                          f"http://127.0.0.1:{port}/v1", ["m"], tmp_path / "x.json", tmp_path / "x.log", 5)
+            process.start(ServerSpec("x", [sys.executable, "-c", "pass"], {}, "127.0.0.1", port,
+                          f"http://127.0.0.1:{port}/v1", ["m"], tmp_path / "x.json", tmp_path / "x.log", 5))
     assert not (tmp_path / "x.json").exists()
 
 
@@ -43,8 +44,8 @@ def test_server_dying_at_start_shows_log_tail_and_leaves_nothing(tmp_path):
               "print('loading model... ValueError: no such model', flush=True); time.sleep(0.5); sys.exit(3)")
     port = process.free_port()
     with pytest.raises(SystemExit) as info:
-        process.start("fake server", [sys.executable, "-c", script], {}, "127.0.0.1", port,
-                      f"http://127.0.0.1:{port}/v1", ["m"], tmp_path / "s.json", tmp_path / "s.log", 30)
+        process.start(ServerSpec("fake server", [sys.executable, "-c", script], {}, "127.0.0.1", port,
+                      f"http://127.0.0.1:{port}/v1", ["m"], tmp_path / "s.json", tmp_path / "s.log", 30))
     message = str(info.value)
     assert "exited with status 3" in message and "ValueError: no such model" in message
     assert not (tmp_path / "s.json").exists()
@@ -57,8 +58,8 @@ def test_server_never_ready_times_out_and_is_stopped(tmp_path):
     port = process.free_port()
     argv = [sys.executable, "-c", "import time; print('stuck', flush=True); time.sleep(120)"]
     with pytest.raises(SystemExit, match="(?s)not ready after 2 s.*stuck"):
-        process.start("slow", argv, {}, "127.0.0.1", port, f"http://127.0.0.1:{port}/v1", ["m"],
-                      tmp_path / "t.json", tmp_path / "t.log", 2)
+        process.start(ServerSpec("slow", argv, {}, "127.0.0.1", port, f"http://127.0.0.1:{port}/v1", ["m"],
+                      tmp_path / "t.json", tmp_path / "t.log", 2))
     assert subprocess.run(["pgrep", "-f", "time.sleep\\(120\\)"], capture_output=True).returncode == 1
 
 
@@ -71,11 +72,11 @@ def test_start_wait_status_stop_with_a_real_http_server(tmp_path):
               "        self.send_response(200); self.end_headers(); self.wfile.write(body)\n"
               f"http.server.HTTPServer(('127.0.0.1', {port}), H).serve_forever()\n")
     pid_file = tmp_path / "run" / "serve" / "fake.json"
-    record = process.start("fake", [sys.executable, "-c", server], {}, "127.0.0.1", port,
-                           f"http://127.0.0.1:{port}/v1", ["m1"], pid_file, tmp_path / "f.log", 20)
+    record = process.start(ServerSpec("fake", [sys.executable, "-c", server], {}, "127.0.0.1", port,
+                           f"http://127.0.0.1:{port}/v1", ["m1"], pid_file, tmp_path / "f.log", 20))
     assert alive(record["pid"]) and json.loads(pid_file.read_text())["port"] == port
-    again = process.start("fake", [sys.executable, "-c", server], {}, "127.0.0.1", port,
-                          f"http://127.0.0.1:{port}/v1", ["m1"], pid_file, tmp_path / "f.log", 20)
+    again = process.start(ServerSpec("fake", [sys.executable, "-c", server], {}, "127.0.0.1", port,
+                          f"http://127.0.0.1:{port}/v1", ["m1"], pid_file, tmp_path / "f.log", 20))
     assert again["pid"] == record["pid"], "a second start reuses the running server"
     listed = run_module("serve", "status", str(tmp_path))
     assert f"{port}" in listed.stdout and "m1" in listed.stdout
@@ -142,8 +143,8 @@ started: list[int] = []
 def start_with_workers(tmp_path, port: int) -> tuple[dict, list[int]]:
     """A server whose leader spawned workers, like vLLM's API server and its EngineCore."""
     argv = [sys.executable, "-c", WORKER_SERVER.format(port=port, serve_py=bin_of("serve"))]
-    record = process.start("fake", argv, {}, "127.0.0.1", port, f"http://127.0.0.1:{port}/v1", ["m1"],
-                           tmp_path / "run" / "serve" / "fake.json", tmp_path / "f.log", 20)
+    record = process.start(ServerSpec("fake", argv, {}, "127.0.0.1", port, f"http://127.0.0.1:{port}/v1", ["m1"],
+                           tmp_path / "run" / "serve" / "fake.json", tmp_path / "f.log", 20))
     started.append(record["pgid"])
     deadline = time.time() + 20
     while not any("FAKE::EngineCore" in process.cmdline(p) for p in in_session(record["pgid"])):
