@@ -117,9 +117,16 @@ def test_reranker_rescores_into_0_1(opened, index_dir, embedder):
     rag = rag_with(mode="hybrid", reranker=model_location("all-MiniLM-L6-v2"))
     retriever = open_retriever(rag, index_dir, embedder=embedder)
     sources = retriever.search("高血压", 4)
+    # each score is the cross-encoder's own probability for (query, passage): with reranking off the
+    # fused hybrid scores come back instead, and this fails
+    expected = retriever.reranker.predict([("高血压", s.text) for s in sources], show_progress_bar=False,
+                                          activation_fn=torch.nn.Sigmoid())
     retriever.close()
     scores = [s.score for s in sources]
     assert len(sources) == 4 and all(0.0 <= x <= 1.0 for x in scores) and scores == sorted(scores, reverse=True)
+    assert scores == pytest.approx([float(x) for x in expected], abs=1e-5)
+    fused = [s.score for s in opened(mode="hybrid").search("高血压", 4)]
+    assert fused != pytest.approx(scores, abs=1e-3), "the reranker left the fused scores as they were"
 
 
 def test_unloadable_reranker_names_the_setting(index_dir, embedder):
