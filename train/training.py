@@ -53,19 +53,28 @@ def config_digest(recipe: Recipe, train_yaml: Path) -> str:
     return digest.hexdigest()
 
 
+def unused_name(path: Path, tag: str) -> Path:
+    """<path>.<tag>, or <path>.<tag>-2, -3, ... when that exists (two set asides within a second)."""
+    aside, n = path.with_name(f"{path.name}.{tag}"), 1
+    while aside.exists():
+        n += 1
+        aside = path.with_name(f"{path.name}.{tag}-{n}")
+    return aside
+
+
 def prepare_output_dir(output: Path, done: Path, digest: str) -> bool:
     """True when training must run. Clears a dir holding nothing resumable."""
     if done.exists():
         if json.loads(done.read_text()).get("config_sha256") == digest:
             return False
         # a finished run of another config or dataset: keep it, train the new one from scratch
-        aside = output.with_name(f"{output.name}.previous-{int(time.time())}")
+        aside = unused_name(output, f"previous-{int(time.time())}")
         output.rename(aside)
         print(f"   config or data changed since the last training; previous output kept in {aside}/")
     for partial in sorted(output.glob("checkpoint-*")):
         # the Trainer writes trainer_state.json last: without it the save was cut short
         if partial.name.split("-")[-1].isdigit() and not (partial / "trainer_state.json").exists():
-            aside = partial.with_name(f"{partial.name}.incomplete-{int(time.time())}")
+            aside = unused_name(partial, f"incomplete-{int(time.time())}")
             partial.rename(aside)
             print(f"   {partial.name} was cut short while saving; moved aside to {aside.name}")
     complete = [p for p in output.glob("checkpoint-*") if p.name.split("-")[-1].isdigit()]

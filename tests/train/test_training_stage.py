@@ -1,0 +1,69 @@
+"""`make train` as a function: the data checks of `make data`, and when a finished run is trained again.
+
+llamafactory-cli is replaced by a stand-in that records each call and writes the output folder;
+everything else (data build, rendering, digests, done stamp) is the real code.
+"""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+import yaml
+
+from core.layout import RunLayout
+from core.stage import StageFailed
+from recipes.load import load_recipe
+from tests.conftest import ROOT
+from train import training
+
+
+@pytest.fixture
+def trainer(monkeypatch):
+    calls = []
+
+    def fake_llamafactory(argv, log, env):
+        calls.append(argv)
+        out = Path(yaml.safe_load(Path(argv[-1]).read_text(encoding="utf-8"))["output_dir"])
+        out.mkdir(parents=True, exist_ok=True)
+        (Path(out) / "adapter_config.json").write_text("{}")
+        return 0
+
+    monkeypatch.setattr(training, "run_logged", fake_llamafactory)
+    monkeypatch.setattr(training, "ensure_base_model", lambda recipe: None)
+    return calls
+
+
+def recipe(run_dir, *overrides):
+    return load_recipe(ROOT / "recipes/quickstart.yaml", [f"run_dir={run_dir}", *overrides])
+
+
+def test_a_finished_run_is_not_trained_again_unless_its_config_or_data_changed(tmp_path, trainer):
+    first = training.run(recipe(tmp_path))
+    assert first.trained and len(trainer) == 1 and first.output == RunLayout(tmp_path).trained
+    assert json.loads(RunLayout(tmp_path).train_done.read_text())["config_sha256"]
+
+    again = training.run(recipe(tmp_path))
+    assert not again.trained and len(trainer) == 1, "a finished run with the same config was trained again"
+
+    changed = training.run(recipe(tmp_path, "finetune.learning_rate=0.001"))
+    assert changed.trained and len(trainer) == 2, "a changed config was not trained"
+    assert len(list(tmp_path.glob("adapter.previous-*"))) == 1  # the earlier result is kept aside
+
+    RunLayout(tmp_path).split("train").write_text('{"instruction": "q", "input": "", "output": "a"}\n')
+    assert training.run(recipe(tmp_path, "finetune.learning_rate=0.001")).trained and len(trainer) == 3
+    assert len(list(tmp_path.glob("adapter.previous-*"))) == 2  # set aside twice within a second: both kept
+
+
+def test_train_refuses_data_that_make_data_refuses(tmp_path, trainer):
+    with pytest.raises(StageFailed, match="max_reject_share"):
+        training.run(recipe(tmp_path, "data.max_reject_share=0.0"))  # the samples hold malformed rows
+    assert trainer == [] and not RunLayout(tmp_path).dataset_info.exists()
+
+
+def test_train_checks_data_built_earlier_against_this_recipe(tmp_path, trainer):
+    training.ensure_data(recipe(tmp_path))  # built and accepted under the recipe's own threshold
+    assert RunLayout(tmp_path).dataset_info.exists()
+    with pytest.raises(StageFailed, match="max_reject_share"):
+        training.run(recipe(tmp_path, "data.max_reject_share=0.0"))
+    assert trainer == []
