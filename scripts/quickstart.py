@@ -9,7 +9,10 @@ The same sequence runs any recipe that has a rag section, e.g. the real-model la
     make quickstart RECIPE=recipes/smollm2-135m_cpu_lora.yaml
 
 Run as:
-    python -m scripts.quickstart [RECIPE.yaml] [key.sub=value ...]   # overrides apply to every step
+    python -m scripts.quickstart [RECIPE.yaml] [key.sub=value ...] [--keep-serving]
+Overrides apply to every step. --keep-serving leaves vLLM (both modes) and the gateway
+running at the end (`make stop` with the same RECIPE and ARGS ends them); the test suite
+builds its shared pipeline this way.
 """
 from __future__ import annotations
 
@@ -119,13 +122,15 @@ def chat_checks(recipe: Recipe, merged: Recipe) -> list[str]:
     return summary
 
 
-def run(recipe: Recipe) -> dict[str, float]:
-    """Every stage in order on one recipe, the servers stopped at the end; seconds per step."""
+def run(recipe: Recipe, keep_serving: bool = False) -> dict[str, float]:
+    """Every stage in order on one recipe, the servers stopped at the end (unless keep_serving, or a
+    step failed); seconds per step."""
     if recipe.rag is None or not recipe.serve.adapters:
         raise SystemExit(f"error: the quickstart needs a recipe with a `rag` section and a LoRA adapter in "
                          f"serve.adapters; '{recipe.name}' lacks {'rag' if recipe.rag is None else 'serve.adapters'}")
     merged = merged_twin(recipe)
     timings: dict[str, float] = {}
+    finished = False
     try:
         step("data", converters.build.run, timings, recipe)
         step("train", train.training.run, timings, recipe)
@@ -136,17 +141,21 @@ def run(recipe: Recipe) -> dict[str, float]:
         chat_checks(recipe, merged)
         step("eval", evaluation.evaluate.run, timings, recipe, progress=False)
         step("parity", serve.parity.run, timings, recipe)
+        finished = True
     finally:
-        control.stop(recipe)
+        if not (keep_serving and finished):
+            control.stop(recipe)
     return timings
 
 
 def main(args: list[str]) -> int:
+    keep_serving = "--keep-serving" in args
+    args = [a for a in args if a != "--keep-serving"]
     argv = args if args and args[0].endswith((".yaml", ".yml")) else [RECIPE, *args]
     recipe = load_or_exit(argv)
     print_recipe(recipe)
     began = time.time()
-    timings = run(recipe)
+    timings = run(recipe, keep_serving)
     out = RunLayout.of(recipe)
     print(f"\n== quickstart done in {time.time() - began:.0f} s "
           f"({', '.join(f'{k} {v:.0f} s' for k, v in timings.items())})")

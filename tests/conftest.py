@@ -64,3 +64,13 @@ def dead_url() -> str:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         return f"http://127.0.0.1:{sock.getsockname()[1]}/v1"
+
+
+@pytest.fixture(scope="session")
+def pipeline(tmp_path_factory):
+    """The shared run of `make quickstart` (tests/pipeline.py), servers running; stopped at the end."""
+    from tests.pipeline import build
+
+    built = build(tmp_path_factory.mktemp("runs"))
+    yield built
+    built.stop()

@@ -1,95 +1,75 @@
 """`make eval` against the real chain: vLLM (CPU build) serving the tiny base + LoRA, the RAG
 gateway in front, base vs sft vs sft+rag in one run, with a killed run resumed.
 
-The chain is built in a tmp run directory on free ports, as tests/integration/test_chain.py
-does, with a short training (finetune.epochs=4) to stay within a couple of minutes.
+The chain is the session's shared pipeline (tests/pipeline.py); this test evaluates it
+afresh (the quickstart's own evaluation is removed first, so the kill lands on an empty cache).
 """
 from __future__ import annotations
 
 import json
 import os
+import shutil
 import signal
 import subprocess
 import sys
 import time
 
 from evaluation.cache import Cache
-from serve.process import free_port
 from tests.conftest import ROOT, run_module
 
-RECIPE = "recipes/quickstart.yaml"
-KEY = "eval-test-key"
 
+def test_base_sft_and_sft_rag_through_vllm_and_the_gateway(pipeline):
+    pipeline.serve()  # vLLM (LoRA-mounted) and the gateway, unless already running
+    base, env, gateway_port = pipeline.base, pipeline.env, pipeline.ports["gateway"]
+    shutil.rmtree(pipeline.layout.eval, ignore_errors=True)
+    # the served base model is also the judge (the plumbing is what this checks: a random tiny model
+    # cannot grade), and the perplexity suite asks vLLM itself for prompt log-probabilities
+    argv = [*base, "eval.limit=2", "eval.max_tokens=48", "eval.concurrency=4", "--serving-items", "3",
+            "eval.judge={model: base, api_key_env: MEDKIT_API_KEY}", "--no-progress"]
+    # first run killed as soon as some answers are cached, then resumed
+    first = subprocess.Popen([sys.executable, "-m", "evaluation", *argv], cwd=ROOT,
+                             env={**os.environ, "PYTHONPATH": str(ROOT), **env},
+                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
+    cache = pipeline.layout.eval / "cache" / "base.jsonl"
+    deadline = time.time() + 120
+    while not (cache.exists() and len(Cache(cache).entries) >= 3):
+        assert first.poll() is None, "the evaluation ended before it could be killed"
+        assert time.time() < deadline, "no cached answer within 120 s"
+        time.sleep(0.05)
+    os.killpg(first.pid, signal.SIGKILL)
+    first.wait()
+    kept = len(Cache(cache).entries)
 
-def vllm_pids(marker: str) -> list[int]:
-    found = subprocess.run(["pgrep", "-f", f"vllm.entrypoints.*{marker}"], capture_output=True, text=True)
-    return [int(p) for p in found.stdout.split()]
+    done = run_module("evaluation", *argv, env=env)
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+    out = pipeline.layout.eval
+    results = json.loads((out / "results.json").read_text())
+    targets = {t["name"]: t for t in results["targets"]}
+    assert list(targets) == ["base", "sft", "sft+rag"] and all(t["status"] == "ok" for t in targets.values())
+    assert targets["base"]["cached"] >= kept and targets["base"]["cached"] + targets["base"]["fresh"] == \
+        2 * results["items"]["total"] + 3
+    assert targets["sft+rag"]["base_url"] == f"http://127.0.0.1:{gateway_port}/v1" and targets["sft+rag"]["rag"]
 
-
-def test_base_sft_and_sft_rag_through_vllm_and_the_gateway(tmp_path):
-    run_dir = tmp_path / "chain"
-    gateway_port = free_port()
-    base = [RECIPE, f"run_dir={run_dir}", f"serve.port={free_port()}", f"rag.gateway.port={gateway_port}"]
-    env = {"MEDKIT_API_KEY": KEY}
-    try:
-        for stage, extra in (("converters.build", []), ("train", ["finetune.epochs=4"]), ("serve.rag.index", []),
-                             ("serve", ["start"])):
-            args = [*extra, *base] if stage == "serve" else [*base, *extra]
-            done = run_module(stage, *args, env=env)
-            assert done.returncode == 0, f"{stage} failed:\n{done.stdout[-3000:]}\n{done.stderr[-3000:]}"
-
-        # the served base model is also the judge (the plumbing is what this checks: a random tiny model
-        # cannot grade), and the perplexity suite asks vLLM itself for prompt log-probabilities
-        argv = [*base, "eval.limit=2", "eval.max_tokens=48", "eval.concurrency=4", "--serving-items", "3",
-                "eval.judge={model: base, api_key_env: MEDKIT_API_KEY}", "--no-progress"]
-        # first run killed as soon as some answers are cached, then resumed
-        first = subprocess.Popen([sys.executable, "-m", "evaluation", *argv], cwd=ROOT,
-                                 env={**os.environ, "PYTHONPATH": str(ROOT), **env},
-                                 stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
-        cache = run_dir / "eval" / "cache" / "base.jsonl"
-        deadline = time.time() + 120
-        while not (cache.exists() and len(Cache(cache).entries) >= 3):
-            assert first.poll() is None, "the evaluation ended before it could be killed"
-            assert time.time() < deadline, "no cached answer within 120 s"
-            time.sleep(0.05)
-        os.killpg(first.pid, signal.SIGKILL)
-        first.wait()
-        kept = len(Cache(cache).entries)
-
-        done = run_module("evaluation", *argv, env=env)
-        assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
-        out = run_dir / "eval"
-        results = json.loads((out / "results.json").read_text())
-        targets = {t["name"]: t for t in results["targets"]}
-        assert list(targets) == ["base", "sft", "sft+rag"] and all(t["status"] == "ok" for t in targets.values())
-        assert targets["base"]["cached"] >= kept and targets["base"]["cached"] + targets["base"]["fresh"] == \
-            2 * results["items"]["total"] + 3
-        assert targets["sft+rag"]["base_url"] == f"http://127.0.0.1:{gateway_port}/v1" and targets["sft+rag"]["rag"]
-
-        suites = results["suites"]
-        assert {"choice", "open", "format", "safety", "serving", "ablation"} <= set(suites["sft"])
-        assert "rag" in suites["sft+rag"] and suites["sft+rag"]["rag"]["with_sources"] == 1.0
-        assert suites["base"]["serving"]["ttft_p50_ms"] > 0 and suites["sft+rag"]["serving"]["n"] == 3
-        assert 0 < suites["sft"]["open"]["rougeL"] <= 1
-        report = (out / "report.md").read_text()
-        for row in ("| base |", "| sft |", "| sft+rag |"):
-            assert row in report
-        assert "over character tokens" in report and "71.4" in report
-        for png in ("metrics_bars.png", "radar.png", "training_loss.png"):
-            assert (out / png).stat().st_size > 10_000, png
-        # perplexity of the references on the same items, from vLLM; the LoRA changes it; the gateway has none
-        ppl = {t: suites[t]["perplexity"] for t in ("base", "sft")}
-        assert ppl["base"]["n"] == ppl["sft"]["n"] >= 1 and ppl["base"]["tokens"] == ppl["sft"]["tokens"] > 0
-        assert ppl["base"]["perplexity"] > 1 and ppl["base"]["perplexity"] != ppl["sft"]["perplexity"]
-        assert "perplexity" not in suites["sft+rag"] and "## Perplexity of the reference answers" in report
-        # the judge: every planned judgement asked and cached, the section written whatever it said
-        judge = results["judge"]
-        assert judge["requests"]["answered"] == judge["requests"]["planned"] > 0, judge
-        assert len(Cache(out / "judge_cache" / "judge.jsonl").entries) == judge["requests"]["planned"]
-        assert "## LLM judge" in report
-        rows = (out / "predictions" / "sft+rag.jsonl").read_text().splitlines()
-        assert any(json.loads(r).get("sources") for r in rows)
-    finally:
-        run_module("serve", "stop", *base)
-        for pid in vllm_pids(str(run_dir)):
-            os.kill(pid, signal.SIGKILL)
+    suites = results["suites"]
+    assert {"choice", "open", "format", "safety", "serving", "ablation"} <= set(suites["sft"])
+    assert "rag" in suites["sft+rag"] and suites["sft+rag"]["rag"]["with_sources"] == 1.0
+    assert suites["base"]["serving"]["ttft_p50_ms"] > 0 and suites["sft+rag"]["serving"]["n"] == 3
+    assert 0 < suites["sft"]["open"]["rougeL"] <= 1
+    report = (out / "report.md").read_text()
+    for row in ("| base |", "| sft |", "| sft+rag |"):
+        assert row in report
+    assert "over character tokens" in report and "71.4" in report
+    for png in ("metrics_bars.png", "radar.png", "training_loss.png"):
+        assert (out / png).stat().st_size > 10_000, png
+    # perplexity of the references on the same items, from vLLM; the LoRA changes it; the gateway has none
+    ppl = {t: suites[t]["perplexity"] for t in ("base", "sft")}
+    assert ppl["base"]["n"] == ppl["sft"]["n"] >= 1 and ppl["base"]["tokens"] == ppl["sft"]["tokens"] > 0
+    assert ppl["base"]["perplexity"] > 1 and ppl["base"]["perplexity"] != ppl["sft"]["perplexity"]
+    assert "perplexity" not in suites["sft+rag"] and "## Perplexity of the reference answers" in report
+    # the judge: every planned judgement asked and cached, the section written whatever it said
+    judge = results["judge"]
+    assert judge["requests"]["answered"] == judge["requests"]["planned"] > 0, judge
+    assert len(Cache(out / "judge_cache" / "judge.jsonl").entries) == judge["requests"]["planned"]
+    assert "## LLM judge" in report
+    rows = (out / "predictions" / "sft+rag.jsonl").read_text().splitlines()
+    assert any(json.loads(r).get("sources") for r in rows)

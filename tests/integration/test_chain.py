@@ -1,7 +1,8 @@
 """The spine on CPU with real engines: LLaMA-Factory trains and merges the tiny model,
 vLLM (CPU build) serves it both ways, the official openai client talks to it.
 
-One run directory is built once for the module; tests then use it in order.
+The run directory is the session's shared pipeline (tests/pipeline.py: one `make quickstart`
+run, servers left running); tests then use it in order, and the last ones stop everything.
 """
 from __future__ import annotations
 
@@ -22,35 +23,17 @@ from recipes.load import load_recipe
 from serve import process
 from serve.process import free_port
 from tests.conftest import ROOT, run_module
+from tests.pipeline import KEY, RECIPE, vllm_pids
 
-RECIPE = "recipes/quickstart.yaml"
-KEY = "test-key-123"
 SYSTEM = load_recipe(ROOT / RECIPE).data.system_prompt  # what every training example carried
 QUESTION = [{"role": "system", "content": SYSTEM}, {"role": "user", "content": "最近总是失眠，白天没精神，该怎么调理？"}]
 
 
-def vllm_pids(marker: str) -> list[int]:
-    found = subprocess.run(["pgrep", "-f", f"vllm.entrypoints.*{marker}"], capture_output=True, text=True)
-    return [int(p) for p in found.stdout.split()]
-
-
 @pytest.fixture(scope="module")
-def chain(tmp_path_factory):
-    run_dir = tmp_path_factory.mktemp("runs") / "chain"
-    ports = {"lora": free_port(), "merged": free_port(), "gateway": free_port()}
-    base = [RECIPE, f"run_dir={run_dir}", f"rag.gateway.port={ports['gateway']}"]
-    outputs = {}
-    for stage in ("converters.build", "train", "train.export", "serve.rag.index"):
-        done = run_module(stage, *base)
-        assert done.returncode == 0, f"{stage} failed:\n{done.stdout[-3000:]}\n{done.stderr[-3000:]}"
-        outputs[stage] = done.stdout
-    env = {"MEDKIT_API_KEY": KEY}
-    argv = {"lora": base + [f"serve.port={ports['lora']}"],
-            "merged": base + ["serve.mode=merged", f"serve.port={ports['merged']}"]}
-    yield {"dir": run_dir, "ports": ports, "argv": argv, "env": env, "outputs": outputs}
-    run_module("serve", "stop", *base)
-    for pid in vllm_pids(str(run_dir)):
-        os.kill(pid, signal.SIGKILL)
+def chain(pipeline):
+    served = pipeline.serve("lora", "merged")  # running already unless an earlier module stopped them
+    return {"dir": pipeline.dir, "ports": pipeline.ports, "argv": {m: pipeline.argv(m) for m in ("lora", "merged")},
+            "env": pipeline.env, "served": served, "quickstart": pipeline.output}
 
 
 def test_training_wrote_adapter_logs_and_plots(chain):
@@ -69,7 +52,7 @@ def test_training_wrote_adapter_logs_and_plots(chain):
 
 
 def test_export_checked_the_merged_model(chain):
-    text = chain["outputs"]["train.export"]
+    text = chain["quickstart"]
     for check in ("chat template present", "eos token set", "pad token set",
                   "generation_config stops at the tokenizer's eos", "forward pass finite"):
         assert f"ok    {check}" in text
@@ -78,9 +61,7 @@ def test_export_checked_the_merged_model(chain):
 
 def test_serve_lora_and_merged_answer_the_openai_client(chain):
     for mode in ("lora", "merged"):
-        done = run_module("serve", "start", *chain["argv"][mode], env=chain["env"])
-        assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-2000:]
-        assert f"base URL  http://127.0.0.1:{chain['ports'][mode]}/v1" in done.stdout
+        assert f"base URL  http://127.0.0.1:{chain['ports'][mode]}/v1" in chain["served"][mode]
     lora = openai.OpenAI(base_url=f"http://127.0.0.1:{chain['ports']['lora']}/v1", api_key=KEY)
     merged = openai.OpenAI(base_url=f"http://127.0.0.1:{chain['ports']['merged']}/v1", api_key=KEY)
     assert {m.id for m in lora.models.list()} == {"base", "med-lora"}
