@@ -12,7 +12,7 @@
                             per-item metrics, sources
   metrics_bars.png, radar.png, training_loss.png   (evaluation/plots.py)
 
-write(out, results, rows) is the entry point; `results` is built by evaluation/__main__.py.
+write(out, results, rows) is the entry point; `results` is built by evaluation/evaluate.py.
 
 Run as (re-renders report.md from a results.json, e.g. after editing this file):
     python -m evaluation.report runs/quickstart/eval/results.json

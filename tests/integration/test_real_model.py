@@ -91,7 +91,7 @@ def test_adapter_changes_the_answer_and_merged_equals_mounted(lane):
 
 
 def test_parity_matches_token_for_token_including_the_default_system_prompt(lane):
-    done = run_module("evaluation.parity", *lane["argv"]["lora"], env=lane["env"], timeout=1200)
+    done = run_module("serve.parity", *lane["argv"]["lora"], env=lane["env"], timeout=1200)
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-2000:]
     table = json.loads((lane["dir"] / "parity" / "parity.json").read_text())
     assert [row["system"] for row in table["rows"]] == ["given", "given", "default"]
