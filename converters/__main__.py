@@ -12,16 +12,12 @@ input, or every record rejected), with what to do; 2 for bad arguments.
 from __future__ import annotations
 
 import argparse
-import json
 import sys
-import tempfile
-from collections import Counter
 from pathlib import Path
 
 from converters import FORMATS
-from converters.build import lf_entry, to_row, write_jsonl, write_pairs
-from converters.common import Document, Reject
-from converters.sources import read_source
+from converters.by_hand import convert
+from core.stage import exit_status
 
 
 def main(argv: list[str]) -> int:
@@ -31,34 +27,7 @@ def main(argv: list[str]) -> int:
     parser.add_argument("src", nargs="+")
     parser.add_argument("--out", type=Path, required=True)
     args = parser.parse_args(argv)
-    examples, documents, rejects = [], [], []
-    with tempfile.TemporaryDirectory(prefix="medkit-convert-") as scratch:
-        for n, src in enumerate(args.src):
-            for item in read_source(args.format, src, FORMATS[args.format], Path(scratch) / str(n)):
-                kind = rejects if isinstance(item, Reject) else documents if isinstance(item, Document) else examples
-                kind.append(item)
-    args.out.mkdir(parents=True, exist_ok=True)
-    name = args.format.replace("-", "_")
-    write_jsonl(args.out / f"{name}.jsonl", (to_row(e) for e in examples))
-    write_jsonl(args.out / "rejects.jsonl", (json.loads(r.to_json()) for r in rejects))
-    if documents:
-        write_jsonl(args.out / "corpus.jsonl", (d.to_json() for d in documents))
-    info = {name: lf_entry(f"{name}.jsonl", any(e.meta.get("history") for e in examples))}
-    info.update(write_pairs(examples, args.out, f"{name}_pairs"))
-    (args.out / "dataset_info.json").write_text(json.dumps(info, indent=2), encoding="utf-8")
-    total = len(examples) + len(rejects)
-    print(f"{args.format}: input {total} = kept {len(examples)} + rejected {len(rejects)}; "
-          f"documents {len(documents)} -> {args.out}/")
-    if examples or documents:
-        return 0
-    if not rejects:
-        print(f"error: no records in {' '.join(args.src)}: the input is empty. Check the path and that the "
-              f"files are in the {args.format!r} format (README, Data).", file=sys.stderr)
-    else:
-        reasons = Counter(r.reason.split(":")[0].split(" (")[0] for r in rejects)
-        print(f"error: all {len(rejects)} records were rejected ({dict(reasons.most_common(5))}); see "
-              f"{args.out}/rejects.jsonl. Is {args.format!r} the right format for these files?", file=sys.stderr)
-    return 1
+    return exit_status(lambda: convert(args.format, args.src, args.out))
 
 
 if __name__ == "__main__":

@@ -79,3 +79,15 @@ def test_core_imports_no_stage():
 def test_the_cycle_finder_finds_one():
     assert cycle({"a": {"b"}, "b": {"c"}, "c": {"a"}}) == ["a", "b", "c", "a"]
     assert cycle({"a": {"b"}, "b": set()}) is None
+
+
+def test_every_main_only_parses_arguments():
+    """A `__main__.py` holds at most `parse_args` and `main`: the stage itself lives in an ordinary module."""
+    extra = {}
+    for package in PACKAGES:
+        for file in (ROOT / package).rglob("__main__.py"):
+            tree = ast.parse(file.read_text(encoding="utf-8"))
+            defined = {n.name for n in tree.body if isinstance(n, (ast.FunctionDef, ast.ClassDef))}
+            if defined - {"main", "parse_args"}:
+                extra[str(file.relative_to(ROOT))] = sorted(defined - {"main", "parse_args"})
+    assert extra == {}
