@@ -34,6 +34,8 @@ def begin(recipe: Recipe, stage: str) -> RunLayout:
 
 
 def print_recipe(recipe: Recipe) -> None:
+    """The fully resolved recipe, once per command (each stage saves it in the run directory too)."""
+    print(f"== recipe '{recipe.name}', resolved:")
     print("\n".join("   " + line for line in resolved_yaml(recipe).splitlines()))
 
 
