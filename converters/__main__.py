@@ -5,7 +5,8 @@ Run as:
 SRC may be a file, a folder (every file under it), a glob or a .zip (converters/sources.py).
 Writes DIR/<format>.jsonl (alpaca rows), DIR/dataset_info.json, DIR/rejects.jsonl,
 DIR/corpus.jsonl for formats that carry corpus passages (textbooks, PubMedQA contexts) and
-DIR/<format>_pairs.jsonl (a LLaMA-Factory ranking dataset) for preference pairs.
+DIR/<format>_pairs.jsonl and DIR/<format>_kto.jsonl (LLaMA-Factory ranking and KTO datasets)
+for preference pairs.
 Prints input = kept + rejected (+ documents). Exit status: 0; 1 when nothing was kept (empty
 input, or every record rejected), with what to do; 2 for bad arguments.
 """
@@ -19,7 +20,8 @@ from collections import Counter
 from pathlib import Path
 
 from converters import FORMATS
-from converters.build import lf_entry, to_row, write_jsonl, write_pairs
+from converters import pairs
+from converters.build import lf_entry, sft_rows, write_jsonl
 from converters.common import Document, Reject
 from converters.sources import read_source
 
@@ -39,12 +41,12 @@ def main(argv: list[str]) -> int:
                 kind.append(item)
     args.out.mkdir(parents=True, exist_ok=True)
     name = args.format.replace("-", "_")
-    write_jsonl(args.out / f"{name}.jsonl", (to_row(e) for e in examples))
+    write_jsonl(args.out / f"{name}.jsonl", sft_rows(examples))
     write_jsonl(args.out / "rejects.jsonl", (json.loads(r.to_json()) for r in rejects))
     if documents:
         write_jsonl(args.out / "corpus.jsonl", (d.to_json() for d in documents))
     info = {name: lf_entry(f"{name}.jsonl", any(e.meta.get("history") for e in examples))}
-    info.update(write_pairs(examples, args.out, f"{name}_pairs"))
+    info.update(pairs.write([e for e in examples if pairs.is_pair(e)], args.out, f"{name}_pairs", f"{name}_kto"))
     (args.out / "dataset_info.json").write_text(json.dumps(info, indent=2), encoding="utf-8")
     total = len(examples) + len(rejects)
     print(f"{args.format}: input {total} = kept {len(examples)} + rejected {len(rejects)}; "

@@ -76,8 +76,7 @@ def refusal_pairs(examples: Iterable[Example], answers: dict[str, str]) -> tuple
             unanswered += 1
             continue
         found.append(make_pair(ex.instruction, ex.output, answer, ex.source, system=ex.system,
-                               meta={"dataset": "refusal-pairs", "split": ex.meta.get("split"),
-                                     "kind": "refusal"}))
+                               meta={"dataset": "refusal-pairs", "kind": "refusal"}))
     return found, unanswered
 
 

@@ -141,6 +141,15 @@ class RefusalSettings(Strict):
     questions: Optional[str] = None        # file of out-of-scope questions; default: the built-in Chinese list
 
 
+class PairSettings(Strict):
+    """Preference pairs for the preference stage (converters/pairs.py), beside the pairs of pair formats
+    (medicalgpt-preference, cmedqa2-pairs)."""
+    refusals: bool = False                 # refusal examples: chosen = the refusal, rejected = an on-topic answer
+    refusal_answers: Optional[str] = None  # question<TAB>answer file; default: the built-in answers
+    five_section: bool = False             # restructured answers: chosen = five sections, rejected = the raw answer
+    kto: bool = True                       # also write the KTO form (one row per side, kto_tag)
+
+
 class DataSection(Strict):
     sources: list[DataSource] = Field(min_length=1)
     system_prompt: Optional[str] = None  # written into every example's `system` field
@@ -151,11 +160,20 @@ class DataSection(Strict):
     five_section: FiveSectionSettings = FiveSectionSettings()
     noise: NoiseSettings = NoiseSettings()
     refusals: RefusalSettings = RefusalSettings()
+    pairs: PairSettings = PairSettings()
     corpus_from_qa: bool = True            # training QA pairs also go into the RAG corpus
     leakage_threshold: float = Field(0.85, gt=0.0, le=1.0)
     val_size: float = Field(0.1, ge=0.0, lt=0.5)   # share held out for validation
     test_size: float = Field(0.1, ge=0.0, lt=0.5)  # share held out as a test split
     max_reject_share: float = Field(0.05, ge=0.0, le=1.0)  # fail `make data` above this
+
+    @model_validator(mode="after")
+    def pairs_have_their_step(self) -> "DataSection":
+        if self.pairs.refusals and not self.refusals.count:
+            raise ValueError("data.pairs.refusals needs refusal examples: set data.refusals.count")
+        if self.pairs.five_section and not self.five_section.enabled:
+            raise ValueError("data.pairs.five_section needs data.five_section.enabled: true")
+        return self
 
     @field_validator("instruction_template")
     @classmethod
