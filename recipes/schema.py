@@ -243,6 +243,48 @@ class FinetuneSection(Strict):
         return self
 
 
+class PreferenceSection(Strict):
+    """The preference stage after SFT: LLaMA-Factory `stage: dpo` (pref_loss sigmoid = DPO, orpo, simpo)
+    or `stage: kto`, trained from the SFT result on the pairs `make data` writes (recipes/render_preference.py)."""
+    stage: Literal["dpo", "kto"] = "dpo"
+    pref_loss: Literal["sigmoid", "orpo", "simpo"] = "sigmoid"  # dpo only
+    pref_beta: float = Field(0.1, gt=0.0)     # strength of the preference loss (beta of DPO/KTO)
+    pref_ftx: float = Field(0.0, ge=0.0)      # weight of an SFT loss on the chosen answer, mixed in
+    simpo_gamma: float = Field(0.5, ge=0.0)   # simpo only: target reward margin
+    # default: medkit_pairs_train (dpo) or medkit_kto_train (kto), entries of <run_dir>/data/dataset_info.json
+    dataset: Optional[str] = None
+    # adapter: continue the SFT adapter (lora/qlora); merged: a new LoRA on the merged (or full) SFT model
+    start_from: Literal["adapter", "merged"] = "adapter"
+    # the frozen reference of dpo-sigmoid and kto: the SFT model (a second copy in memory) or the base
+    # model (the policy with its adapter switched off); orpo and simpo use none
+    reference: Literal["sft", "base"] = "sft"
+    epochs: float = Field(1.0, gt=0)
+    max_steps: Optional[int] = Field(None, ge=1)  # overrides epochs when set
+    learning_rate: float = Field(5e-6, gt=0, lt=1)
+    batch_size: Optional[int] = Field(None, ge=1)             # default: finetune.batch_size
+    gradient_accumulation: Optional[int] = Field(None, ge=1)  # default: finetune.gradient_accumulation
+    extra: dict[str, Any] = {}  # any other LLaMA-Factory key, passed through verbatim
+
+    @model_validator(mode="after")
+    def options_fit_the_stage(self) -> "PreferenceSection":
+        if self.stage == "kto" and {"pref_loss", "simpo_gamma"} & self.model_fields_set:
+            raise ValueError("preference.pref_loss and simpo_gamma belong to stage dpo; stage kto has its own "
+                             "loss (remove them, or use stage: dpo)")
+        if self.pref_loss != "simpo" and "simpo_gamma" in self.model_fields_set:
+            raise ValueError("preference.simpo_gamma is used by pref_loss simpo only")
+        if self.stage == "dpo" and self.pref_loss in ("orpo", "simpo") and "reference" in self.model_fields_set:
+            raise ValueError(f"pref_loss {self.pref_loss} trains without a reference model; remove preference.reference")
+        return self
+
+    @property
+    def default_dataset(self) -> str:
+        return "medkit_kto_train" if self.stage == "kto" else "medkit_pairs_train"
+
+    @property
+    def uses_reference(self) -> bool:
+        return self.stage == "kto" or self.pref_loss == "sigmoid"
+
+
 class ExportSection(Strict):
     enabled: bool = True  # merge the LoRA adapter into the base (lora/qlora only)
     shard_size_gb: int = Field(5, ge=1)  # LLaMA-Factory export_size
@@ -408,12 +450,26 @@ class Recipe(Strict):
     model: ModelSection
     data: DataSection
     finetune: FinetuneSection = FinetuneSection()
+    preference: Optional[PreferenceSection] = None  # off unless set
     export: ExportSection = ExportSection()
     serve: ServeSection = ServeSection()
     parity: ParitySection = ParitySection()
     rag: Optional[RagSection] = None
     eval: Optional[EvalSection] = None
     demo: Optional[DemoSection] = None
+
+    @model_validator(mode="after")
+    def preference_has_a_start(self) -> "Recipe":
+        pref = self.preference
+        if pref is None:
+            return self
+        if pref.start_from == "adapter" and self.finetune.method == "full":
+            raise ValueError("preference.start_from is 'adapter' but finetune.method is 'full' (no adapter): "
+                             "use preference.start_from: merged")
+        if pref.start_from == "merged" and self.finetune.method != "full" and not self.export.enabled:
+            raise ValueError("preference.start_from is 'merged' but export.enabled is false: the merged SFT model "
+                             "comes from `make export`; enable it or use preference.start_from: adapter")
+        return self
 
     @model_validator(mode="after")
     def adapters_unique(self) -> "Recipe":
