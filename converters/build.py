@@ -205,8 +205,13 @@ def add_noise(train: list[Example], data: DataSection, rng: random.Random, built
 
 
 def restructure_answers(examples: list[Example], data: DataSection, built: Built) -> None:
-    """Open answers (not preference pairs) into the five sections; the original kept in meta."""
+    """Open answers (not preference pairs) into the five sections; the original kept in meta. A final
+    answer that is a follow-up question (a multi-turn consultation asking for facts) stays as it is;
+    earlier rounds (meta["history"]) are never restructured."""
     chosen = [ex for ex in examples if is_open_answer(ex) and "rejected" not in ex.meta]
+    asking = [ex for ex in chosen if five_section.is_follow_up(ex.output)]
+    built.five["skipped_follow_up"] += len(asking)
+    chosen = [ex for ex in chosen if not five_section.is_follow_up(ex.output)]
     settings, placeholders = data.five_section, data.five_section.placeholders or None
     if settings.method == "llm":
         results = five_section_llm.restructure_all((ex.output for ex in chosen), settings.llm, placeholders,
@@ -311,6 +316,8 @@ def eval_item(example: Example) -> dict:
             "reference": original_answer(example), "source": example.source}
     if "original_output" in example.meta:  # the model is trained to answer in the five sections
         item["expected_format"] = "five_section"
+    if example.meta.get("history"):  # a multi-turn item: the earlier rounds come before the prompt
+        item["history"] = example.meta["history"]
     for key in ("options", "answer"):
         if example.meta.get(key) is not None:
             item[key] = example.meta[key]
@@ -408,7 +415,8 @@ def write_outputs(built: Built, data: DataSection, out: Path) -> dict:
         "per_source": {k: dict(v) for k, v in built.per_source.items()},
         "rejects_by_reason": dict(Counter(r.reason.split(":")[0] for r in built.rejects)),
         "rejects_by_source": {k: dict(v) for k, v in built.reasons.items()},
-        "five_section": five_section.fill_rates(built.five) if built.five else None,
+        "five_section": {**five_section.fill_rates(built.five), "skipped_follow_up": built.five["skipped_follow_up"]}
+        if built.five else None,
     }
     (out / "summary.json").write_text(json.dumps(summary, indent=2, ensure_ascii=False), encoding="utf-8")
     return summary

@@ -18,7 +18,8 @@ TINY = "tiny"  # model.name_or_path value selecting the generated embedded model
 # the converters issue); kept here so validation can list them.
 DATA_FORMATS = ("qa-jsonl", "alpaca", "sharegpt", "medqa", "medqa-textbooks", "cmedqa2", "cmedqa1", "cmedqa2-pairs",
                 "pubmed", "pubmedqa", "dialogue-csv", "huatuo-lite", "huatuo-encyclopedia",
-                "shibing624-medical", "cmb", "cmexam", "medicalgpt-preference", "wenda-jsonl", "huatuogpt2-eval")
+                "shibing624-medical", "cmb", "cmexam", "medicalgpt-preference", "wenda-jsonl", "huatuogpt2-eval",
+                "huatuo-conversation")
 
 
 class Strict(BaseModel):
