@@ -2,7 +2,7 @@
 
 cMedQA2-format pairs (data/samples/cmedqa2_pairs) and refusal pairs are built by `make data`'s
 build; a few LoRA SFT steps give the adapter; the rendered preference config continues it with
-DPO (sigmoid loss, the SFT model as reference) for a few steps.
+DPO (sigmoid loss, the SFT model as reference) for a few steps, then KTO from the same adapter.
 """
 from __future__ import annotations
 
@@ -18,6 +18,7 @@ from envs import bin_of
 from recipes.load import load_recipe
 from recipes.render import trained_dir, write_configs
 from recipes.render_preference import preference_dir, write_preference_config
+from recipes.schema import PreferenceSection
 from tests.conftest import ROOT
 from train.base_model import OFFLINE, ensure_base_model
 
@@ -72,3 +73,21 @@ def test_sft_then_dpo_on_the_tiny_model(recipe):
     assert {"rewards/chosen", "rewards/rejected", "rewards/accuracies"} <= dpo_keys, dpo_keys
     print("DPO losses:", [round(row["loss"], 4) for row in steps],
           "rewards/accuracies:", [row.get("rewards/accuracies") for row in state["log_history"]])
+
+
+def test_kto_from_the_same_sft_adapter(recipe):
+    """The KTO form (kto_tag, one row per side) is accepted by LLaMA-Factory's `stage: kto`."""
+    if not (trained_dir(recipe) / "adapter_config.json").exists():
+        pytest.skip("needs the SFT adapter of test_sft_then_dpo_on_the_tiny_model")
+    kto = recipe.model_copy(deep=True)
+    kto.preference = PreferenceSection(stage="kto", max_steps=2, learning_rate=1.0e-3, batch_size=2,
+                                       gradient_accumulation=1, extra={"logging_steps": 1, "save_steps": 2})
+    config = write_preference_config(kto)
+    assert yaml.safe_load(config.read_text())["dataset"] == "medkit_kto_train"
+    llamafactory_train(config, trained_dir(recipe).parent / "kto.log")
+    adapter = preference_dir(kto)
+    assert adapter.name == "adapter-kto" and (adapter / "adapter_config.json").exists()
+    logs = [json.loads(line) for line in (adapter / "trainer_log.jsonl").read_text().splitlines()]
+    losses = [row["loss"] for row in logs if "loss" in row]
+    assert len(losses) == 2
+    print("KTO losses:", [round(x, 4) for x in losses])
