@@ -71,12 +71,16 @@ def plan(recipe: Recipe, mode: str | None = None, port: int | None = None) -> La
     else:
         names = [s.base_name]
         model_arg = base_model_path(recipe)
+    # A flag only where it changes something: vLLM's defaults are dtype auto, parallel sizes 1
+    # and --generation-config auto (EOS and sampling defaults from the model's generation_config.json).
     argv = [bin_of("serve"), "-m", "vllm.entrypoints.openai.api_server",
-            "--model", model_arg, "--served-model-name", names[0],
-            "--host", s.host, "--port", str(port), "--dtype", s.dtype,
-            "--tensor-parallel-size", str(s.tensor_parallel_size),
-            "--pipeline-parallel-size", str(s.pipeline_parallel_size),
-            "--generation-config", "auto"]  # take EOS/sampling defaults from the model's generation_config.json
+            "--model", model_arg, "--served-model-name", names[0], "--host", s.host, "--port", str(port)]
+    if s.dtype != "auto":
+        argv += ["--dtype", s.dtype]
+    if s.tensor_parallel_size > 1:
+        argv += ["--tensor-parallel-size", str(s.tensor_parallel_size)]
+    if s.pipeline_parallel_size > 1:
+        argv += ["--pipeline-parallel-size", str(s.pipeline_parallel_size)]
     if recipe.model.trust_remote_code:
         argv.append("--trust-remote-code")
     if s.max_model_len:

@@ -66,3 +66,19 @@ def test_lora_plan_without_training_says_what_to_run(tmp_path):
     recipe = load_recipe(ROOT / "recipes/quickstart.yaml", [f"run_dir={tmp_path}/run"])
     with pytest.raises(SystemExit, match="run `make train` first"):
         plan(recipe)
+
+
+def test_plan_passes_only_flags_that_change_vllm_defaults(tmp_path, monkeypatch):
+    """Parallel sizes of 1, dtype auto and --generation-config auto are vLLM's defaults: not passed."""
+    monkeypatch.delenv("MEDKIT_API_KEY", raising=False)
+    fake_adapter(tmp_path / "run" / "adapter", 16)
+    recipe = load_recipe(ROOT / "recipes/quickstart.yaml", [f"run_dir={tmp_path}/run", "serve.dtype=auto"])
+    argv = plan(recipe).argv
+    for flag in ("--tensor-parallel-size", "--pipeline-parallel-size", "--dtype", "--generation-config",
+                 "--middleware"):
+        assert flag not in argv, flag
+    recipe = load_recipe(ROOT / "recipes/quickstart.yaml", [
+        f"run_dir={tmp_path}/run", "serve.pipeline_parallel_size=2", "serve.dtype=float32"])
+    argv = " ".join(plan(recipe).argv)
+    assert "--pipeline-parallel-size 2" in argv and "--dtype float32" in argv
+    assert "--tensor-parallel-size" not in argv
