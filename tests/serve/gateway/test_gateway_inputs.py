@@ -145,3 +145,24 @@ def test_a_lone_surrogate_is_400_naming_the_field(gateway, auth, model, stream):
                        headers={**auth, "content-type": "application/json"})
     error = openai_error(reply, 400)
     assert error["param"] == "messages.0.content" and "lone surrogate" in error["message"]
+
+
+@pytest.mark.parametrize("field,value", [("stream", '"true"'), ("stream", "1"), ("max_tokens", "true"),
+                                         ("max_tokens", '"8"'), ("max_tokens", "8.5"), ("temperature", '"0.5"'),
+                                         ("seed", "false")])
+def test_values_of_the_wrong_type_are_400_not_coerced(gateway, upstream, auth, field, value):
+    """The body reaches vLLM as sent, so a value the gateway would coerce is not the one vLLM gets."""
+    before = len(upstream.requests)
+    raw = '{"model": "base", "%s": %s, "messages": [{"role": "user", "content": "x"}]}' % (field, value)
+    reply = httpx.post(f"{gateway.url}/v1/chat/completions", content=raw.encode(),
+                       headers={**auth, "content-type": "application/json"})
+    assert openai_error(reply, 400)["param"] == field
+    assert len(upstream.requests) == before
+
+
+def test_a_whole_float_is_an_integer_and_is_passed_on_as_sent(gateway, upstream, auth):
+    raw = b'{"model": "base", "max_tokens": 8.0, "messages": [{"role": "user", "content": "x"}]}'
+    reply = httpx.post(f"{gateway.url}/v1/chat/completions", content=raw,
+                       headers={**auth, "content-type": "application/json"})
+    assert reply.status_code == 200, reply.text
+    assert upstream.requests[-1]["max_tokens"] == 8.0 and isinstance(upstream.requests[-1]["max_tokens"], float)
