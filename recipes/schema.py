@@ -364,6 +364,9 @@ class RetrievalSettings(Strict):
     max_context_chars: int = Field(4000, ge=100)      # budget for the numbered sources in the prompt
     reranker: Optional[str] = None                     # cross-encoder model; None = no reranking
     dedupe_threshold: float = Field(0.9, gt=0.0, le=1.0)  # collapse near-duplicate chunks
+    # the query of a follow-up turn: last user turn only, joined with earlier turns by rules,
+    # or rewritten by the served model (serve/gateway/follow_up.py)
+    follow_up: Literal["last", "rules", "model"] = "rules"
 
 
 class GatewaySettings(Strict):
