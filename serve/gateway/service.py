@@ -310,7 +310,7 @@ class GatewayService:
             return user_turns[-1].strip()
         fallback = follow_up.rules_query(user_turns)
         if mode == "rules":
-            return rewritten or fallback
+            return fallback
         try:  # uncounted in the upstream error metrics: a failed rewrite costs nothing but quality
             answer = await self._json("POST", "/chat/completions", {
                 "model": upstream_model, "messages": follow_up.rewrite_messages(turns),
