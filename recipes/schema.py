@@ -315,6 +315,11 @@ class ServeSection(Strict):
     max_num_seqs: Optional[int] = Field(None, ge=1)
     cpu_kvcache_space_gib: int = Field(2, ge=1)  # VLLM_CPU_KVCACHE_SPACE on CPU-only machines
     startup_timeout_s: int = Field(600, ge=10)
+    # `make adapter` (serve/adapters.py): LoRA adapters added and removed while serving, through
+    # vLLM's runtime endpoints (VLLM_ALLOW_RUNTIME_LORA_UPDATING); off by default, as vLLM advises
+    runtime_adapters: bool = False
+    max_lora_rank: Optional[int] = Field(None, ge=1)  # default: the largest rank mounted at start
+    max_loras: Optional[int] = Field(None, ge=1)      # adapters in one batch; default: the number mounted
     extra_args: list[str] = []  # any other `vllm serve` flag, verbatim
 
     @field_validator("host")

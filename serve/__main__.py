@@ -45,7 +45,8 @@ def start(argv: list[str]) -> int:
     record = process.start(
         f"vLLM ({mode})", launch.argv, launch.env, recipe.serve.host, recipe.serve.port, launch.url,
         launch.models, pid_file(recipe, mode), out / "logs" / f"vllm-{mode}.log",
-        recipe.serve.startup_timeout_s, api_key(recipe), extra={"mode": mode})
+        recipe.serve.startup_timeout_s, api_key(recipe),
+        extra={"mode": mode, "max_lora_rank": launch.max_lora_rank})
     key_note = f" (Bearer key from ${recipe.serve.api_key_env})" if api_key(recipe) else ""
     print(f"   ready after {record.get('ready_after_s', 0)} s, pid {record['pid']}")
     print(f"   base URL  {record['url']}{key_note}")

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from envs import bin_of
+from serve import adapter_record
 from envs.manage import has_nvidia_gpu
 from recipes.load import run_dir
 from recipes.render import base_model_path, merged_dir, trained_dir
@@ -32,10 +33,24 @@ class LaunchPlan:
     env: dict[str, str]
     models: list[str]  # served model names, base/merged first
     url: str
+    max_lora_rank: int | None = None  # lora mode: the largest rank the server can mount
 
 
 def adapter_paths(recipe: Recipe) -> dict[str, Path]:
-    return {a.name: Path(a.path) if a.path else trained_dir(recipe) for a in recipe.serve.adapters}
+    """The recipe's adapters, with what `make adapter` added and removed while serving
+    (recorded in the run directory, so a restart mounts the same set)."""
+    changes = adapter_record.read(recipe)
+    paths = {a.name: Path(a.path) if a.path else trained_dir(recipe) for a in recipe.serve.adapters}
+    paths = {name: path for name, path in paths.items() if name not in changes["removed"]}
+    return {**paths, **{name: Path(path) for name, path in changes["added"].items()}}
+
+
+def allowed_rank(r: int, what: str) -> int:
+    """`r` rounded up to a rank vLLM accepts."""
+    for allowed in VLLM_LORA_RANKS:
+        if r <= allowed:
+            return allowed
+    raise SystemExit(f"error: {what} has rank {r}; vLLM supports at most {VLLM_LORA_RANKS[-1]}")
 
 
 def lora_rank(adapter: Path) -> int:
@@ -44,11 +59,7 @@ def lora_rank(adapter: Path) -> int:
     if not config.exists():
         raise SystemExit(f"error: no LoRA adapter at {adapter}/ (adapter_config.json missing); "
                          f"run `make train` first or fix serve.adapters[].path")
-    r = int(json.loads(config.read_text())["r"])
-    for allowed in VLLM_LORA_RANKS:
-        if r <= allowed:
-            return allowed
-    raise SystemExit(f"error: adapter {adapter} has rank {r}; vLLM supports at most {VLLM_LORA_RANKS[-1]}")
+    return allowed_rank(int(json.loads(config.read_text())["r"]), f"adapter {adapter}")
 
 
 def api_key(recipe: Recipe) -> str | None:
@@ -91,14 +102,19 @@ def plan(recipe: Recipe, mode: str | None = None, port: int | None = None) -> La
         argv += ["--distributed-executor-backend", s.distributed_executor_backend]
     if gpu:
         argv += ["--gpu-memory-utilization", str(s.gpu_memory_utilization)]
-    if mode == "lora" and recipe.serve.adapters:
-        adapters = adapter_paths(recipe)
-        ranks = [lora_rank(path) for path in adapters.values()]
-        argv += ["--enable-lora", "--max-lora-rank", str(max(ranks)), "--max-loras", str(len(adapters)),
-                 "--lora-modules", *[f"{name}={path.resolve()}" for name, path in adapters.items()]]
+    max_rank = None
+    adapters = adapter_paths(recipe) if mode == "lora" else {}
+    if adapters or (mode == "lora" and s.runtime_adapters):
+        max_rank = allowed_rank(max([lora_rank(path) for path in adapters.values()] + [s.max_lora_rank or 1]),
+                                "serve.max_lora_rank")
+        argv += ["--enable-lora", "--max-lora-rank", str(max_rank), "--max-loras", str(s.max_loras or max(1, len(adapters)))]
+        if adapters:
+            argv += ["--lora-modules", *[f"{name}={path.resolve()}" for name, path in adapters.items()]]
         names += list(adapters)
     argv += s.extra_args
     env = {}
+    if mode == "lora" and s.runtime_adapters:
+        env["VLLM_ALLOW_RUNTIME_LORA_UPDATING"] = "1"  # /v1/load_lora_adapter and /v1/unload_lora_adapter
     if not gpu:
         env["VLLM_CPU_KVCACHE_SPACE"] = str(s.cpu_kvcache_space_gib)  # GiB
     if recipe.model.offline:
@@ -110,7 +126,7 @@ def plan(recipe: Recipe, mode: str | None = None, port: int | None = None) -> La
         argv += ["--middleware", KEY_GUARD]
         env["PYTHONPATH"] = os.pathsep.join(p for p in (str(KEY_GUARD_DIR), os.environ.get("PYTHONPATH")) if p)
     host = "127.0.0.1" if s.host in ("0.0.0.0", "::") else s.host
-    return LaunchPlan(argv=argv, env=env, models=names, url=f"http://{host}:{port}/v1")
+    return LaunchPlan(argv=argv, env=env, models=names, url=f"http://{host}:{port}/v1", max_lora_rank=max_rank)
 
 
 def pid_file(recipe: Recipe, mode: str) -> Path:
