@@ -5,7 +5,7 @@ ARGS   ?=
 APP     = $(shell python3 envs/manage.py python app)
 export PYTHONPATH := $(CURDIR)
 
-.PHONY: help setup validate data convert train export index serve stop status parity eval bench demo quickstart test
+.PHONY: help setup validate data convert train export index serve adapter stop status parity eval bench demo quickstart test
 
 help:        ## list the targets
 	@grep -E '^[a-z]+:.*## ' Makefile | sed 's/:.*## /\t/' | expand -t 14
@@ -33,6 +33,9 @@ index: setup  ## build / update the Chroma + BM25 index of the corpus (ARGS=--re
 
 serve: setup  ## start vLLM (+ the RAG gateway when the recipe has rag) and wait until ready
 	@$(APP) -m serve start $(RECIPE) $(ARGS)
+
+adapter: setup  ## add or remove a LoRA adapter while serving: ADD=name DIR=folder, or REMOVE=name (no args: list)
+	@$(APP) -m serve.adapters $(RECIPE) $(if $(ADD),--add $(ADD) --dir $(DIR)) $(if $(REMOVE),--remove $(REMOVE)) $(ARGS)
 
 stop: setup  ## stop what `make serve` started for RECIPE
 	@$(APP) -m serve stop $(RECIPE) $(ARGS)

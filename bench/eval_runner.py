@@ -15,16 +15,23 @@ Per level: wall time, items/s, and the runner's own cost per item, three ways:
   cpu      process CPU time per item: the runner plus the openai client's request
            building and response parsing (an upper bound of the client side's cost)
 The ratio is items/s at the highest level over items/s at concurrency 1.
+
+Then, with vLLM stopped, the seeds' way on the same model and the first --baseline-items
+requests (same order, same max tokens, greedy, stopping at EOS): transformers in-process,
+one item at a time (bench/hf_eval.py, train env; model loading not timed). Printed: its
+items/s and tokens/s, and the runner at the highest level over it (target >= 10x at 16).
 Results: <run_dir>/bench/eval_runner.json, the vLLM log beside it.
 
 Run as:
     python -m bench.eval_runner recipes/quickstart.yaml [--items 1000] [--concurrency 1,16] [--max-tokens 32]
+                                                        [--baseline-items 64]
 """
 from __future__ import annotations
 
 import argparse
 import json
 import os
+import subprocess
 import sys
 import tempfile
 import time
@@ -36,7 +43,9 @@ from evaluation.runner import Request, Runner, Target
 from evaluation.suites import messages
 from core.endpoints import api_key
 from core.layout import RunLayout
+from envs import bin_of
 from recipes.load import load_or_exit
+from recipes.render import base_model_path
 from serve import process
 from serve.servers import vllm_server
 
@@ -49,10 +58,11 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     parser.add_argument("--items", type=int, default=1000)
     parser.add_argument("--concurrency", default="1,16", help="comma-separated levels")
     parser.add_argument("--max-tokens", type=int, default=32)
+    parser.add_argument("--baseline-items", type=int, default=64, help="items for the transformers loop (0: skip)")
     args = parser.parse_intermixed_args(argv)
     args.levels = sorted({int(c) for c in args.concurrency.split(",") if c.strip()})
-    if not args.levels or min(args.levels) < 1 or args.items < 1 or args.max_tokens < 1:
-        parser.error("--items, --max-tokens and the --concurrency levels must be >= 1")
+    if not args.levels or min(args.levels) < 1 or args.items < 1 or args.max_tokens < 1 or args.baseline_items < 0:
+        parser.error("--items, --max-tokens and the --concurrency levels must be >= 1, --baseline-items >= 0")
     return args
 
 
@@ -81,6 +91,28 @@ def measure(target: Target, items: list[dict], n: int, concurrency: int, max_tok
             "own_ms_per_item": round(stats["own_s"] / n * 1000, 3),
             "outside_http_ms_per_item": round((wall - stats["http_s"]) / n * 1000, 3) if concurrency == 1 else None,
             "cpu_ms_per_item": round(cpu / n * 1000, 3)}
+
+
+def transformers_baseline(recipe, mode: str, requests: list[Request], max_tokens: int, out: Path) -> dict:
+    """The seeds' loop (bench/hf_eval.py) over `requests` on the model vLLM served."""
+    merged = mode == "merged"
+    layout = RunLayout.of(recipe)
+    job = {"model_dir": str((layout.merged if merged else Path(base_model_path(recipe))).resolve()),
+           "adapter": None if merged else str(layout.trained.resolve()),
+           "max_tokens": max_tokens, "chats": [r.messages for r in requests]}
+    req_file, res_file = out / "hf_eval_request.json", out / "hf_eval_result.json"
+    req_file.write_text(json.dumps(job, ensure_ascii=False), encoding="utf-8")
+    env = {**os.environ, "HF_HUB_OFFLINE": "1",
+           "PYTHONPATH": os.pathsep.join(filter(None, [os.getcwd(), os.environ.get("PYTHONPATH")]))}
+    with (out / "eval_runner-hf.log").open("w") as log:
+        code = subprocess.call([bin_of("train"), "-m", "bench.hf_eval", str(req_file), str(res_file)],
+                               stdout=log, stderr=subprocess.STDOUT, env=env)
+    if code:
+        raise SystemExit(f"error: the transformers baseline failed (exit {code}); see {out}/eval_runner-hf.log")
+    res = json.loads(res_file.read_text())
+    return {"items": res["items"], "wall_s": res["wall_s"], "items_per_s": round(res["items"] / res["wall_s"], 2),
+            "completion_tokens": res["completion_tokens"],
+            "tokens_per_s": round(res["completion_tokens"] / res["wall_s"], 1)}
 
 
 def main(argv: list[str]) -> int:
@@ -122,8 +154,18 @@ def main(argv: list[str]) -> int:
               f"{r['own_ms_per_item']:11.3f} | {outside} | {r['cpu_ms_per_item']:11.3f}")
     ratio = rows[-1]["items_per_s"] / rows[0]["items_per_s"]
     print(f"\n   concurrency {rows[-1]['concurrency']} vs {rows[0]['concurrency']}: {ratio:.2f}x items/s")
+    baseline, vs_baseline = None, None
+    if args.baseline_items:
+        print(f"   transformers in-process, one item at a time: {args.baseline_items} items ...", flush=True)
+        baseline = transformers_baseline(recipe, mode, requests_for(items, args.baseline_items, "hf"),
+                                         args.max_tokens, out)
+        vs_baseline = round(rows[-1]["items_per_s"] / baseline["items_per_s"], 2)
+        print(f"   transformers loop: {baseline['items_per_s']:.2f} items/s, {baseline['tokens_per_s']:.1f} tokens/s; "
+              f"the runner at concurrency {rows[-1]['concurrency']}: {vs_baseline:.2f}x items/s "
+              f"({rows[-1]['tokens_per_s'] / baseline['tokens_per_s']:.2f}x tokens/s; target 10x)")
     result = {"recipe": recipe.name, "mode": mode, "model": model, "items": args.items, "distinct_items": len(items),
-              "max_tokens": args.max_tokens, "cpu_count": os.cpu_count(), "levels": rows, "ratio": round(ratio, 2)}
+              "max_tokens": args.max_tokens, "cpu_count": os.cpu_count(), "levels": rows, "ratio": round(ratio, 2),
+              "transformers": baseline, "runner_vs_transformers": vs_baseline}
     (out / "eval_runner.json").write_text(json.dumps(result, indent=2))
     print(f"   written {out}/eval_runner.json")
     return 0

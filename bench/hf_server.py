@@ -10,7 +10,7 @@ Endpoints: POST /v1/chat/completions (non-streamed; model, messages, max_tokens,
 temperature; temperature is accepted and ignored: always greedy) and GET /v1/models.
 
 Runs in the train environment. Run as:
-    python -m bench.hf_server MODEL_DIR --port 8123 [--served-model-name NAME]
+    python -m bench.hf_server MODEL_DIR --port 8123 [--served-model-name NAME] [--adapter LORA_DIR]
 """
 from __future__ import annotations
 
@@ -20,11 +20,11 @@ import time
 import uuid
 from pathlib import Path
 
-import torch
 import uvicorn
 from fastapi import FastAPI
 from pydantic import BaseModel, ConfigDict
-from transformers import AutoModelForCausalLM, AutoTokenizer
+
+from bench import hf_generate
 
 
 class Message(BaseModel):
@@ -40,21 +40,13 @@ class ChatRequest(BaseModel):
     temperature: float = 0.0  # ignored: always greedy
 
 
-def build_app(model_dir: str, served_name: str) -> FastAPI:
-    tok = AutoTokenizer.from_pretrained(model_dir)
-    model = AutoModelForCausalLM.from_pretrained(model_dir, dtype=torch.float32).eval()
+def build_app(model_dir: str, served_name: str, adapter: str | None = None) -> FastAPI:
+    tok, model = hf_generate.load(model_dir, adapter)
     lock = asyncio.Lock()  # one generate() at a time: this is the baseline
     app = FastAPI(title="hf-baseline")
 
     def generate(req: ChatRequest) -> tuple[str, int, int]:
-        chat = [m.model_dump() for m in req.messages]
-        enc = tok.apply_chat_template(chat, add_generation_prompt=True, return_tensors="pt", return_dict=True)
-        with torch.inference_mode():
-            out = model.generate(**enc, do_sample=False, max_new_tokens=req.max_tokens,
-                                 min_new_tokens=req.max_tokens, pad_token_id=tok.pad_token_id)
-        prompt_len = enc["input_ids"].shape[1]
-        new = out[0, prompt_len:]
-        return tok.decode(new, skip_special_tokens=True), prompt_len, int(new.shape[0])
+        return hf_generate.generate(tok, model, [m.model_dump() for m in req.messages], req.max_tokens, exact=True)
 
     @app.get("/v1/models")
     async def models() -> dict:
@@ -82,9 +74,10 @@ def main() -> None:
     parser.add_argument("model_dir")
     parser.add_argument("--port", type=int, required=True)
     parser.add_argument("--served-model-name", default=None, help="default: the model directory's name")
+    parser.add_argument("--adapter", default=None, help="a LoRA adapter folder applied with peft (not merged)")
     args = parser.parse_args()
     name = args.served_model_name or Path(args.model_dir).resolve().name
-    app = build_app(args.model_dir, name)
+    app = build_app(args.model_dir, name, args.adapter)
     uvicorn.run(app, host="127.0.0.1", port=args.port, log_level="warning", access_log=False)
 
 

@@ -1,20 +1,28 @@
-"""`make bench`: serving throughput of vLLM against a hand-written transformers server.
+"""`make bench`: what `make serve` keeps of vLLM's speed, and what vLLM gains over transformers.
 
-Both servers load the same merged model (<run_dir>/merged). vLLM batches
-requests continuously; the baseline (bench/hf_server.py) runs model.generate
-for one request at a time. For each concurrency level, a fixed set of chats
-(test split first, cycled) is sent with the official openai client, greedy,
-with exactly --max-tokens output tokens per reply on both servers (vLLM:
-min_tokens + ignore_eos; baseline: min_new_tokens), and the table shows output
-tokens/s (sum of completion_tokens / wall time) and per-request latency p50/p95.
-vLLM gets 4 x concurrency requests per level after an unmeasured round of 2 x concurrency
-(it compiles each new batch shape once); the serial baseline gets max(concurrency, 8).
+Three engines load the same merged model (<run_dir>/merged), ONE AT A TIME, in
+alternating rounds (make serve, plain vLLM, transformers, make serve, plain vLLM, ...):
+  make-serve    vLLM with exactly the command line and environment `make serve` uses
+                (serve.vllm_cmd.plan), started the way `make serve` starts it
+  plain-vllm    the same vLLM binary with only --model and --port, as a user starts it by hand
+                (on CPU with VLLM_CPU_KVCACHE_SPACE, which vLLM's CPU build needs there)
+  transformers  bench/hf_server.py: model.generate for one request at a time (the
+                hand-written server this toolkit replaces)
+Each engine is started fresh in every round, so the spread between rounds shows how
+steady a launch is (one lucky round would hide an erratic one). For each concurrency
+level a fixed set of chats (test split first, cycled) is sent with the official openai
+client, greedy, with exactly --max-tokens output tokens per reply (vLLM: min_tokens +
+ignore_eos; transformers: min_new_tokens): output tokens/s (sum of completion_tokens /
+wall time) and latency p50/p95. vLLM gets one unmeasured round of 2 x concurrency
+requests first (it compiles each new batch shape once), then 4 x concurrency measured;
+the serial baseline gets max(concurrency, 8).
 
-Both servers are started on free ports for the run and stopped at the end,
-whatever happens. Results: <run_dir>/bench/serving.json, logs beside it.
+Printed: every round, then per level the mean tok/s of each engine (min-max) and the
+ratios of the means make-serve/plain-vllm (target >= 0.9) and make-serve/transformers
+(target >= 10 at concurrency 32). Results: <run_dir>/bench/serving.json, logs beside it.
 
 Run as:
-    python -m bench.serving recipes/quickstart.yaml [--max-tokens 32] [--concurrency 1,32,128] [key=value ...]
+    python -m bench.serving recipes/quickstart.yaml [--rounds 2] [--max-tokens 64] [--concurrency 32] [key=value ...]
 """
 from __future__ import annotations
 
@@ -23,9 +31,9 @@ import asyncio
 import json
 import math
 import os
+import statistics
 import sys
 import time
-from dataclasses import replace
 from pathlib import Path
 
 from openai import AsyncOpenAI
@@ -35,13 +43,19 @@ from core.layout import RunLayout
 from envs import bin_of
 from envs.manage import has_nvidia_gpu
 from recipes.load import load_or_exit
+from recipes.render import base_model_path
+from recipes.schema import Recipe
 from serve import process
 from serve.parity import load_chats
 from serve.process import ServerSpec
-from serve.servers import vllm_server
+from serve.vllm_cmd import plan
 
 DISTINCT_PROMPTS = 16  # chats taken from the data splits, then cycled
-HF_HOST = "127.0.0.1"
+HOST = "127.0.0.1"
+ENGINES = ("make-serve", "plain-vllm", "transformers", "make-serve-lora", "transformers-peft")
+DEFAULT_ENGINES = "make-serve,plain-vllm,transformers"
+# ratio of the means: target (make-serve and transformers at concurrency 32; LoRA at any level)
+TARGETS = {"make-serve/plain-vllm": 0.9, "make-serve/transformers": 10.0, "make-serve-lora/make-serve": 0.5}
 
 
 def parse_args(argv: list[str]) -> argparse.Namespace:
@@ -49,15 +63,21 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("recipe")
     parser.add_argument("overrides", nargs="*", help="recipe overrides, key.sub=value")
-    parser.add_argument("--max-tokens", type=int, default=32, help="output tokens per request (exact)")
-    parser.add_argument("--concurrency", default="1,32,128", help="comma-separated in-flight request counts")
+    parser.add_argument("--max-tokens", type=int, default=64, help="output tokens per request (exact)")
+    parser.add_argument("--concurrency", default="32", help="comma-separated in-flight request counts")
+    parser.add_argument("--rounds", type=int, default=2, help="fresh starts of each engine, alternating")
+    parser.add_argument("--engines", default=DEFAULT_ENGINES, help=f"a subset of {','.join(ENGINES)}")
     args = parser.parse_intermixed_args(argv)
     try:
         args.levels = [int(c) for c in args.concurrency.split(",") if c.strip()]
     except ValueError:
         parser.error(f"--concurrency {args.concurrency!r}: give integers such as 1,32,128")
-    if not args.levels or min(args.levels) < 1 or args.max_tokens < 1:
-        parser.error("--concurrency levels and --max-tokens must be >= 1")
+    if not args.levels or min(args.levels) < 1 or args.max_tokens < 1 or args.rounds < 1:
+        parser.error("--concurrency levels, --max-tokens and --rounds must be >= 1")
+    args.engine_list = [e.strip() for e in args.engines.split(",") if e.strip()]
+    unknown = sorted(set(args.engine_list) - set(ENGINES))
+    if unknown or not args.engine_list:
+        parser.error(f"--engines: unknown {unknown}; choose from {', '.join(ENGINES)}")
     return args
 
 
@@ -92,88 +112,119 @@ async def run_level(client: AsyncOpenAI, model: str, chats: list, concurrency: i
             "short_replies": sum(t != max_tokens for t in tokens)}  # should be 0: lengths are forced
 
 
-async def bench(servers: dict[str, dict], chats: list, levels: list[int], max_tokens: int) -> list[dict]:
-    def client(s: dict) -> AsyncOpenAI:
-        # A fresh client (and connection pool) per level: a pooled keep-alive connection
-        # that the server closed while idle would otherwise fail the next level's request.
-        return AsyncOpenAI(base_url=s["url"], api_key=s["key"] or "EMPTY", max_retries=0,
-                           timeout=1800)  # s: queued baseline requests wait long
+def engine_launch(engine: str, recipe: Recipe, port: int) -> dict:
+    """argv, environment and client settings of one engine on `port`."""
+    model_dir = str(RunLayout.of(recipe).merged.resolve())
+    if engine in ("make-serve", "make-serve-lora"):
+        lora = engine == "make-serve-lora"
+        launch = plan(recipe, mode="lora" if lora else "merged", port=port)  # exits if the model is missing
+        # the LoRA server's first adapter (models[1]), the merged server's only model
+        return {"argv": launch.argv, "env": launch.env, "url": launch.url, "model": launch.models[int(lora)],
+                "key": api_key(recipe), "vllm": True}
+    if engine == "plain-vllm":
+        argv = [bin_of("serve"), "-m", "vllm.entrypoints.openai.api_server", "--model", model_dir,
+                "--port", str(port)]
+        # The one setting a user must give vLLM's CPU build by hand: by default it claims 92% of
+        # the RAM for its KV cache and refuses to start when less is free. The same size as make serve.
+        env = {} if has_nvidia_gpu() else {"VLLM_CPU_KVCACHE_SPACE": str(recipe.serve.cpu_kvcache_space_gib)}
+        return {"argv": argv, "env": env, "url": base_url(HOST, port), "model": model_dir,
+                "key": None, "vllm": True}
+    argv = [bin_of("train"), "-m", "bench.hf_server", model_dir, "--port", str(port), "--served-model-name", "bench"]
+    if engine == "transformers-peft":  # the base with the adapter applied on the fly (not merged)
+        argv[3:4] = [base_model_path(recipe), "--adapter", str(RunLayout.of(recipe).trained.resolve())]
+    env = {"PYTHONPATH": os.pathsep.join(filter(None, [os.getcwd(), os.environ.get("PYTHONPATH")])),
+           "HF_HUB_OFFLINE": "1"}
+    return {"argv": argv, "env": env, "url": base_url(HOST, port), "model": "bench",
+            "key": None, "vllm": False}
 
+
+async def measure(spec: dict, chats: list, levels: list[int], max_tokens: int) -> list[dict]:
+    extra = {"min_tokens": max_tokens, "ignore_eos": True} if spec["vllm"] else None
     rows = []
-    for name, s in servers.items():  # warm-up, not measured
-        async with client(s) as c:
-            await run_level(c, s["model"], chats, 1, 1, max_tokens, s["extra_body"])
     for level in levels:
-        row = {"concurrency": level}
-        for name, s in servers.items():
-            n = max(4 * level, 16) if name == "vllm" else max(level, 8)
-            print(f"   concurrency {level:4d}: {name:4s} {n} requests ...", flush=True)
-            async with client(s) as c:
-                if name == "vllm":  # one unmeasured round: vLLM compiles each new batch shape once
-                    await run_level(c, s["model"], chats, level, 2 * level, max_tokens, s["extra_body"])
-                row[name] = await run_level(c, s["model"], chats, level, n, max_tokens, s["extra_body"])
-        row["ratio"] = round(row["vllm"]["tokens_per_s"] / max(row["hf"]["tokens_per_s"], 1e-9), 2)
-        rows.append(row)
+        # a fresh client per level: a keep-alive connection the server closed while idle
+        # would otherwise fail the next level's first request
+        async with AsyncOpenAI(base_url=spec["url"], api_key=spec["key"] or "EMPTY", max_retries=0,
+                               timeout=1800) as client:  # queued baseline requests wait long
+            if spec["vllm"]:  # unmeasured: vLLM compiles each new batch shape once
+                await run_level(client, spec["model"], chats, level, 2 * level, max_tokens, extra)
+            else:
+                await run_level(client, spec["model"], chats, 1, 1, max_tokens, extra)
+            n = max(4 * level, 16) if spec["vllm"] else max(level, 8)
+            rows.append(await run_level(client, spec["model"], chats, level, n, max_tokens, extra))
     return rows
 
 
-def print_table(rows: list[dict]) -> None:
-    head = f"   {'concurrency':>11s} | {'vLLM tok/s':>10s} | {'HF tok/s':>9s} | {'ratio':>6s} | " \
-           f"{'vLLM p50/p95 ms':>16s} | {'HF p50/p95 ms':>16s}"
-    print("\n" + head + "\n   " + "-" * (len(head) - 3))
-    for r in rows:
-        v, h = r["vllm"], r["hf"]
-        print(f"   {r['concurrency']:11d} | {v['tokens_per_s']:10.1f} | {h['tokens_per_s']:9.1f} | "
-              f"{r['ratio']:5.1f}x | {v['p50_ms']:7.0f}/{v['p95_ms']:<8.0f} | {h['p50_ms']:7.0f}/{h['p95_ms']:<8.0f}")
+def one_round(engine: str, recipe: Recipe, chats: list, args: argparse.Namespace, out: Path,
+              round_no: int) -> dict:
+    port = process.free_port()
+    spec = engine_launch(engine, recipe, port)
+    pid_file = RunLayout.of(recipe).pid_file(f"bench-{engine}")
+    try:
+        record = process.start(ServerSpec(f"{engine} (bench)", spec["argv"], spec["env"], HOST, port, spec["url"],
+                                          [spec["model"]], pid_file, out / f"{engine}.log",
+                                          recipe.serve.startup_timeout_s, spec["key"]))
+        rows = asyncio.run(measure(spec, chats, args.levels, args.max_tokens))
+    finally:
+        process.stop(pid_file)
+    result = {"engine": engine, "round": round_no, "ready_after_s": record.get("ready_after_s"), "levels": rows}
+    for row in rows:
+        print(f"   round {round_no}  {engine:12s}  ready {result['ready_after_s']:5.1f} s  "
+              f"c={row['concurrency']:<4d} {row['tokens_per_s']:8.1f} tok/s  "
+              f"p50/p95 {row['p50_ms']:6.0f}/{row['p95_ms']:<6.0f} ms", flush=True)
+    return result
+
+
+def summarise(rounds: list[dict], levels: list[int]) -> list[dict]:
+    """Per level: mean, min and max tok/s of each engine over its rounds, and the ratios of the means."""
+    summary = []
+    for i, level in enumerate(levels):
+        row: dict = {"concurrency": level}
+        for engine in ENGINES:
+            values = [r["levels"][i]["tokens_per_s"] for r in rounds if r["engine"] == engine]
+            if values:
+                row[engine] = {"mean": round(statistics.fmean(values), 1), "min": min(values),
+                               "max": max(values), "rounds": len(values)}
+        for name in TARGETS:
+            top, bottom = name.split("/")
+            if top in row and bottom in row:
+                row[name] = round(row[top]["mean"] / max(row[bottom]["mean"], 1e-9), 2)
+        summary.append(row)
+    return summary
+
+
+def print_summary(summary: list[dict]) -> None:
+    engines = [e for e in ENGINES if e in summary[0]]
+    ratios = {n: t for n, t in TARGETS.items() if n in summary[0]}
+    print(f"\n   {'concurrency':>11s} | " + " | ".join(f"{e + ' tok/s (min-max)':>32s}" for e in engines)
+          + " | " + " | ".join(f"{n:>28s}" for n in ratios))
+    for row in summary:
+        cells = [f"{row[e]['mean']:10.1f} ({row[e]['min']:.0f}-{row[e]['max']:.0f})" for e in engines]
+        ratios_shown = [f"{row[n]:6.2f}x (target {t:g})" for n, t in ratios.items()]
+        print(f"   {row['concurrency']:11d} | " + " | ".join(f"{c:>32s}" for c in cells)
+              + " | " + " | ".join(f"{r:>28s}" for r in ratios_shown))
 
 
 def main(argv: list[str]) -> int:
     args = parse_args(argv)
     recipe = load_or_exit([args.recipe, *args.overrides])
-    layout = RunLayout.of(recipe)
-    out = layout.bench
+    out = RunLayout.of(recipe).bench
     out.mkdir(parents=True, exist_ok=True)
-    model_dir = layout.merged.resolve()
+    plan(recipe, mode="merged", port=recipe.serve.port)  # exits early if there is no merged model
     chats = load_chats(recipe, DISTINCT_PROMPTS)
-    vllm_port = hf_port = process.free_port()
-    while hf_port == vllm_port:  # two probes may hand back the same port
-        hf_port = process.free_port()
-    spec = replace(vllm_server(recipe, mode="merged", port=vllm_port, server="bench-vllm",  # exits if no merged model
-                               name="vLLM bench (merged)"), log=out / "vllm.log")
-    name = spec.models[0]
-    pid_files = {"vllm": spec.pid_file, "hf": layout.pid_file("bench-hf")}
-    print(f"== bench: '{recipe.name}', model {model_dir}/, {len(chats)} distinct chats, "
-          f"{args.max_tokens} output tokens per request, concurrency {args.levels}")
-    servers: dict[str, dict] = {}
-    try:
-        print(f"   starting vLLM (merged) on port {vllm_port}, log {out}/vllm.log")
-        rec = process.start(spec)
-        servers["vllm"] = {"url": rec["url"], "key": api_key(recipe), "model": name, "ready_s": rec.get("ready_after_s"),
-                           "extra_body": {"min_tokens": args.max_tokens, "ignore_eos": True}}
-        hf_argv = [bin_of("train"), "-m", "bench.hf_server", str(model_dir), "--port", str(hf_port),
-                   "--served-model-name", name]
-        hf_env = {"PYTHONPATH": os.pathsep.join(filter(None, [os.getcwd(), os.environ.get("PYTHONPATH")])),
-                  "HF_HUB_OFFLINE": "1"}
-        hf_url = base_url(HF_HOST, hf_port)
-        print(f"   starting the transformers baseline on port {hf_port}, log {out}/hf.log")
-        rec = process.start(ServerSpec("HF baseline (bench)", hf_argv, hf_env, HF_HOST, hf_port, hf_url, [name],
-                                       pid_files["hf"], out / "hf.log", recipe.serve.startup_timeout_s))
-        servers["hf"] = {"url": rec["url"], "key": None, "model": name, "ready_s": rec.get("ready_after_s"),
-                         "extra_body": None}
-        rows = asyncio.run(bench(servers, chats, args.levels, args.max_tokens))
-    finally:
-        for file in pid_files.values():
-            stopped = process.stop(file)
-            if stopped:
-                print(f"   stopped {stopped}")
-    print_table(rows)
-    short = sum(r[s]["short_replies"] for r in rows for s in ("vllm", "hf"))
+    print(f"== bench: '{recipe.name}', model {RunLayout.of(recipe).merged.resolve()}/, {len(chats)} distinct chats, "
+          f"{args.max_tokens} output tokens per request, concurrency {args.levels}, "
+          f"{args.rounds} rounds of {', '.join(args.engine_list)}, one engine at a time")
+    rounds = [one_round(engine, recipe, chats, args, out, n + 1)
+              for n in range(args.rounds) for engine in args.engine_list]
+    summary = summarise(rounds, args.levels)
+    print_summary(summary)
+    short = sum(row["short_replies"] for r in rounds for row in r["levels"])
     if short:
         print(f"   warning: {short} replies had fewer than {args.max_tokens} tokens; tok/s still counts real tokens")
-    result = {"recipe": recipe.name, "model": str(model_dir), "max_tokens": args.max_tokens,
+    result = {"recipe": recipe.name, "model": str(RunLayout.of(recipe).merged.resolve()), "max_tokens": args.max_tokens,
               "distinct_prompts": len(chats), "device": "gpu" if has_nvidia_gpu() else "cpu",
-              "cpu_count": os.cpu_count(), "ready_after_s": {k: s["ready_s"] for k, s in servers.items()},
-              "levels": rows}
+              "cpu_count": os.cpu_count(), "rounds": rounds, "summary": summary}
     (out / "serving.json").write_text(json.dumps(result, indent=2))
     print(f"\n   written {out}/serving.json")
     return 0

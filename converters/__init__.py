@@ -7,7 +7,8 @@ Record-per-line formats share one loop, common.convert_records: the module suppl
 reader of (line, object | Reject) pairs (common.read_jsonl, read_json_records, csv_records)
 and a `convert(obj, where)` that returns its Example(s) / Document(s) or a reject reason.
 """
-from converters import (alpaca, cmb, cmedqa2, cmexam, dialogue_csv, huatuo2_eval, huatuo_encyclopedia, huatuo_lite,
+from converters import (alpaca, cmb, cmedqa2, cmedqa2_pairs, cmexam, dialogue_csv, huatuo2_eval, huatuo_conversation, huatuo_encyclopedia,
+                        huatuo_lite,
                         medicalgpt_preference, medqa, medqa_textbooks, pubmed, pubmedqa, qa_jsonl, sharegpt,
                         shibing624_medical, wenda_jsonl)
 
@@ -19,6 +20,7 @@ FORMATS = {
     "medqa-textbooks": medqa_textbooks.read,  # a textbook folder (or .txt) -> corpus documents
     "cmedqa2": cmedqa2.read,
     "cmedqa1": cmedqa2.read,                  # same layout; the reader finds questions.csv/answers.csv itself
+    "cmedqa2-pairs": cmedqa2_pairs.read,      # train_candidates.txt -> preference pairs (dev/test questions held out)
     "pubmed": pubmed.read,
     "pubmedqa": pubmedqa.read,                # ori_pqal.json -> examples + corpus documents
     "dialogue-csv": dialogue_csv.read,
@@ -30,4 +32,5 @@ FORMATS = {
     "medicalgpt-preference": medicalgpt_preference.read,  # chosen/rejected pairs (+ a ranking dataset)
     "wenda-jsonl": wenda_jsonl.read,          # {"问", "答"} lines (MedicalGPT's RAG corpus text)
     "huatuogpt2-eval": huatuo2_eval.read,     # HuatuoGPT-II evaluation files (instruction + conversation sets)
+    "huatuo-conversation": huatuo_conversation.read,  # multi-turn lists of turns (HuatuoGPT-II, MedDialog-style)
 }

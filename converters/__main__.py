@@ -5,7 +5,8 @@ Run as:
 SRC may be a file, a folder (every file under it), a glob or a .zip (converters/sources.py).
 Writes DIR/<format>.jsonl (alpaca rows), DIR/dataset_info.json, DIR/rejects.jsonl,
 DIR/corpus.jsonl for formats that carry corpus passages (textbooks, PubMedQA contexts) and
-DIR/<format>_pairs.jsonl (a LLaMA-Factory ranking dataset) for preference pairs.
+DIR/<format>_pairs.jsonl and DIR/<format>_kto.jsonl (LLaMA-Factory ranking and KTO datasets)
+for preference pairs.
 Prints input = kept + rejected (+ documents). Exit status: 0; 1 when nothing was kept (empty
 input, or every record rejected), with what to do; 2 for bad arguments.
 """

@@ -9,10 +9,14 @@ Pipeline (each step switchable in the recipe's data section):
   refusals   out-of-scope questions with the standard refusal, split like the rest
   noise      a share of open training examples become numbered-context examples citing [n]
   leakage    evaluation questions also found in training data are reported
+  pairs      preference pairs of pair formats, plus refusal and five-section pairs (data.pairs);
+             a training pair whose question is held out (validation/test) is rejected
 
 Writes into <run_dir>/data/:
     train.jsonl, validation.jsonl, test.jsonl   alpaca rows (instruction/input/output/system[/history])
     dataset_info.json                           entries medkit_train / _validation / _test
+    medkit_pairs_<split>.jsonl                  preference pairs, LLaMA-Factory ranking form (DPO/ORPO/SimPO)
+    medkit_kto_<split>.jsonl                    the same pairs in KTO form (kto_tag), data.pairs.kto
     eval/<source>.jsonl                         test-split items with gold answers and metadata
     corpus.jsonl                                RAG passages {id, title, text, source, metadata}
     rejects.jsonl, duplicates.jsonl, leakage.jsonl
@@ -33,7 +37,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from converters import FORMATS
-from converters import consistency
+from converters import consistency, pairs
 from converters.accounting import accounting, problems
 from converters.common import Document, Example, Reject
 from converters.example_meta import is_open_answer, original_answer, question_of, subject_of  # noqa: F401
@@ -60,6 +64,8 @@ class Built:
     reasons: dict[str, Counter] = field(default_factory=dict)  # source -> reject reason -> rows
     five: Counter = field(default_factory=Counter)  # five-section fill counts (prep.five_section.tally)
     samples: dict[str, dict] = field(default_factory=dict)  # one before/after example per transformation
+    derived: dict[str, list[Example]] = field(default_factory=lambda: {s: [] for s in SPLITS})  # refusal/five pairs
+    pair_counts: Counter = field(default_factory=Counter)  # derived pairs by origin, refusals without an answer
 
 
 def split_of(example: Example, seed: int, val_size: float, test_size: float) -> str:
@@ -155,18 +161,22 @@ def exact_only(examples: list[Example], key) -> tuple[list, list]:
 
 
 def dedupe_examples(examples: list[Example], data: DataSection, built: Built) -> list[Example]:
+    """Duplicates dropped. Pairs are compared exactly on question, chosen and rejected (one positive
+    answer with many negatives gives many distinct pairs); other examples as the recipe says."""
     def key(e: Example) -> str:
-        return f"{e.instruction}\n{e.input}\n{e.output}"
+        return f"{e.instruction}\n{e.input}\n{e.output}" + (f"\n{e.meta['rejected']}" if pairs.is_pair(e) else "")
 
+    plain = [e for e in examples if not pairs.is_pair(e)]
     if data.dedupe.near:
-        kept, dropped = dedupe.dedupe(examples, key=key, threshold=data.dedupe.threshold)
+        kept, dropped = dedupe.dedupe(plain, key=key, threshold=data.dedupe.threshold)
     else:
-        kept, dropped = exact_only(examples, key)
-    for item, kept_index, similarity, kind in dropped:
-        built.duplicates.append({"source": item.source, "duplicate_of": kept[kept_index].source,
+        kept, dropped = exact_only(plain, key)
+    kept_pairs, dropped_pairs = exact_only([e for e in examples if pairs.is_pair(e)], key)
+    for item, kept_index, similarity, kind in dropped + [(i, len(kept) + k, s, t) for i, k, s, t in dropped_pairs]:
+        built.duplicates.append({"source": item.source, "duplicate_of": (kept + kept_pairs)[kept_index].source,
                                  "kind": kind, "similarity": round(similarity, 3)})
         built.per_source[item.meta["dataset"]]["duplicates"] += 1
-    return kept
+    return kept + kept_pairs
 
 
 def add_noise(train: list[Example], data: DataSection, rng: random.Random, built: Built) -> None:
@@ -186,8 +196,13 @@ def add_noise(train: list[Example], data: DataSection, rng: random.Random, built
 
 
 def restructure_answers(examples: list[Example], data: DataSection, built: Built) -> None:
-    """Open answers (not preference pairs) into the five sections; the original kept in meta."""
+    """Open answers (not preference pairs) into the five sections; the original kept in meta. A final
+    answer that is a follow-up question (a multi-turn consultation asking for facts) stays as it is;
+    earlier rounds (meta["history"]) are never restructured."""
     chosen = [ex for ex in examples if is_open_answer(ex) and "rejected" not in ex.meta]
+    asking = [ex for ex in chosen if five_section.is_follow_up(ex.output)]
+    built.five["skipped_follow_up"] += len(asking)
+    chosen = [ex for ex in chosen if not five_section.is_follow_up(ex.output)]
     settings, placeholders = data.five_section, data.five_section.placeholders or None
     if settings.method == "llm":
         results = five_section_llm.restructure_all((ex.output for ex in chosen), settings.llm, placeholders,
@@ -219,16 +234,27 @@ def build_examples(data: DataSection, seed: int) -> Built:
         examples.append(ex)
     if data.five_section.enabled:
         restructure_answers(examples, data, built)
+    questions = [dedupe.normalise(question_of(ex)) for ex in examples]  # before the instruction template
+    placed = []
     for ex in examples:
         if data.instruction_template and is_open_answer(ex):
             ex.instruction = data.instruction_template.format(question=ex.instruction)
         if data.system_prompt and not ex.system:
             ex.system = data.system_prompt
-        split = split_of(ex, seed, data.val_size, data.test_size)
+        placed.append(split_of(ex, seed, data.val_size, data.test_size))
+    held_out_questions = {q: split for q, split in zip(questions, placed) if split != "train"}
+    for ex, split, question in zip(examples, placed, questions):
+        if split == "train" and pairs.is_pair(ex) and question in held_out_questions:
+            file, _, line = ex.source.rpartition(":")
+            reject(built, ex.meta["dataset"], Reject(file, int(line) if line.isdigit() else 0,
+                                                      f"held-out question: also in the {held_out_questions[question]}"
+                                                      f" split", question_of(ex)[:200]))
+            continue
         built.splits[split].append(ex)
         built.per_source[ex.meta["dataset"]][split] += 1
     if data.noise.share:
         add_noise(built.splits["train"], data, rng, built)
+    derive_pairs(data, built)
     refusal = next((ex for ex in examples if ex.meta.get("kind") == "refusal"), None)
     if refusal:
         built.samples["refusal"] = {"before": refusal.instruction, "after": refusal.output}
@@ -238,6 +264,27 @@ def build_examples(data: DataSection, seed: int) -> Built:
     built.leakage = [{"eval_source": held_out[e].source, "train_source": built.splits["train"][t].source,
                       "similarity": round(s, 3)} for e, t, s in hits]
     return built
+
+
+def derive_pairs(data: DataSection, built: Built) -> None:
+    """Refusal and five-section pairs (data.pairs), each in the split of the example it comes from."""
+    answers = pairs.load_answers(Path(data.pairs.refusal_answers)) if data.pairs.refusals and \
+        data.pairs.refusal_answers else pairs.load_answers() if data.pairs.refusals else {}
+    for split in SPLITS:
+        made: list = []
+        if data.pairs.refusals:
+            found, unanswered = pairs.refusal_pairs(built.splits[split], answers)
+            made += [("refusal-pairs", p) for p in found]
+            built.pair_counts["refusals without an answer"] += unanswered
+        if data.pairs.five_section:
+            made += [("five-section-pairs", p) for p in pairs.five_section_pairs(built.splits[split])]
+        for origin, pair in made:
+            if isinstance(pair, str):  # never the case for pairs made from kept examples, but checked alike
+                built.rejects.append(Reject(origin, 0, pair))
+                built.pair_counts[f"{origin} rejected"] += 1
+                continue
+            built.derived[split].append(pair)
+            built.pair_counts[origin] += 1
 
 
 def eval_item(example: Example) -> dict:
@@ -250,6 +297,8 @@ def eval_item(example: Example) -> dict:
             "reference": original_answer(example), "source": example.source}
     if "original_output" in example.meta:  # the model is trained to answer in the five sections
         item["expected_format"] = "five_section"
+    if example.meta.get("history"):  # a multi-turn item: the earlier rounds come before the prompt
+        item["history"] = example.meta["history"]
     for key in ("options", "answer"):
         if example.meta.get(key) is not None:
             item[key] = example.meta[key]
@@ -263,6 +312,20 @@ def to_row(example: Example) -> dict:
     if example.meta.get("history"):
         row["history"] = example.meta["history"]
     return row
+
+
+def sft_rows(examples: list[Example]) -> list[dict]:
+    """The SFT rows of a split. A pair's chosen answer is an SFT row too, once per (prompt, chosen)
+    and not when the same row is already there (cMedQA2 gives one positive many negatives)."""
+    rows, seen = [], set()
+    for ex in sorted(examples, key=pairs.is_pair):  # plain examples first: a pair never displaces one
+        row = to_row(ex)
+        key = json.dumps(row, ensure_ascii=False, sort_keys=True)
+        if pairs.is_pair(ex) and key in seen:
+            continue
+        seen.add(key)
+        rows.append(row)
+    return rows
 
 
 def write_jsonl(path: Path, rows) -> int:
@@ -286,43 +349,20 @@ def lf_entry(file_name: str, history: bool = False) -> dict:
     return {"file_name": file_name, "columns": columns}
 
 
-def ranking_entry(file_name: str, history: bool = False) -> dict:
-    """A dataset_info.json entry for preference pairs (alpaca columns + chosen/rejected, "ranking": true)."""
-    columns = {"prompt": "instruction", "query": "input", "chosen": "chosen", "rejected": "rejected",
-               "system": "system"}
-    if history:
-        columns["history"] = "history"
-    return {"file_name": file_name, "ranking": True, "columns": columns}
-
-
-def pair_row(example: Example) -> dict:
-    row = {"instruction": example.instruction, "input": example.input, "chosen": example.output,
-           "rejected": example.meta["rejected"], "system": example.system}
-    if example.meta.get("history"):
-        row["history"] = example.meta["history"]
-    return row
-
-
-def write_pairs(examples: list[Example], out: Path, name: str) -> dict:
-    """<name>.jsonl of the examples' preference pairs and its dataset_info entry ({} when there are none)."""
-    pairs = [e for e in examples if "rejected" in e.meta]
-    if not pairs:
-        return {}
-    write_jsonl(out / f"{name}.jsonl", (pair_row(e) for e in pairs))
-    return {name: ranking_entry(f"{name}.jsonl", any(e.meta.get("history") for e in pairs))}
-
-
 def write_outputs(built: Built, data: DataSection, out: Path) -> dict:
     out.mkdir(parents=True, exist_ok=True)
     for stale in list(out.glob("*.jsonl")) + list(eval_sets_in(out).glob("*.jsonl")) + list(out.glob("report_*.png")):
         stale.unlink()  # a rerun must not leave files from a previous configuration
-    files = {s: f"{s}.jsonl" for s in SPLITS if built.splits[s]}
+    rows = {s: sft_rows(built.splits[s]) for s in SPLITS}
+    files = {s: f"{s}.jsonl" for s in SPLITS if rows[s]}
     for split, name in files.items():
-        write_jsonl(out / name, (to_row(e) for e in built.splits[split]))
-    info = {f"{DATASET_PREFIX}_{split}": lf_entry(name, any(e.meta.get("history") for e in built.splits[split]))
+        write_jsonl(out / name, rows[split])
+    info = {f"{DATASET_PREFIX}_{split}": lf_entry(name, any("history" in r for r in rows[split]))
             for split, name in files.items()}
-    for split in SPLITS:  # preference pairs, for a later preference stage (converters/medicalgpt_preference.py)
-        info.update(write_pairs(built.splits[split], out, f"{DATASET_PREFIX}_pairs_{split}"))
+    pair_splits = {s: [e for e in built.splits[s] if pairs.is_pair(e)] + built.derived[s] for s in SPLITS}
+    for split, found in pair_splits.items():  # for the preference stage (recipes/render_preference.py)
+        info.update(pairs.write(found, out, f"{DATASET_PREFIX}_pairs_{split}",
+                                f"{DATASET_PREFIX}_kto_{split}" if data.pairs.kto else None))
     dataset_info_in(out).write_text(json.dumps(info, indent=2), encoding="utf-8")
     eval_sets_in(out).mkdir(exist_ok=True)
     by_dataset: dict[str, list[dict]] = {}
@@ -347,7 +387,8 @@ def write_outputs(built: Built, data: DataSection, out: Path) -> dict:
         "kept": sum(len(v) for v in built.splits.values()),
         "rejected": len(built.rejects),
         "duplicates": len(built.duplicates),
-        "splits": {s: len(built.splits[s]) for s in SPLITS},
+        "splits": {s: len(rows[s]) for s in SPLITS},
+        "pairs": {**{s: len(pair_splits[s]) for s in SPLITS}, **dict(built.pair_counts)},
         "eval_sets": {k: len(v) for k, v in by_dataset.items()},
         "corpus_documents": len(corpus),
         "leakage": len(built.leakage),
@@ -355,7 +396,8 @@ def write_outputs(built: Built, data: DataSection, out: Path) -> dict:
         "per_source": {k: dict(v) for k, v in built.per_source.items()},
         "rejects_by_reason": dict(Counter(r.reason.split(":")[0] for r in built.rejects)),
         "rejects_by_source": {k: dict(v) for k, v in built.reasons.items()},
-        "five_section": five_section.fill_rates(built.five) if built.five else None,
+        "five_section": {**five_section.fill_rates(built.five), "skipped_follow_up": built.five["skipped_follow_up"]}
+        if built.five else None,
     }
     (out / "summary.json").write_text(json.dumps(summary, indent=2, ensure_ascii=False), encoding="utf-8")
     return summary

@@ -2,7 +2,8 @@
 
 Writes DIR/<format>.jsonl (alpaca rows), DIR/dataset_info.json, DIR/rejects.jsonl,
 DIR/corpus.jsonl for formats that carry corpus passages (textbooks, PubMedQA contexts) and
-DIR/<format>_pairs.jsonl (a LLaMA-Factory ranking dataset) for preference pairs.
+DIR/<format>_pairs.jsonl and DIR/<format>_kto.jsonl (LLaMA-Factory ranking and KTO datasets)
+for preference pairs.
 """
 from __future__ import annotations
 
@@ -11,8 +12,8 @@ import tempfile
 from collections import Counter
 from pathlib import Path
 
-from converters import FORMATS
-from converters.build import lf_entry, to_row, write_jsonl, write_pairs
+from converters import FORMATS, pairs
+from converters.build import lf_entry, sft_rows, write_jsonl
 from converters.common import Document, Reject
 from converters.sources import read_source
 from core.layout import dataset_info_in
@@ -29,12 +30,12 @@ def convert(fmt: str, sources: list[str], out: Path) -> dict[str, int]:
                 kind.append(item)
     out.mkdir(parents=True, exist_ok=True)
     name = fmt.replace("-", "_")
-    write_jsonl(out / f"{name}.jsonl", (to_row(e) for e in examples))
+    write_jsonl(out / f"{name}.jsonl", sft_rows(examples))
     write_jsonl(out / "rejects.jsonl", (json.loads(r.to_json()) for r in rejects))
     if documents:
         write_jsonl(out / "corpus.jsonl", (d.to_json() for d in documents))
     info = {name: lf_entry(f"{name}.jsonl", any(e.meta.get("history") for e in examples))}
-    info.update(write_pairs(examples, out, f"{name}_pairs"))
+    info.update(pairs.write([e for e in examples if pairs.is_pair(e)], out, f"{name}_pairs", f"{name}_kto"))
     dataset_info_in(out).write_text(json.dumps(info, indent=2), encoding="utf-8")
     total = len(examples) + len(rejects)
     print(f"{fmt}: input {total} = kept {len(examples)} + rejected {len(rejects)}; "

@@ -82,7 +82,7 @@ CHUNK = 1 << 20                 # characters read at a time when streaming a JSO
 BLANK = "\ufeff \t\r\n"        # what may precede the "[" of a JSON array (BOM included)
 
 
-def _array_items(path: Path, chunk: int) -> Iterator[tuple[int, dict | Reject]]:
+def _array_items(path: Path, chunk: int, objects_only: bool = True) -> Iterator[tuple[int, dict | Reject]]:
     """Stream the items of a top-level JSON array with raw_decode over a sliding buffer."""
     decoder, index = json.JSONDecoder(), 0
     with path.open(encoding="utf-8") as fh:
@@ -111,25 +111,28 @@ def _array_items(path: Path, chunk: int) -> Iterator[tuple[int, dict | Reject]]:
                                             f"bad JSON: {exc.msg} (rest of file skipped)", buf[pos:pos + 200])
                     return
                 index, pos = index + 1, end
-                yield index, obj if isinstance(obj, dict) else Reject(str(path), index, "array item is not an object")
+                yield index, obj if isinstance(obj, dict) or not objects_only else \
+                    Reject(str(path), index, "array item is not an object")
         except UnicodeDecodeError:
             yield index + 1, Reject(str(path), index + 1, "not UTF-8 (rest of file skipped)")
 
 
-def read_json_records(path: Path, chunk: int | None = None) -> Iterator[tuple[int, dict | Reject]]:
+def read_json_records(path: Path, chunk: int | None = None,
+                      objects_only: bool = True) -> Iterator[tuple[int, dict | Reject]]:
     """(line number, object) per record of a JSON array or a JSONL file, sniffed.
 
     A file whose first non-blank character is "[" is a JSON array, streamed item by item
     (no whole-file load); its "line" is the 1-based item index, a non-object item is
     rejected, and bad JSON or bytes that are not UTF-8 reject the rest of the file. Any
     other file is read as JSONL (read_jsonl). `chunk`: characters per read (default CHUNK).
+    objects_only=False lets other JSON values through (conversations written as bare lists).
     """
     try:
         with path.open(encoding="utf-8") as fh:
             head = fh.read(4096).lstrip(BLANK)[:1]
     except UnicodeDecodeError:
         head = ""
-    yield from (_array_items(path, chunk or CHUNK) if head == "[" else read_jsonl(path))
+    yield from (_array_items(path, chunk or CHUNK, objects_only) if head == "[" else read_jsonl(path, objects_only))
 
 
 BAD_BYTES = re.compile("[\udc80-\udcff]")  # what errors="surrogateescape" leaves for bad bytes

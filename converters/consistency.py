@@ -18,8 +18,9 @@ from core.answer_format import asks_for_sections
 
 ENGLISH_FORMATS = {"pubmed", "pubmedqa"}
 CHOICE_FORMATS = {"medqa", "cmb", "cmexam", "pubmedqa"}   # answers are letters or yes/no/maybe
-CHINESE_FORMATS = {"cmedqa2", "cmedqa1", "dialogue-csv", "huatuo-lite", "huatuo-encyclopedia", "shibing624-medical",
-                   "cmb", "cmexam", "wenda-jsonl", "huatuogpt2-eval", "medqa-textbooks"}
+CHINESE_FORMATS = {"cmedqa2", "cmedqa1", "cmedqa2-pairs", "dialogue-csv", "huatuo-lite", "huatuo-encyclopedia",
+                   "huatuo-conversation", "shibing624-medical", "cmb", "cmexam", "wenda-jsonl", "huatuogpt2-eval",
+                   "medqa-textbooks"}
 CJK = re.compile(r"[\u4e00-\u9fff]")
 
 

@@ -10,10 +10,10 @@ Each valid line becomes one Example that carries both answers:
     instruction  the question            output  the chosen answer (what SFT may learn)
     system       system or ""
     meta         {"question", "history": [[q, a], ...], "rejected": the rejected answer}
-`make data` and `make convert` write the pairs beside the SFT rows as a LLaMA-Factory ranking
-dataset (alpaca columns instruction/input/chosen/rejected, `"ranking": true`; see
-converters/build.py, ranking_entry) for a later preference stage; five-section restructuring
-leaves pairs alone so that chosen and rejected stay comparable.
+`make data` and `make convert` write the pairs beside the SFT rows as LLaMA-Factory ranking and
+KTO datasets (converters/pairs.py, the one pair check and writer every pair source shares) for
+the preference stage; five-section restructuring leaves pairs alone so that chosen and rejected
+stay comparable.
 Rejects: bad JSON, a missing or empty question / chosen / rejected, chosen equal to rejected
 ("no preference"), a history that is not a list of [question, answer] string pairs, turns
 that do not alternate human/gpt.
@@ -24,6 +24,7 @@ from pathlib import Path
 from typing import Iterator
 
 from converters.common import Example, Reject, convert_records, read_json_records, text_field
+from converters.pairs import make_pair
 
 ROLES = {"human": "human", "user": "human", "gpt": "gpt", "assistant": "gpt", "system": "system"}
 
@@ -65,7 +66,7 @@ def _convert(obj: dict, where: str) -> Example | str:
         if isinstance(found, str):
             return found
         question, system, history = found
-        chosen, rejected = text_field(obj, "chosen"), text_field(obj, "rejected")
+        chosen, rejected = obj.get("chosen"), obj.get("rejected")
         names = ("chosen", "rejected")
     else:
         question, system = text_field(obj, "question"), text_field(obj, "system") or ""
@@ -74,15 +75,9 @@ def _convert(obj: dict, where: str) -> Example | str:
         history = _history(obj.get("history"))
         if isinstance(history, str):
             return history
-        chosen, rejected = text_field(obj, "response_chosen"), text_field(obj, "response_rejected")
+        chosen, rejected = obj.get("response_chosen"), obj.get("response_rejected")
         names = ("response_chosen", "response_rejected")
-    for name, value in zip(names, (chosen, rejected)):
-        if value is None:
-            return f"missing or empty '{name}'"
-    if chosen == rejected:
-        return "no preference: chosen and rejected answers are the same"
-    return Example(instruction=question, output=chosen, system=system, source=where,
-                   meta={"question": question, "history": history, "rejected": rejected})
+    return make_pair(question, chosen, rejected, where, names=("question", *names), system=system, history=history)
 
 
 def read(path: Path) -> Iterator[Example | Reject]:

@@ -77,6 +77,18 @@ def five_section_lines(rates: dict | None) -> list[str]:
     return lines
 
 
+def pair_lines(counts: dict) -> list[str]:
+    """Preference pairs per split and where the derived ones came from (their rejects are in the table above)."""
+    if not any(counts.values()):
+        return []
+    splits = ", ".join(f"{s} {counts.get(s, 0)}" for s in ("train", "validation", "test"))
+    origins = {k: v for k, v in counts.items() if k not in ("train", "validation", "test")}
+    return ["", "## Preference pairs", "",
+            f"Pairs written (medkit_pairs_<split>.jsonl, ranking; medkit_kto_<split>.jsonl, KTO): {splits}.",
+            f"Made here: {origins or 'none'}. Training pairs whose question is in the validation or test split are "
+            "rejected as \"held-out question\"."]
+
+
 def write_report(built, summary: dict, out: Path) -> None:
     font = cjk_font()
     everything = [e for split in built.splits.values() for e in split]
@@ -98,6 +110,7 @@ def write_report(built, summary: dict, out: Path) -> None:
     lines += ["", "## Rejects by reason", "", "| reason | rows |", "|---|---:|"]
     lines += [f"| {r} | {n} |" for r, n in sorted(summary["rejects_by_reason"].items(), key=lambda x: -x[1])] or ["| none | 0 |"]
     lines += five_section_lines(summary.get("five_section"))
+    lines += pair_lines(summary.get("pairs") or {})
     lines += ["", f"Personal data replaced: {summary['pii_replaced'] or 'none'}", "",
               "## Plots", "", "![counts](report_counts.png)", "", "![lengths](report_lengths.png)", "",
               "![categories](report_categories.png)", "",

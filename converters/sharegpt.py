@@ -1,4 +1,4 @@
-"""ShareGPT conversations, flattened to alpaca columns with a history.
+"""ShareGPT conversations, kept multi-turn: alpaca columns with a history (converters/turns.py says why).
 
 A JSON array (streamed; "line" = 1-based item index) or JSONL of
     {"conversations": [{"from": "system"|"human"|"gpt", "value": "..."}, ...], "system"?: "..."}
@@ -13,7 +13,8 @@ Turn texts are stripped. Rejects: bad JSON, missing or empty conversation, a tur
 not {from, value} / {role, content} with a string ("bad turn"), an empty text ("empty turn"),
 an unknown role such as function_call ("unsupported role"), a system turn after the first
 ("misplaced system turn"), two turns of one side in a row or a gpt turn first ("not
-alternating"), and a conversation that ends on a human turn ("last turn not from gpt").
+alternating"), and a conversation that ends on a human turn ("last turn not from gpt"); the
+checks of the turn sequence are converters/turns.py's, shared with huatuo-conversation.
 """
 from __future__ import annotations
 
@@ -21,6 +22,7 @@ from pathlib import Path
 from typing import Iterator
 
 from converters.common import Example, Reject, convert_records, read_json_records, text_field
+from converters.turns import rounds
 
 ROLES = {"human": "human", "user": "human", "gpt": "gpt", "assistant": "gpt", "system": "system"}
 
@@ -49,22 +51,11 @@ def _convert(obj: dict, where: str) -> Example | str:
     turns = _turns(obj)
     if isinstance(turns, str):
         return turns
-    system, offset = text_field(obj, "system") or "", 0
-    if turns[0][0] == "system":
-        system, turns, offset = turns[0][1], turns[1:], 1  # offset: turn numbers count the system turn
-    if not turns:
-        return "empty conversation: only a system turn"
-    for n, (role, _) in enumerate(turns):
-        expected = "human" if n % 2 == 0 else "gpt"
-        if role == "system":
-            return f"misplaced system turn: turn {n + 1 + offset}"
-        if role != expected:
-            return f"not alternating: turn {n + 1 + offset} is from {role}, expected {expected}"
-    if turns[-1][0] != "gpt":
-        return f"last turn not from gpt: turn {len(turns) + offset} is from human"
-    texts = [text for _, text in turns]
-    history = [[texts[i], texts[i + 1]] for i in range(0, len(texts) - 2, 2)]
-    return Example(instruction=texts[-2], output=texts[-1], system=system, source=where, meta={"history": history})
+    found = rounds(turns, text_field(obj, "system") or "")
+    if isinstance(found, str):
+        return found
+    return Example(instruction=found.question, output=found.answer, system=found.system, source=where,
+                   meta={"history": found.history})
 
 
 def read(path: Path) -> Iterator[Example | Reject]:

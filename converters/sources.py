@@ -28,11 +28,13 @@ from typing import Callable, Iterator
 from converters.common import Reject
 
 # Formats whose reader takes a whole release folder; for the others a folder means "every file in it".
-FOLDER_FORMATS = {"cmedqa2", "cmedqa1", "medqa-textbooks"}
+FOLDER_FORMATS = {"cmedqa2", "cmedqa1", "cmedqa2-pairs", "medqa-textbooks"}
 # Files a release folder must hold (any one name of each group, plain or inside one of its zips).
 REQUIRED = {
     "cmedqa2": (("question.csv", "questions.csv"), ("answer.csv", "answers.csv")),
     "cmedqa1": (("question.csv", "questions.csv"), ("answer.csv", "answers.csv")),
+    "cmedqa2-pairs": (("question.csv", "questions.csv"), ("answer.csv", "answers.csv"), ("train_candidates.txt",),
+                      ("dev_candidates.txt",), ("test_candidates.txt",)),
 }
 GLOB_CHARS = set("*?[")
 

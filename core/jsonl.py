@@ -19,8 +19,9 @@ class Reject:
         return json.dumps(asdict(self), ensure_ascii=False)
 
 
-def read_jsonl(path: Path) -> Iterator[tuple[int, dict | Reject]]:
-    """Yield (line number, object) for each non-blank line; Reject for undecodable ones."""
+def read_jsonl(path: Path, objects_only: bool = True) -> Iterator[tuple[int, dict | Reject]]:
+    """Yield (line number, object) for each non-blank line; Reject for undecodable ones (and, with
+    objects_only, for a line that is not a JSON object)."""
     with path.open("rb") as fh:
         for number, raw in enumerate(fh, start=1):
             if not raw.strip():
@@ -33,7 +34,7 @@ def read_jsonl(path: Path) -> Iterator[tuple[int, dict | Reject]]:
             except json.JSONDecodeError as exc:
                 yield number, Reject(str(path), number, f"bad JSON: {exc.msg}", raw[:200].decode("utf-8", "replace"))
                 continue
-            if not isinstance(obj, dict):
+            if objects_only and not isinstance(obj, dict):
                 yield number, Reject(str(path), number, "line is not a JSON object", raw[:200].decode("utf-8", "replace"))
                 continue
             yield number, obj

@@ -6,6 +6,7 @@
       tiny-model/                   the generated base model (model.name_or_path: tiny)
       llamafactory/                 rendered train.yaml / export.yaml (+ DeepSpeed JSON)
       adapter/ or model/            LLaMA-Factory's output_dir: LoRA/QLoRA adapter, or the full fine-tune
+      adapter-<dpo|orpo|simpo|kto>/ the preference stage's adapter
       merged/                       the merged export (a full fine-tune is served from model/)
       index/                        Chroma (embedded) + BM25
       logs/                         one log per stage and server; tensorboard/
@@ -21,6 +22,7 @@ from recipes.schema import Recipe
 
 RUNS_ROOT = Path("runs")
 TRAIN_DONE = "medkit_train_done.json"  # written into the trained folder when training finished
+ADAPTER_RECORD = "adapters.json"        # beside the pid files: what `make adapter` changed (not a server)
 
 
 def dataset_info_in(data_dir: Path) -> Path:
@@ -95,6 +97,10 @@ class RunLayout:
         """LLaMA-Factory's per-step log (loss, eval loss), beside the trained model."""
         return self.trained / "trainer_log.jsonl"
 
+    def preference_adapter(self, method: str) -> Path:
+        """The preference stage's adapter: adapter-dpo, adapter-orpo, adapter-simpo or adapter-kto."""
+        return self.root / f"adapter-{method}"
+
     @property
     def merged(self) -> Path:
         """The model vLLM serves in merged mode (a full fine-tune needs no merge)."""
@@ -112,6 +118,15 @@ class RunLayout:
     def pid_file(self, server: str) -> Path:
         """vllm-lora, vllm-merged, gateway, parity-merged, bench-vllm, ..."""
         return self.servers / f"{server}.json"
+
+    def pid_files(self) -> list[Path]:
+        """Every server's pid file in this run (`make stop` stops them all)."""
+        return sorted(p for p in self.servers.glob("*.json") if p.name != ADAPTER_RECORD)
+
+    @property
+    def adapter_record(self) -> Path:
+        """The LoRA adapters `make adapter` added or removed while serving (serve/adapter_record.py)."""
+        return self.servers / ADAPTER_RECORD
 
     def server_recipe(self, server: str) -> Path:
         """The resolved recipe a background server was started with."""
@@ -144,4 +159,4 @@ class RunLayout:
 
 def pid_files_under(runs_root: Path) -> list[Path]:
     """The pid files of every run directory directly under `runs_root` (`make status`)."""
-    return sorted(runs_root.glob(f"*/{RunLayout(Path()).servers.name}/*.json"))
+    return sorted(p for p in runs_root.glob(f"*/{RunLayout(Path()).servers.name}/*.json") if p.name != ADAPTER_RECORD)

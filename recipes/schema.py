@@ -16,9 +16,10 @@ TINY = "tiny"  # model.name_or_path value selecting the generated embedded model
 
 # Formats `make data` understands in this release (the full set arrives with
 # the converters issue); kept here so validation can list them.
-DATA_FORMATS = ("qa-jsonl", "alpaca", "sharegpt", "medqa", "medqa-textbooks", "cmedqa2", "cmedqa1",
+DATA_FORMATS = ("qa-jsonl", "alpaca", "sharegpt", "medqa", "medqa-textbooks", "cmedqa2", "cmedqa1", "cmedqa2-pairs",
                 "pubmed", "pubmedqa", "dialogue-csv", "huatuo-lite", "huatuo-encyclopedia",
-                "shibing624-medical", "cmb", "cmexam", "medicalgpt-preference", "wenda-jsonl", "huatuogpt2-eval")
+                "shibing624-medical", "cmb", "cmexam", "medicalgpt-preference", "wenda-jsonl", "huatuogpt2-eval",
+                "huatuo-conversation")
 
 
 class Strict(BaseModel):
@@ -141,6 +142,15 @@ class RefusalSettings(Strict):
     questions: Optional[str] = None        # file of out-of-scope questions; default: the built-in Chinese list
 
 
+class PairSettings(Strict):
+    """Preference pairs for the preference stage (converters/pairs.py), beside the pairs of pair formats
+    (medicalgpt-preference, cmedqa2-pairs)."""
+    refusals: bool = False                 # refusal examples: chosen = the refusal, rejected = an on-topic answer
+    refusal_answers: Optional[str] = None  # question<TAB>answer file; default: the built-in answers
+    five_section: bool = False             # restructured answers: chosen = five sections, rejected = the raw answer
+    kto: bool = True                       # also write the KTO form (one row per side, kto_tag)
+
+
 class DataSection(Strict):
     sources: list[DataSource] = Field(min_length=1)
     system_prompt: Optional[str] = None  # written into every example's `system` field
@@ -151,11 +161,20 @@ class DataSection(Strict):
     five_section: FiveSectionSettings = FiveSectionSettings()
     noise: NoiseSettings = NoiseSettings()
     refusals: RefusalSettings = RefusalSettings()
+    pairs: PairSettings = PairSettings()
     corpus_from_qa: bool = True            # training QA pairs also go into the RAG corpus
     leakage_threshold: float = Field(0.85, gt=0.0, le=1.0)
     val_size: float = Field(0.1, ge=0.0, lt=0.5)   # share held out for validation
     test_size: float = Field(0.1, ge=0.0, lt=0.5)  # share held out as a test split
     max_reject_share: float = Field(0.05, ge=0.0, le=1.0)  # fail `make data` above this
+
+    @model_validator(mode="after")
+    def pairs_have_their_step(self) -> "DataSection":
+        if self.pairs.refusals and not self.refusals.count:
+            raise ValueError("data.pairs.refusals needs refusal examples: set data.refusals.count")
+        if self.pairs.five_section and not self.five_section.enabled:
+            raise ValueError("data.pairs.five_section needs data.five_section.enabled: true")
+        return self
 
     @field_validator("instruction_template")
     @classmethod
@@ -225,6 +244,48 @@ class FinetuneSection(Strict):
         return self
 
 
+class PreferenceSection(Strict):
+    """The preference stage after SFT: LLaMA-Factory `stage: dpo` (pref_loss sigmoid = DPO, orpo, simpo)
+    or `stage: kto`, trained from the SFT result on the pairs `make data` writes (recipes/render_preference.py)."""
+    stage: Literal["dpo", "kto"] = "dpo"
+    pref_loss: Literal["sigmoid", "orpo", "simpo"] = "sigmoid"  # dpo only
+    pref_beta: float = Field(0.1, gt=0.0)     # strength of the preference loss (beta of DPO/KTO)
+    pref_ftx: float = Field(0.0, ge=0.0)      # weight of an SFT loss on the chosen answer, mixed in
+    simpo_gamma: float = Field(0.5, ge=0.0)   # simpo only: target reward margin
+    # default: medkit_pairs_train (dpo) or medkit_kto_train (kto), entries of <run_dir>/data/dataset_info.json
+    dataset: Optional[str] = None
+    # adapter: continue the SFT adapter (lora/qlora); merged: a new LoRA on the merged (or full) SFT model
+    start_from: Literal["adapter", "merged"] = "adapter"
+    # the frozen reference of dpo-sigmoid and kto: the SFT model (a second copy in memory) or the base
+    # model (the policy with its adapter switched off); orpo and simpo use none
+    reference: Literal["sft", "base"] = "sft"
+    epochs: float = Field(1.0, gt=0)
+    max_steps: Optional[int] = Field(None, ge=1)  # overrides epochs when set
+    learning_rate: float = Field(5e-6, gt=0, lt=1)
+    batch_size: Optional[int] = Field(None, ge=1)             # default: finetune.batch_size
+    gradient_accumulation: Optional[int] = Field(None, ge=1)  # default: finetune.gradient_accumulation
+    extra: dict[str, Any] = {}  # any other LLaMA-Factory key, passed through verbatim
+
+    @model_validator(mode="after")
+    def options_fit_the_stage(self) -> "PreferenceSection":
+        if self.stage == "kto" and {"pref_loss", "simpo_gamma"} & self.model_fields_set:
+            raise ValueError("preference.pref_loss and simpo_gamma belong to stage dpo; stage kto has its own "
+                             "loss (remove them, or use stage: dpo)")
+        if self.pref_loss != "simpo" and "simpo_gamma" in self.model_fields_set:
+            raise ValueError("preference.simpo_gamma is used by pref_loss simpo only")
+        if self.stage == "dpo" and self.pref_loss in ("orpo", "simpo") and "reference" in self.model_fields_set:
+            raise ValueError(f"pref_loss {self.pref_loss} trains without a reference model; remove preference.reference")
+        return self
+
+    @property
+    def default_dataset(self) -> str:
+        return "medkit_kto_train" if self.stage == "kto" else "medkit_pairs_train"
+
+    @property
+    def uses_reference(self) -> bool:
+        return self.stage == "kto" or self.pref_loss == "sigmoid"
+
+
 class ExportSection(Strict):
     enabled: bool = True  # merge the LoRA adapter into the base (lora/qlora only)
     shard_size_gb: int = Field(5, ge=1)  # LLaMA-Factory export_size
@@ -254,6 +315,11 @@ class ServeSection(Strict):
     max_num_seqs: Optional[int] = Field(None, ge=1)
     cpu_kvcache_space_gib: int = Field(2, ge=1)  # VLLM_CPU_KVCACHE_SPACE on CPU-only machines
     startup_timeout_s: int = Field(600, ge=10)
+    # `make adapter` (serve/adapters.py): LoRA adapters added and removed while serving, through
+    # vLLM's runtime endpoints (VLLM_ALLOW_RUNTIME_LORA_UPDATING); off by default, as vLLM advises
+    runtime_adapters: bool = False
+    max_lora_rank: Optional[int] = Field(None, ge=1)  # default: the largest rank mounted at start
+    max_loras: Optional[int] = Field(None, ge=1)      # adapters in one batch; default: the number mounted
     extra_args: list[str] = []  # any other `vllm serve` flag, verbatim
 
     @field_validator("host")
@@ -303,6 +369,9 @@ class RetrievalSettings(Strict):
     max_context_chars: int = Field(4000, ge=100)      # budget for the numbered sources in the prompt
     reranker: Optional[str] = None                     # cross-encoder model; None = no reranking
     dedupe_threshold: float = Field(0.9, gt=0.0, le=1.0)  # collapse near-duplicate chunks
+    # the query of a follow-up turn: last user turn only, joined with earlier turns by rules,
+    # or rewritten by the served model (serve/gateway/follow_up.py)
+    follow_up: Literal["last", "rules", "model"] = "rules"
 
 
 class GatewaySettings(Strict):
@@ -390,12 +459,26 @@ class Recipe(Strict):
     model: ModelSection
     data: DataSection
     finetune: FinetuneSection = FinetuneSection()
+    preference: Optional[PreferenceSection] = None  # off unless set
     export: ExportSection = ExportSection()
     serve: ServeSection = ServeSection()
     parity: ParitySection = ParitySection()
     rag: Optional[RagSection] = None
     eval: Optional[EvalSection] = None
     demo: Optional[DemoSection] = None
+
+    @model_validator(mode="after")
+    def preference_has_a_start(self) -> "Recipe":
+        pref = self.preference
+        if pref is None:
+            return self
+        if pref.start_from == "adapter" and self.finetune.method == "full":
+            raise ValueError("preference.start_from is 'adapter' but finetune.method is 'full' (no adapter): "
+                             "use preference.start_from: merged")
+        if pref.start_from == "merged" and self.finetune.method != "full" and not self.export.enabled:
+            raise ValueError("preference.start_from is 'merged' but export.enabled is false: the merged SFT model "
+                             "comes from `make export`; enable it or use preference.start_from: adapter")
+        return self
 
     @model_validator(mode="after")
     def adapters_unique(self) -> "Recipe":

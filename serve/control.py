@@ -55,8 +55,7 @@ def start(recipe: Recipe) -> Served:
 
 def stop(recipe: Recipe) -> list[str]:
     """Stop every server started for this recipe's run directory; what was stopped."""
-    folder = RunLayout.of(recipe).servers
-    stopped = [process.stop(f) for f in sorted(folder.glob("*.json"))] if folder.exists() else []
+    stopped = [process.stop(f) for f in RunLayout.of(recipe).pid_files()]
     stopped = [s for s in stopped if s]
     print("== stop: " + (", ".join(stopped) if stopped else f"nothing running for '{recipe.name}'"))
     return stopped

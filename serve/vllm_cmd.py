@@ -12,11 +12,12 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
-from envs import bin_of
-from envs.manage import has_nvidia_gpu
 from core.endpoints import api_key, vllm_url
 from core.layout import RunLayout
+from envs import bin_of
+from envs.manage import has_nvidia_gpu
 from recipes.render import base_model_path
+from serve import adapter_record
 from recipes.schema import Recipe
 
 # Guards every vLLM route with the key, not only /v1 (see the module's docstring).
@@ -36,10 +37,24 @@ class LaunchPlan:
     url: str           # where a local client reaches it (core/endpoints.py)
     host: str = "127.0.0.1"
     port: int = 0
+    max_lora_rank: int | None = None  # lora mode: the largest rank the server can mount
 
 
 def adapter_paths(recipe: Recipe) -> dict[str, Path]:
-    return {a.name: Path(a.path) if a.path else RunLayout.of(recipe).trained for a in recipe.serve.adapters}
+    """The recipe's adapters, with what `make adapter` added and removed while serving
+    (recorded in the run directory, so a restart mounts the same set)."""
+    changes = adapter_record.read(recipe)
+    paths = {a.name: Path(a.path) if a.path else RunLayout.of(recipe).trained for a in recipe.serve.adapters}
+    paths = {name: path for name, path in paths.items() if name not in changes["removed"]}
+    return {**paths, **{name: Path(path) for name, path in changes["added"].items()}}
+
+
+def allowed_rank(r: int, what: str) -> int:
+    """`r` rounded up to a rank vLLM accepts."""
+    for allowed in VLLM_LORA_RANKS:
+        if r <= allowed:
+            return allowed
+    raise SystemExit(f"error: {what} has rank {r}; vLLM supports at most {VLLM_LORA_RANKS[-1]}")
 
 
 def lora_rank(adapter: Path) -> int:
@@ -48,11 +63,7 @@ def lora_rank(adapter: Path) -> int:
     if not config.exists():
         raise SystemExit(f"error: no LoRA adapter at {adapter}/ (adapter_config.json missing); "
                          f"run `make train` first or fix serve.adapters[].path")
-    r = int(json.loads(config.read_text())["r"])
-    for allowed in VLLM_LORA_RANKS:
-        if r <= allowed:
-            return allowed
-    raise SystemExit(f"error: adapter {adapter} has rank {r}; vLLM supports at most {VLLM_LORA_RANKS[-1]}")
+    return allowed_rank(int(json.loads(config.read_text())["r"]), f"adapter {adapter}")
 
 
 def plan(recipe: Recipe, mode: str | None = None, port: int | None = None) -> LaunchPlan:
@@ -70,12 +81,16 @@ def plan(recipe: Recipe, mode: str | None = None, port: int | None = None) -> La
     else:
         names = [s.base_name]
         model_arg = base_model_path(recipe)
+    # A flag only where it changes something: vLLM's defaults are dtype auto, parallel sizes 1
+    # and --generation-config auto (EOS and sampling defaults from the model's generation_config.json).
     argv = [bin_of("serve"), "-m", "vllm.entrypoints.openai.api_server",
-            "--model", model_arg, "--served-model-name", names[0],
-            "--host", s.host, "--port", str(port), "--dtype", s.dtype,
-            "--tensor-parallel-size", str(s.tensor_parallel_size),
-            "--pipeline-parallel-size", str(s.pipeline_parallel_size),
-            "--generation-config", "auto"]  # take EOS/sampling defaults from the model's generation_config.json
+            "--model", model_arg, "--served-model-name", names[0], "--host", s.host, "--port", str(port)]
+    if s.dtype != "auto":
+        argv += ["--dtype", s.dtype]
+    if s.tensor_parallel_size > 1:
+        argv += ["--tensor-parallel-size", str(s.tensor_parallel_size)]
+    if s.pipeline_parallel_size > 1:
+        argv += ["--pipeline-parallel-size", str(s.pipeline_parallel_size)]
     if recipe.model.trust_remote_code:
         argv.append("--trust-remote-code")
     if s.max_model_len:
@@ -86,14 +101,19 @@ def plan(recipe: Recipe, mode: str | None = None, port: int | None = None) -> La
         argv += ["--distributed-executor-backend", s.distributed_executor_backend]
     if gpu:
         argv += ["--gpu-memory-utilization", str(s.gpu_memory_utilization)]
-    if mode == "lora" and recipe.serve.adapters:
-        adapters = adapter_paths(recipe)
-        ranks = [lora_rank(path) for path in adapters.values()]
-        argv += ["--enable-lora", "--max-lora-rank", str(max(ranks)), "--max-loras", str(len(adapters)),
-                 "--lora-modules", *[f"{name}={path.resolve()}" for name, path in adapters.items()]]
+    max_rank = None
+    adapters = adapter_paths(recipe) if mode == "lora" else {}
+    if adapters or (mode == "lora" and s.runtime_adapters):
+        max_rank = allowed_rank(max([lora_rank(path) for path in adapters.values()] + [s.max_lora_rank or 1]),
+                                "serve.max_lora_rank")
+        argv += ["--enable-lora", "--max-lora-rank", str(max_rank), "--max-loras", str(s.max_loras or max(1, len(adapters)))]
+        if adapters:
+            argv += ["--lora-modules", *[f"{name}={path.resolve()}" for name, path in adapters.items()]]
         names += list(adapters)
     argv += s.extra_args
     env = {}
+    if mode == "lora" and s.runtime_adapters:
+        env["VLLM_ALLOW_RUNTIME_LORA_UPDATING"] = "1"  # /v1/load_lora_adapter and /v1/unload_lora_adapter
     if not gpu:
         env["VLLM_CPU_KVCACHE_SPACE"] = str(s.cpu_kvcache_space_gib)  # GiB
     if recipe.model.offline:
@@ -104,4 +124,5 @@ def plan(recipe: Recipe, mode: str | None = None, port: int | None = None) -> La
         # vLLM's own check covers /v1 and a few prefixes only; the guard covers the rest
         argv += ["--middleware", KEY_GUARD]
         env["PYTHONPATH"] = os.pathsep.join(p for p in (str(KEY_GUARD_DIR), os.environ.get("PYTHONPATH")) if p)
-    return LaunchPlan(argv=argv, env=env, models=names, url=vllm_url(recipe, port), host=s.host, port=port)
+    return LaunchPlan(argv=argv, env=env, models=names, url=vllm_url(recipe, port), host=s.host, port=port,
+                      max_lora_rank=max_rank)

@@ -296,6 +296,12 @@ def has_five_sections(answer: str) -> bool:
     return _HEADER.findall(answer) == list(SECTIONS)
 
 
+def is_follow_up(answer: str) -> bool:
+    """An answer that ends by asking the patient something ("发烧几天了？有没有咳嗽？"): a doctor's
+    follow-up question in a consultation, not advice. The five sections do not fit it."""
+    return answer.rstrip().rstrip("\"'”’）)").endswith(("？", "?"))
+
+
 def has_headers(answer: str) -> bool:
     """True when the answer already has any 【section】 header (its author sorted some text)."""
     return bool(_HEADER.search(answer))

@@ -290,5 +290,5 @@ def create_app(service: GatewayService, api_key: Optional[str], settings: Gatewa
         data, content_type = metrics.render()
         return Response(data, media_type=content_type)
 
-    app.openapi = lambda: docs.document(app)  # type: ignore[method-assign]
+    app.openapi = lambda: docs.document(app, keyed=bool(api_key))  # type: ignore[method-assign]
     return app

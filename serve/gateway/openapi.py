@@ -56,17 +56,20 @@ METRICS = {200: {"description": "Prometheus text exposition format",
                  "content": {"text/plain": {"schema": {"type": "string"}}}},
            401: {"description": WHY[401],  # JSON, although the route's own answer is text
                  "content": {"application/json": {"schema": {"$ref": "#/components/schemas/ErrorResponse"}}}}}
-GUARDED = [{"bearer": []}, {}]  # the key is needed when one is configured
+GUARDED = [{"bearer": []}]  # dropped by `document` when the gateway runs without a key
 
 
-def document(app: FastAPI) -> dict[str, Any]:
-    """app.openapi(): FastAPI's document without the 422s it would never send, with the Bearer scheme."""
+def document(app: FastAPI, keyed: bool) -> dict[str, Any]:
+    """app.openapi(): FastAPI's document without the 422s it would never send, with the Bearer scheme
+    required on the guarded routes when the gateway has a key (`keyed`), and on none without one."""
     if app.openapi_schema:
         return app.openapi_schema
     spec = get_openapi(title=app.title, version=app.version, routes=app.routes, description=__doc__.split("\n")[0])
     for operations in spec.get("paths", {}).values():
         for operation in operations.values():
             operation.get("responses", {}).pop("422", None)
+            if not keyed:
+                operation.pop("security", None)
     schemas = spec.get("components", {}).get("schemas", {})
     for unused in ("HTTPValidationError", "ValidationError"):
         schemas.pop(unused, None)

@@ -5,12 +5,17 @@ messages, types and ranges of the common sampling fields); every other OpenAI
 or vLLM field (n, logprobs, top_k, repetition_penalty, response_format, ...)
 is kept by `extra="allow"` and passed to vLLM untouched, so vLLM stays the
 judge of what it supports.
+
+The fields the gateway does read are strict (`"stream": "true"`, `"top_k": false` or
+`"max_tokens": "8"` are a 400, as with OpenAI's API): the body goes to vLLM as sent, so a
+value pydantic would coerce is not the value vLLM gets, and the OpenAPI document, which
+says "boolean" and "integer", is then the truth.
 """
 from __future__ import annotations
 
-from typing import Any, Literal, Optional, Union
+from typing import Annotated, Any, Literal, Optional, Union
 
-from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, model_validator
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, PrivateAttr, model_validator
 from pydantic_core import PydanticCustomError
 
 from serve.gateway.json_values import first_invalid
@@ -18,7 +23,7 @@ from serve.rag.types import Source
 
 
 class PassThrough(BaseModel):
-    model_config = ConfigDict(extra="allow")
+    model_config = ConfigDict(extra="allow", strict=True)
 
 
 def refuse_invalid_values(data: Any) -> Any:
@@ -29,6 +34,17 @@ def refuse_invalid_values(data: Any) -> Any:
         raise PydanticCustomError("invalid_json_value", "{param}: {problem}",
                                   {"param": found[0], "problem": found[1]})
     return data
+
+
+def _whole_number(value: Any) -> Any:
+    return int(value) if isinstance(value, float) and value.is_integer() else value
+
+
+# An integer as JSON means it: 8.0 is the integer 8 (JSON Schema says so too), true and "8" are not.
+# The Optional goes inside the Annotated: the other way round pydantic writes `ge` into the OpenAPI
+# document instead of `minimum`.
+JsonInt = Annotated[int, BeforeValidator(_whole_number)]
+OptionalJsonInt = Annotated[Optional[int], BeforeValidator(_whole_number)]
 
 
 # --- OpenAI chat completions -------------------------------------------------------------------
@@ -63,11 +79,11 @@ class ChatCompletionRequest(PassThrough):
     messages: list[ChatMessage] = Field(min_length=1)
     stream: bool = False
     stream_options: Optional[StreamOptions] = None
-    max_tokens: Optional[int] = Field(None, ge=1)
-    max_completion_tokens: Optional[int] = Field(None, ge=1)
+    max_tokens: OptionalJsonInt = Field(None, ge=1)
+    max_completion_tokens: OptionalJsonInt = Field(None, ge=1)
     temperature: Optional[float] = Field(None, ge=0.0, le=2.0)
     top_p: Optional[float] = Field(None, ge=0.0, le=1.0)
-    seed: Optional[int] = None
+    seed: OptionalJsonInt = None
     stop: Union[str, list[str], None] = None
     tools: Optional[list[dict[str, Any]]] = None
     tool_choice: Union[str, dict[str, Any], None] = None
@@ -77,8 +93,8 @@ class ChatCompletionRequest(PassThrough):
     @model_validator(mode="wrap")
     @classmethod
     def _keep_what_was_sent(cls, data: Any, handler: Any) -> "ChatCompletionRequest":
-        """Validate, and keep the body as sent: vLLM gets the client's values, not pydantic's coercions
-        (`max_tokens: true` would otherwise reach vLLM as 1, a NaN as null)."""
+        """Validate, and keep the body as sent: vLLM gets the client's values, not pydantic's
+        (`temperature: 1` would otherwise reach vLLM as 1.0, and extras re-serialised)."""
         request = handler(refuse_invalid_values(data))
         request._sent = data if isinstance(data, dict) else request.model_dump(mode="json", exclude_unset=True)
         return request
@@ -116,13 +132,13 @@ class SourcePayload(BaseModel):
 # Dify may add fields over time; unknown ones are ignored rather than refused.
 
 class RetrievalSetting(BaseModel):
-    model_config = ConfigDict(extra="ignore")
-    top_k: int = Field(ge=1, le=50)
+    model_config = ConfigDict(extra="ignore", strict=True)
+    top_k: JsonInt = Field(ge=1, le=50)
     score_threshold: float = Field(0.0, ge=0.0, le=1.0)
 
 
 class DifyRetrievalRequest(BaseModel):
-    model_config = ConfigDict(extra="ignore")
+    model_config = ConfigDict(extra="ignore", strict=True)
     # One gateway serves one index, so any knowledge_id is accepted (it names the
     # knowledge base on Dify's side only); it must still be present.
     knowledge_id: str

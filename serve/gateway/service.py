@@ -2,7 +2,8 @@
 
 Two kinds of model names reach `chat`:
   <upstream model>          forwarded to vLLM unchanged; a stream is relayed as raw bytes
-  <upstream model>-rag      retrieval first: the last user message is the query, the
+  <upstream model>-rag      retrieval first: the last user message (with the conversation
+                            for a follow-up, serve/gateway/follow_up.py) is the query, the
                             numbered sources go into the prompt, the answer comes back
                             with a `sources` list (the first SSE chunk when streamed)
 
@@ -28,6 +29,7 @@ from typing import Any, AsyncIterator, Callable, Optional
 import aiohttp
 
 from recipes.schema import RagSection
+from serve.gateway import follow_up
 from serve.gateway.protocol import ChatCompletionRequest, DifyRecord, SourcePayload, error_body
 from serve.rag.types import IndexNotReady, Retriever, Source
 
@@ -265,7 +267,7 @@ class GatewayService:
             raise GatewayError(404, f"model '{request.model}' needs the retrieval index, which this gateway "
                                     f"has not loaded (see its start-up warning); use '{upstream_model}' or "
                                     f"build the index (`make index`) and restart the gateway", "not_found", "model")
-        messages, shown = await self._augment(request)
+        messages, shown = await self._augment(request, upstream_model)
         payload = request.upstream_payload(model=upstream_model, messages=messages)
         if not request.stream:
             answer = await self._json("POST", "/chat/completions", payload)
@@ -283,7 +285,7 @@ class GatewayService:
             first["usage"] = None  # OpenAI: every chunk but the last carries usage: null
         return renamed(self._relay(response, sse(first)), request.model)
 
-    async def _augment(self, request: ChatCompletionRequest) -> tuple[list[dict], list[dict]]:
+    async def _augment(self, request: ChatCompletionRequest, upstream_model: str) -> tuple[list[dict], list[dict]]:
         """(messages with sources in the last user turn, the top_k sources as payload dicts)."""
         messages = request.sent_messages()
         last_user = next((i for i in range(len(request.messages) - 1, -1, -1)
@@ -292,12 +294,31 @@ class GatewayService:
         if not question:
             raise GatewayError(400, f"model '{request.model}' retrieves with the last user message as the "
                                     f"query, and the request has no user message with text", param="messages")
-        found = await self.search(question, self.retrieval.context_k)
+        found = await self.search(await self.query(request, upstream_model, last_user), self.retrieval.context_k)
         prompt, kept = build_prompt(question, found, self.retrieval.max_context_chars)
         messages[last_user] = with_prompt(messages[last_user], prompt)
         shown = [SourcePayload.from_source(i, s).model_dump()
                  for i, s in enumerate(kept[:self.retrieval.top_k], start=1)]
         return messages, shown
+
+    async def query(self, request: ChatCompletionRequest, upstream_model: str, last_user: int) -> str:
+        """The search query for the last user turn (rag.retrieval.follow_up; serve/gateway/follow_up.py)."""
+        turns = [(m.role, m.text()) for m in request.messages[:last_user + 1]]
+        user_turns = [text for role, text in turns if role == "user" and text.strip()]
+        mode = self.retrieval.follow_up
+        if mode == "last" or len(user_turns) == 1:
+            return user_turns[-1].strip()
+        fallback = follow_up.rules_query(user_turns)
+        if mode == "rules":
+            return fallback
+        try:  # uncounted in the upstream error metrics: a failed rewrite costs nothing but quality
+            answer = await self._json("POST", "/chat/completions", {
+                "model": upstream_model, "messages": follow_up.rewrite_messages(turns),
+                "max_tokens": 64, "temperature": 0}, count=False)
+            rewritten = follow_up.rewritten_query(answer["choices"][0]["message"]["content"] or "")
+        except (GatewayError, UpstreamHTTPError, KeyError, IndexError, TypeError):
+            rewritten = ""
+        return rewritten or fallback
 
     async def search(self, query: str, k: int) -> list[Source]:
         """Retriever.search in a worker thread (it embeds and queries: blocking work), timed."""

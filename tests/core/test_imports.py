@@ -23,7 +23,9 @@ def imports(file: Path, known: set[str]) -> set[str]:
         if isinstance(node, ast.Import):
             names = [a.name for a in node.names]
         elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
-            names = [node.module] + [f"{node.module}.{a.name}" for a in node.names]
+            # `from package import submodule` imports the submodule; `from module import name`, the module
+            names = [f"{node.module}.{a.name}" if f"{node.module}.{a.name}" in known else node.module
+                     for a in node.names]
         for name in names:
             while name and name not in known:
                 name = name.rpartition(".")[0]

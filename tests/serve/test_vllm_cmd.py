@@ -66,3 +66,42 @@ def test_lora_plan_without_training_says_what_to_run(tmp_path):
     recipe = load_recipe(ROOT / "recipes/quickstart.yaml", [f"run_dir={tmp_path}/run"])
     with pytest.raises(SystemExit, match="run `make train` first"):
         plan(recipe)
+
+
+def test_plan_passes_only_flags_that_change_vllm_defaults(tmp_path, monkeypatch):
+    """Parallel sizes of 1, dtype auto and --generation-config auto are vLLM's defaults: not passed."""
+    monkeypatch.delenv("MEDKIT_API_KEY", raising=False)
+    fake_adapter(tmp_path / "run" / "adapter", 16)
+    recipe = load_recipe(ROOT / "recipes/quickstart.yaml", [f"run_dir={tmp_path}/run", "serve.dtype=auto"])
+    argv = plan(recipe).argv
+    for flag in ("--tensor-parallel-size", "--pipeline-parallel-size", "--dtype", "--generation-config",
+                 "--middleware"):
+        assert flag not in argv, flag
+    recipe = load_recipe(ROOT / "recipes/quickstart.yaml", [
+        f"run_dir={tmp_path}/run", "serve.pipeline_parallel_size=2", "serve.dtype=float32"])
+    argv = " ".join(plan(recipe).argv)
+    assert "--pipeline-parallel-size 2" in argv and "--dtype float32" in argv
+    assert "--tensor-parallel-size" not in argv
+
+
+def test_runtime_adapters_plan_uses_the_recorded_set_and_the_rank_setting(tmp_path, monkeypatch):
+    from serve import adapter_record
+    monkeypatch.setenv("MEDKIT_SERVE_DEVICE", "cpu")
+    monkeypatch.delenv("MEDKIT_API_KEY", raising=False)
+    fake_adapter(tmp_path / "run" / "adapter", 8)
+    extra = fake_adapter(tmp_path / "extra", 16)
+    base = [f"run_dir={tmp_path}/run"]
+    recipe = load_recipe(ROOT / "recipes/quickstart.yaml", base)
+    assert "VLLM_ALLOW_RUNTIME_LORA_UPDATING" not in plan(recipe).env  # off unless the recipe asks
+    recipe = load_recipe(ROOT / "recipes/quickstart.yaml", base + ["serve.runtime_adapters=true",
+                                                                   "serve.max_lora_rank=32"])
+    adapter_record.write(recipe, {"added": {"extra": str(extra)}, "removed": ["med-lora"], "served": {}})
+    launch = plan(recipe)
+    argv = " ".join(launch.argv)
+    assert launch.env["VLLM_ALLOW_RUNTIME_LORA_UPDATING"] == "1"
+    assert launch.models == ["base", "extra"] and f"--lora-modules extra={extra.resolve()}" in argv
+    assert "--max-lora-rank 32" in argv and launch.max_lora_rank == 32
+    recipe = load_recipe(ROOT / "recipes/quickstart.yaml", base + ["serve.runtime_adapters=true",
+                                                                   "serve.max_lora_rank=1000"])
+    with pytest.raises(SystemExit, match="serve.max_lora_rank has rank 1000"):
+        plan(recipe)

@@ -1,10 +1,10 @@
 """The OpenAPI document says what the gateway really answers (conformance checks written by hand).
 
-schemathesis is not in the app environment (adding it would rebuild the shared environment), so
-this does its checks itself, bounded: every documented operation is called without the key, with a
-wrong key, with a valid body, with no body, with an oversized body and with generated bodies; every
-answer's status must be documented for that operation, its media type documented for that status,
-and its JSON body valid against the documented schema (jsonschema, Draft 2020-12).
+schemathesis runs its own checks in test_gateway_schemathesis.py; these add the requests it does
+not send, bounded: every documented operation is called without the key, with a wrong key, with a
+valid body, with no body, with an oversized body (this gateway allows 4096 bytes) and with generated
+bodies; every answer's status must be documented for that operation, its media type documented for
+that status, and its JSON body valid against the documented schema (jsonschema, Draft 2020-12).
 """
 from __future__ import annotations
 
@@ -61,6 +61,14 @@ def test_document_is_truthful_about_statuses_and_types(spec):
     assert body["required"] is True and "anyOf" not in json.dumps(body)  # the body is not nullable
     assert list(spec["paths"]["/metrics"]["get"]["responses"]["200"]["content"]) == ["text/plain"]
     assert spec["components"]["securitySchemes"]["bearer"]["scheme"] == "bearer"
+
+
+def test_the_key_is_documented_as_required_exactly_when_one_is_configured(spec, start_gateway):
+    guarded = [(path, method) for path, method in operations(spec) if path not in ("/health", "/ready")]
+    assert all(spec["paths"][path][method]["security"] == [{"bearer": []}] for path, method in guarded)
+    assert all("security" not in spec["paths"][path]["get"] for path in ("/health", "/ready"))
+    unkeyed = httpx.get(f"{start_gateway(api_key=None).url}/openapi.json").json()
+    assert all("security" not in unkeyed["paths"][path][method] for path, method in operations(unkeyed))
 
 
 def test_every_operation_answers_only_what_it_documents(gateway, spec, auth):
