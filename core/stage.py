@@ -8,7 +8,9 @@ StageFailed (message, exit status) instead of exiting. A `__main__` only parses 
 """
 from __future__ import annotations
 
+import os
 import sys
+import tempfile
 from typing import Any, Callable
 
 from core.layout import RunLayout
@@ -28,7 +30,12 @@ def begin(recipe: Recipe, stage: str) -> RunLayout:
     """Save the resolved recipe in the run directory, print the stage's header; the run layout."""
     layout = RunLayout.of(recipe)
     layout.root.mkdir(parents=True, exist_ok=True)
-    layout.resolved_recipe.write_text(resolved_yaml(recipe), encoding="utf-8")
+    # written beside, then renamed: two stages starting at once (the quickstart's two servers)
+    # leave one whole file, never a mix of both
+    fd, tmp = tempfile.mkstemp(dir=layout.root, prefix=".recipe-", suffix=".tmp")
+    with os.fdopen(fd, "w", encoding="utf-8") as out:
+        out.write(resolved_yaml(recipe))
+    os.replace(tmp, layout.resolved_recipe)
     print(f"== {stage}: recipe '{recipe.name}', run directory {layout.root}/")
     return layout
 

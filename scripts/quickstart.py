@@ -20,6 +20,7 @@ import json
 import os
 import sys
 import time
+from concurrent.futures import ThreadPoolExecutor
 
 from openai import OpenAI
 
@@ -101,10 +102,19 @@ def step(name: str, func, timings: dict, *args, **kwargs):
 
 
 def merged_twin(recipe: Recipe) -> Recipe:
-    """The same recipe serving the merged model on the next port (beside the LoRA-mounted server)."""
+    """The same recipe serving the merged model on the next port (beside the LoRA-mounted server),
+    without a gateway of its own: the one gateway stands in front of the LoRA-mounted server."""
     twin = recipe.model_copy(deep=True)
-    twin.serve.mode, twin.serve.port = "merged", recipe.serve.port + 1
+    twin.serve.mode, twin.serve.port, twin.rag = "merged", recipe.serve.port + 1, None
     return twin
+
+
+def start_both(recipe: Recipe, merged: Recipe) -> None:
+    """The LoRA-mounted and the merged vLLM (+ the gateway) started side by side: most of a start-up
+    is each server's own single-threaded imports and compilation, so two overlap on two cores."""
+    with ThreadPoolExecutor(max_workers=2) as pool:
+        for future in [pool.submit(control.start, recipe), pool.submit(control.start, merged)]:
+            future.result()  # re-raises a failed start (the other server is stopped at the end)
 
 
 def chat_checks(recipe: Recipe, merged: Recipe) -> list[str]:
@@ -136,8 +146,7 @@ def run(recipe: Recipe, keep_serving: bool = False) -> dict[str, float]:
         step("train", train.training.run, timings, recipe)
         step("export", train.export.run, timings, recipe)
         step("index", serve.rag.index.run, timings, recipe)
-        step("serve lora", control.start, timings, recipe)
-        step("serve merged", control.start, timings, merged)
+        step("serve", start_both, timings, recipe, merged)
         chat_checks(recipe, merged)
         step("eval", evaluation.evaluate.run, timings, recipe, progress=False)
         step("parity", serve.parity.run, timings, recipe)
