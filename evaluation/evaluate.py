@@ -43,6 +43,7 @@ from core.endpoints import api_key, is_rag_model, rag_suffix, url_for_model, vll
 from core.layout import RunLayout
 from core.stage import StageFailed, begin
 from evaluation.runner import Outcome, Runner, Target
+from serve import process
 from recipes.schema import EvalSection, Recipe
 
 
@@ -55,9 +56,29 @@ def resolve_targets(recipe: Recipe, section: EvalSection) -> tuple[list[Target],
             skipped.append((t.name, t.model, "a retrieval model, but the recipe has no rag section (no "
                                               "gateway); set eval.targets[].base_url or remove the target"))
             continue
+        merged = None if t.base_url or not section.prefer_merged else merged_stand_in(recipe, t.model)
+        if merged:
+            print(f"   note: target '{t.name}': '{t.model}' evaluated on its merged export '{merged[0]}' at "
+                  f"{merged[1]} (eval.prefer_merged; `make parity` checks both give the same tokens)")
+            targets.append(Target(t.name, merged[0], merged[1], key))
+            continue
         url = t.base_url or url_for_model(recipe, t.model)
         targets.append(Target(t.name, t.model, url.rstrip("/"), key))
     return targets, skipped
+
+
+def merged_stand_in(recipe: Recipe, model: str) -> tuple[str, str] | None:
+    """(merged model name, URL) when `model` is the recipe's only adapter and a merged vLLM server runs
+    for this run directory; None otherwise (the adapter is evaluated as mounted)."""
+    adapters = recipe.serve.adapters
+    if len(adapters) != 1 or model != adapters[0].name or not RunLayout.of(recipe).merged.exists():
+        return None
+    record = process.read_record(RunLayout.of(recipe).pid_file("vllm-merged"))
+    if not record or not record.get("leader_alive") or not record.get("models"):
+        print(f"   note: eval.prefer_merged, but no merged server runs for this run directory; '{model}' is "
+              f"evaluated as mounted (start one: make serve ARGS=\"serve.mode=merged serve.port=...\")")
+        return None
+    return record["models"][0], record["url"].rstrip("/")
 
 
 def eval_paths(recipe: Recipe, section: EvalSection) -> list[Path]:

@@ -436,6 +436,9 @@ class EvalSection(Strict):
     bertscore_model: Optional[str] = None
     support_threshold: float = Field(0.5, gt=0.0, le=1.0)  # lexical support test for citations
     minimal_prompt: str = "你是一名医生，请回答用户的问题。"
+    # evaluate the recipe's only adapter on the merged export when a merged server runs for this run
+    # directory (same weights, checked by `make parity`): vLLM's CPU LoRA path is 2-3x slower
+    prefer_merged: bool = False
     judge: Optional[JudgeSettings] = None  # LLM-as-judge; off unless set
 
 

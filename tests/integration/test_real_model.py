@@ -11,6 +11,7 @@ import os
 import signal
 import subprocess
 import textwrap
+from concurrent.futures import ThreadPoolExecutor
 
 import openai
 import pytest
@@ -43,9 +44,12 @@ def lane(tmp_path_factory):
     env = {"MEDKIT_API_KEY": KEY}
     argv = {"lora": base + [f"serve.port={ports['lora']}"],
             "merged": base + ["serve.mode=merged", f"serve.port={ports['merged']}"]}
-    for mode in ("lora", "merged"):
-        done = run_module("serve", "start", *argv[mode], env=env)
-        assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-2000:]
+    # both servers start side by side (as the quickstart starts them); the gateway only with the first
+    with ThreadPoolExecutor(max_workers=2) as pool:
+        starts = [pool.submit(run_module, "serve", "start", *argv["lora"], env=env),
+                  pool.submit(run_module, "serve", "start", *argv["merged"], "rag=null", env=env)]
+        for done in [f.result() for f in starts]:
+            assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-2000:]
     yield {"dir": run_dir, "ports": ports, "argv": argv, "env": env, "outputs": outputs}
     run_module("serve", "stop", *base)
     found = subprocess.run(["pgrep", "-f", f"vllm.entrypoints.*{run_dir}"], capture_output=True, text=True)

@@ -1,0 +1,36 @@
+"""eval.prefer_merged: the only adapter is evaluated on the merged server when one runs for the run directory."""
+from __future__ import annotations
+
+import json
+import subprocess
+import time
+
+from core.layout import RunLayout
+from evaluation.evaluate import resolve_targets
+from recipes.load import load_recipe
+from tests.conftest import ROOT
+
+
+def targets(tmp_path, *overrides):
+    recipe = load_recipe(ROOT / "recipes/quickstart.yaml", [f"run_dir={tmp_path}/run", *overrides])
+    found, _ = resolve_targets(recipe, recipe.eval)
+    return {t.name: (t.model, t.base_url) for t in found}, RunLayout.of(recipe)
+
+
+def test_the_adapter_goes_to_the_running_merged_server_only_when_asked(tmp_path):
+    mounted, layout = targets(tmp_path, "eval.prefer_merged=true")
+    assert mounted["sft"][0] == "med-lora"  # no merged server: evaluated as mounted
+    layout.merged.mkdir(parents=True)
+    layout.servers.mkdir(parents=True)
+    sleeper = subprocess.Popen(["sleep", "60"], start_new_session=True)
+    try:
+        layout.pid_file("vllm-merged").write_text(json.dumps({
+            "name": "vLLM (merged)", "pid": sleeper.pid, "pgid": sleeper.pid, "marker": "sleep", "port": 8001,
+            "url": "http://127.0.0.1:8001/v1", "models": ["med-merged"], "started": time.time()}))
+        chosen, _ = targets(tmp_path, "eval.prefer_merged=true")
+        assert chosen["sft"] == ("med-merged", "http://127.0.0.1:8001/v1")
+        assert chosen["base"] == mounted["base"] and chosen["sft+rag"] == mounted["sft+rag"]  # only the adapter
+        assert targets(tmp_path)[0]["sft"][0] == "med-lora"  # off by default
+    finally:
+        sleeper.kill()
+        sleeper.wait()
