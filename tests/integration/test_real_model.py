@@ -140,5 +140,7 @@ def test_a_small_evaluation_reports_base_sft_and_sft_rag(lane):
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-2000:]
     results = json.loads((lane["dir"] / "eval" / "results.json").read_text())
     assert [t["name"] for t in results["targets"]] == ["base", "sft", "sft+rag"]
+    # eval.prefer_merged: the adapter is evaluated on the merged server running beside it
+    assert [t["model"] for t in results["targets"]] == ["base", "smol-med-merged", "smol-med-rag"]
     report = (lane["dir"] / "eval" / "report.md").read_text()
     assert "sft+rag" in report
