@@ -1,11 +1,12 @@
 """`make train`: LoRA / full / QLoRA SFT through `llamafactory-cli train`, as a function of the recipe.
 
-Steps: build the datasets if missing (with every check `make data` applies: empty sources,
+Steps (SFT): build the datasets if missing (with every check `make data` applies: empty sources,
 too many rejects, no training split), build the base model when it is the tiny or a
 packaged one, render LLaMA-Factory's YAML, run it. Checkpoints land in the run
 directory; re-running after an interruption resumes from the last one (LLaMA-Factory
 finds it in output_dir). A finished run is not trained again unless its rendered config
-or its data changed.
+or its data changed. With a `preference` section, the preference stage (DPO / ORPO / SimPO /
+KTO, train/preference.py) follows in the same command, resumed and skipped the same way.
 """
 from __future__ import annotations
 
@@ -15,6 +16,7 @@ import shutil
 import time
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Optional
 
 import converters.build as data_stage
 from core.layout import RunLayout
@@ -32,6 +34,7 @@ DIGEST_FILES = ("dataset_info.json", "train.jsonl", "validation.jsonl")  # the d
 class TrainResult:
     output: Path        # the adapter (lora/qlora) or the full model
     trained: bool       # False when a finished run with the same config and data was found
+    preference: Optional["TrainResult"] = None  # the preference stage's result, when the recipe has one
 
 
 def ensure_data(recipe: Recipe) -> None:
@@ -86,7 +89,26 @@ def prepare_output_dir(output: Path, done: Path, digest: str) -> bool:
     return True
 
 
+def train_env(recipe: Recipe, tensorboard: Path) -> dict[str, str]:
+    """The environment of `llamafactory-cli train` (SFT and the preference stage alike)."""
+    env = {"DISABLE_VERSION_CHECK": "1", **recipe.finetune.distributed.env(),
+           # transformers 5 takes the TensorBoard directory from here (logging_dir is deprecated)
+           "TENSORBOARD_LOGGING_DIR": str(tensorboard.resolve())}
+    if recipe.model.offline:
+        env.update(OFFLINE)
+    return env
+
+
 def run(recipe: Recipe) -> TrainResult:
+    """SFT, then the preference stage when the recipe has one (train/preference.py)."""
+    result = run_sft(recipe)
+    if recipe.preference is not None:
+        from train import preference  # it builds on this module's helpers
+        result.preference = preference.run(recipe)
+    return result
+
+
+def run_sft(recipe: Recipe) -> TrainResult:
     layout = begin(recipe, "train")
     ensure_data(recipe)
     ensure_base_model(recipe)
@@ -96,11 +118,7 @@ def run(recipe: Recipe) -> TrainResult:
     if not prepare_output_dir(output, layout.train_done, digest):
         print(f"== train: already finished with this config: {output}/ (nothing to do)")
         return TrainResult(output, trained=False)
-    env = {"DISABLE_VERSION_CHECK": "1", **recipe.finetune.distributed.env(),
-           # transformers 5 takes the TensorBoard directory from here (logging_dir is deprecated)
-           "TENSORBOARD_LOGGING_DIR": str(layout.tensorboard.resolve())}
-    if recipe.model.offline:
-        env.update(OFFLINE)
+    env = train_env(recipe, layout.tensorboard)
     shown = {k: v for k, v in env.items() if k in ("FORCE_TORCHRUN", "NNODES", "NODE_RANK", "NPROC_PER_NODE",
                                                    "MASTER_ADDR", "MASTER_PORT")}
     print(f"== train: llamafactory-cli train {paths['train']}" +
