@@ -413,7 +413,7 @@ class RagSection(Strict):
         return self
 
 
-EVAL_SUITES = ("choice", "open", "format", "safety", "rag", "serving", "ablation", "perplexity")
+EVAL_SUITES = ("choice", "open", "format", "safety", "rag", "serving", "ablation", "perplexity", "multiturn")
 
 
 class EvalTarget(Strict):
@@ -449,6 +449,9 @@ class EvalSection(Strict):
     support_threshold: float = Field(0.5, gt=0.0, le=1.0)  # lexical support test for citations
     minimal_prompt: str = "你是一名医生，请回答用户的问题。"
     judge: Optional[JudgeSettings] = None  # LLM-as-judge; off unless set
+    # suite multiturn (evaluation/multiturn.py): a JSONL of consultations with several user turns;
+    # None = the suite is skipped with a note
+    multiturn: Optional[str] = None
 
 
 class DemoSection(Strict):
