@@ -24,7 +24,8 @@ from core.stage import StageFailed
 from envs import bin_of
 from recipes.render_preference import PreferenceConfigError, check_dataset, method_name, write_preference_config
 from recipes.schema import Recipe
-from train import training
+from train.logged import run_logged
+from train.resume import TrainResult, prepare_output_dir, train_env
 
 PAIR_FILES = ("medkit_pairs_", "medkit_kto_")  # the preference datasets `make data` writes
 
@@ -64,7 +65,7 @@ def last_figures(adapter: Path) -> dict:
     return {"steps": len(steps), "loss": steps[-1]["loss"] if steps else None}
 
 
-def run(recipe: Recipe) -> training.TrainResult:
+def run(recipe: Recipe) -> TrainResult:
     layout = RunLayout.of(recipe)
     method = method_name(recipe)
     output = layout.preference_adapter(method)
@@ -76,17 +77,17 @@ def run(recipe: Recipe) -> training.TrainResult:
                           f"run `make export`, then `make train` again (SFT is done and will not be retrained)", 2)
     config = render(recipe)
     digest = config_digest(recipe, config)
-    if not training.prepare_output_dir(output, layout.preference_done(method), digest):
+    if not prepare_output_dir(output, layout.preference_done(method), digest):
         print(f"== train ({method}): already finished with this config and data: {output}/ (nothing to do)")
-        return training.TrainResult(output, trained=False)
-    env = training.train_env(recipe, layout.tensorboard / method)
+        return TrainResult(output, trained=False)
+    env = train_env(recipe, layout.tensorboard / method)
     print(f"== train ({method}): llamafactory-cli train {config}")
     log = layout.log(f"train-{method}")
-    code = training.run_logged([bin_of("train", "llamafactory-cli"), "train", str(config)], log, env)
+    code = run_logged([bin_of("train", "llamafactory-cli"), "train", str(config)], log, env)
     if code != 0:
         raise StageFailed(f"llamafactory-cli train ({method}) exited {code}; log: {log}. "
                           f"Re-run `make train` to resume from the last checkpoint.", code)
     layout.preference_done(method).write_text(json.dumps({"config_sha256": digest}))
     figures = last_figures(output)
     print(f"== train ({method}): done. adapter {output}/  {figures['steps']} logged steps, last loss {figures['loss']}")
-    return training.TrainResult(output, trained=True)
+    return TrainResult(output, trained=True)

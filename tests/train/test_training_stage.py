@@ -15,7 +15,7 @@ from core.layout import RunLayout
 from core.stage import StageFailed
 from recipes.load import load_recipe
 from tests.conftest import ROOT
-from train import training
+from train import preference, training
 
 
 @pytest.fixture
@@ -30,6 +30,7 @@ def trainer(monkeypatch):
         return 0
 
     monkeypatch.setattr(training, "run_logged", fake_llamafactory)
+    monkeypatch.setattr(preference, "run_logged", fake_llamafactory)
     monkeypatch.setattr(training, "ensure_base_model", lambda recipe: None)
     return calls
 
