@@ -101,6 +101,10 @@ class RunLayout:
         """The preference stage's adapter: adapter-dpo, adapter-orpo, adapter-simpo or adapter-kto."""
         return self.root / f"adapter-{method}"
 
+    def preference_done(self, method: str) -> Path:
+        """The done stamp of the preference stage, inside its adapter folder (like SFT's)."""
+        return self.preference_adapter(method) / TRAIN_DONE
+
     @property
     def merged(self) -> Path:
         """The model vLLM serves in merged mode (a full fine-tune needs no merge)."""

@@ -18,6 +18,8 @@ Steps:
                suite perplexity asks vLLM for the references' log-probabilities
                (evaluation/perplexity.py); eval.judge grades the answers (evaluation/judge.py,
                cached in <run_dir>/eval/judge_cache/)
+  4b. multiturn eval.multiturn's consultations, turn by turn, through every target that answered
+               (evaluation/multiturn.py); skipped with a note when eval.multiturn is not set
   5. report    <run_dir>/eval/report.md, results.json, predictions/, PNG plots (evaluation/report.py)
 A target that stays down is reported with its URL and the error; the others are still
 evaluated, the report is still written (with whatever the failed target answered), and
@@ -37,7 +39,7 @@ from collections import Counter
 from pathlib import Path
 from typing import Optional
 
-from evaluation import report, suites
+from evaluation import multiturn, report, suites
 from evaluation.items import load
 from core.endpoints import api_key, is_rag_model, rag_suffix, url_for_model, vllm_url
 from core.layout import RunLayout
@@ -179,6 +181,27 @@ def judge_answers(recipe: Recipe, section: EvalSection, out: Path, rows: dict[st
     return found
 
 
+def multiturn_suite(recipe: Recipe, section: EvalSection, out: Path, runner: Runner, targets: list[Target],
+                    target_info: list[dict], notes: list[str]) -> Optional[dict]:
+    """results["multiturn"], or None (with a note) when the suite is off or has no items file."""
+    if "multiturn" not in section.suites:
+        return None
+    if not section.multiturn:
+        notes.append("multiturn: skipped (set eval.multiturn to a JSONL of consultations, e.g. "
+                     "data/samples/multiturn/consultations_zh.jsonl)")
+        return None
+    up = [t for t, info in zip(targets, target_info) if info["status"] != "failed"]
+    try:
+        found = multiturn.suite(Path(section.multiturn), section, up, runner, out / "judge_cache", vllm_url(recipe))
+    except SystemExit as exc:  # a malformed items file: configuration, like a bad recipe
+        raise StageFailed(f"eval.multiturn: {str(exc.code).removeprefix('error: ')}", 2) from None
+    for name, figures in found["targets"].items():
+        if figures["error"]:
+            notes.append(f"multiturn: target '{name}' went down after {figures['complete']} complete "
+                         f"consultation(s): {figures['error']}")
+    return found
+
+
 def print_summary(results: dict) -> None:
     """The headline figures (%), one line per target."""
     labels: list[str] = []
@@ -258,6 +281,7 @@ def run(recipe: Recipe, serving_items: int = suites.SERVING_ITEMS, progress: boo
     if "perplexity" in section.suites:
         reference_perplexity(targets, target_info, suite_results, items, section, notes)
     judged = judge_answers(recipe, section, out, rows, items, not progress)
+    consultations = multiturn_suite(recipe, section, out, runner, targets, target_info, notes)
     for name, model, why in skipped:
         target_info.append({"name": name, "model": model, "base_url": None, "rag": True, "status": "skipped",
                             "error": why})
@@ -277,7 +301,7 @@ def run(recipe: Recipe, serving_items: int = suites.SERVING_ITEMS, progress: boo
                   "by_kind": dict(Counter(i["kind"] for i in items))},
         "targets": target_info, "suites": suite_results, "headline": headline,
         "paired": {"against": first, "resamples": suites.P.RESAMPLES, "seed": section.seed, "targets": paired},
-        "judge": judged, "anchors": report.ANCHORS, "notes": notes,
+        "judge": judged, "multiturn": consultations, "anchors": report.ANCHORS, "notes": notes,
         "runner": {k: round(v, 3) if isinstance(v, float) else v for k, v in runner.stats.items()},
     }
     report.write(out, results, rows, trainer_log=layout.trainer_log)

@@ -18,12 +18,17 @@ Scores, per target:
                A rule, so it is cheap and repeatable; it can miss a question phrased otherwise.
   consistent   with eval.judge set: the share of items whose final answer the judge finds
                consistent with the earlier turns (YES/NO); None without a judge
+In `make eval` (evaluation/evaluate.py calls suite()): the items of eval.multiturn, every target
+that answered the other suites (gateway -rag targets included: the gateway retrieves for a follow-up
+with the conversation), answers cached with the others; results["multiturn"] and a report section
+(evaluation/report_multiturn.py). Without eval.multiturn the suite is skipped with a note.
 Bad input: a line that is not an object with an `id` and a non-empty list of turns, each
 with a non-empty `user` string, is an error naming the file and line.
 """
 from __future__ import annotations
 
 import json
+import os
 import re
 from pathlib import Path
 from typing import Optional
@@ -141,3 +146,55 @@ def consistency_requests(target: str, items: list[dict], answers: dict[str, list
 def judged_share(outcome_texts: list[str]) -> Optional[float]:
     verdicts = [v for v in (read_verdict(t) for t in outcome_texts) if v is not None]
     return sum(verdicts) / len(verdicts) if verdicts else None
+
+
+def judge_consistency(section, cache_dir: Path, default_url: str, items: list[dict],
+                      answered: dict[str, dict[str, list[str]]]) -> dict:
+    """{"model", "base_url", "status", "error", "planned", "answered", "targets": {target: (share, n)}}, judged
+    by eval.judge (`section` is the eval section) with temperature 0, cached in `cache_dir`."""
+    judge = section.judge
+    url = (judge.base_url or default_url).rstrip("/")
+    info = {"model": judge.model, "base_url": url, "status": "ok", "error": None, "targets": {}}
+    requests = [r for name, answers in answered.items() for r in consistency_requests(name, items, answers)]
+    info.update(planned=len(requests), answered=0)
+    if not requests:
+        return {**info, "status": "nothing to judge"}
+    key = os.environ.get(judge.api_key_env) if judge.api_key_env else None
+    runner = Runner(cache_dir, concurrency=section.concurrency, timeout_s=section.timeout_s, retries=section.retries,
+                    max_tokens=judge.max_tokens, temperature=0.0, seed=section.seed, progress=False)
+    outcome = runner.run(Target("judge", judge.model, url, key), requests)
+    texts: dict[str, list[str]] = {}
+    for (request_id, _), record in outcome.responses.items():
+        texts.setdefault(request_id.split("/", 1)[0], []).append(record.get("text") or "")
+    info["answered"] = len(outcome.responses)
+    for name, replies in texts.items():
+        info["targets"][name] = (judged_share(replies), sum(read_verdict(t) is not None for t in replies))
+    if outcome.down or outcome.failures:
+        info.update(status="partial" if outcome.responses else "unavailable",
+                    error=outcome.down or f"{len(outcome.failures)} judge request(s) failed")
+    return info
+
+
+def suite(path: Path, section, targets: list[Target], runner: Runner, cache_dir: Path, default_url: str) -> dict:
+    """results["multiturn"]: {"file", "items", "targets": {name: score() + model, status}, "judge"}.
+    A target that goes down keeps what it answered (status says why); a judge that fails leaves a status."""
+    items = load(path)
+    out = {"file": str(path), "items": len(items), "targets": {}, "judge": None}
+    answered: dict[str, dict[str, list[str]]] = {}
+    for target in targets:
+        print(f"   -- multiturn: {target.name}: {len(items)} consultations, "
+              f"{sum(len(i['turns']) for i in items)} turns", flush=True)
+        answers, down = answer_all(runner, target, items)
+        out["targets"][target.name] = {"model": target.model, "status": "failed" if down else "ok", "error": down,
+                                       **score(items, answers, section.rouge_tokenizer)}
+        answered[target.name] = answers
+    if section.judge is not None:
+        try:
+            found = judge_consistency(section, cache_dir, default_url, items, answered)
+        except Exception as exc:  # the report must not depend on the judge
+            found = {"model": section.judge.model, "status": "unavailable", "error": f"{type(exc).__name__}: {exc}",
+                     "targets": {}}
+        for name, (share, n) in found.pop("targets").items():
+            out["targets"][name].update(consistent=share, consistent_n=n)
+        out["judge"] = found
+    return out

@@ -27,6 +27,7 @@ from typing import Callable, Optional
 from evaluation import plots
 from evaluation.cache import file_name
 from evaluation.report_judge import section_judge
+from evaluation.report_multiturn import section_multiturn
 from evaluation.report_paired import bracket, section_ablation, section_paired
 
 # DESIGN.md §6, "Published anchors for the report"
@@ -252,6 +253,7 @@ def render(results: dict) -> str:
     lines += section_paired(results)
     lines += section_ablation(suites, targets, params["minimal_prompt"])
     lines += section_judge(results)
+    lines += section_multiturn(results)
     pngs = [(name, title) for name, title in (("metrics_bars.png", "Metrics by target"),
                                               ("radar.png", "Profile"), ("training_loss.png", "Training loss"))
             if name in results.get("plots", [])]

@@ -71,7 +71,7 @@ def plan(items: list[dict], suites: list[str], minimal_prompt: str,
          serving_items: int = SERVING_ITEMS) -> dict[str, list[Request]]:
     """{"main": full (+ minimal) requests, "serving": streamed requests} for one target."""
     main: list[Request] = []
-    if set(suites) - {"serving"}:
+    if set(suites) - {"serving", "multiturn"}:  # multiturn sends its own requests (evaluation/multiturn.py)
         main += [Request(i["id"], "full", messages(i, i.get("system"))) for i in items]
     if "ablation" in suites:
         main += [Request(i["id"], "minimal", messages(i, minimal_prompt)) for i in items]

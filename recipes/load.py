@@ -126,6 +126,10 @@ def check_paths(tree: dict) -> list[str]:
     if isinstance(questions, str) and not Path(questions).is_file():
         problems.append(f"data.refusals.questions = {questions!r}: file not found "
                         f"(one out-of-scope question per line; paths are relative to the repository root)")
+    multiturn = section("eval").get("multiturn")
+    if isinstance(multiturn, str) and not Path(multiturn).is_file():
+        problems.append(f"eval.multiturn = {multiturn!r}: file not found (a JSONL of multi-turn consultations, "
+                        f"e.g. data/samples/multiturn/consultations_zh.jsonl)")
     adapters = section("serve").get("adapters")
     for i, adapter in enumerate(adapters if isinstance(adapters, list) else []):
         path = adapter.get("path") if isinstance(adapter, dict) else None

@@ -35,8 +35,12 @@ class PreferenceConfigError(ValueError):
 
 
 def method_name(recipe: Recipe) -> str:
-    pref = recipe.preference
-    return "kto" if pref.stage == "kto" else {"sigmoid": "dpo"}.get(pref.pref_loss, pref.pref_loss)
+    return recipe.preference.method
+
+
+def served_name(recipe: Recipe) -> str:
+    """The preference adapter's served model name (preference.serve_name, default e.g. med-lora-dpo)."""
+    return recipe.preference.served_name([a.name for a in recipe.serve.adapters])
 
 
 def preference_dir(recipe: Recipe) -> Path:

@@ -265,6 +265,9 @@ class PreferenceSection(Strict):
     batch_size: Optional[int] = Field(None, ge=1)             # default: finetune.batch_size
     gradient_accumulation: Optional[int] = Field(None, ge=1)  # default: finetune.gradient_accumulation
     extra: dict[str, Any] = {}  # any other LLaMA-Factory key, passed through verbatim
+    # the adapter's served name (`make serve` mounts it beside the SFT adapter; -rag through the gateway);
+    # default <first serve.adapters name>-<dpo|orpo|simpo|kto>, e.g. med-lora-dpo
+    serve_name: Optional[str] = Field(None, pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
 
     @model_validator(mode="after")
     def options_fit_the_stage(self) -> "PreferenceSection":
@@ -284,6 +287,15 @@ class PreferenceSection(Strict):
     @property
     def uses_reference(self) -> bool:
         return self.stage == "kto" or self.pref_loss == "sigmoid"
+
+    @property
+    def method(self) -> str:
+        """dpo, orpo, simpo or kto: names the adapter folder and the default served name."""
+        return "kto" if self.stage == "kto" else {"sigmoid": "dpo"}.get(self.pref_loss, self.pref_loss)
+
+    def served_name(self, adapter_names: list[str]) -> str:
+        """preference.serve_name, else <first adapter name>-<method> (or pref-<method> with no adapters)."""
+        return self.serve_name or f"{adapter_names[0] if adapter_names else 'pref'}-{self.method}"
 
 
 class ExportSection(Strict):
@@ -401,7 +413,7 @@ class RagSection(Strict):
         return self
 
 
-EVAL_SUITES = ("choice", "open", "format", "safety", "rag", "serving", "ablation", "perplexity")
+EVAL_SUITES = ("choice", "open", "format", "safety", "rag", "serving", "ablation", "perplexity", "multiturn")
 
 
 class EvalTarget(Strict):
@@ -440,6 +452,9 @@ class EvalSection(Strict):
     # directory (same weights, checked by `make parity`): vLLM's CPU LoRA path is 2-3x slower
     prefer_merged: bool = False
     judge: Optional[JudgeSettings] = None  # LLM-as-judge; off unless set
+    # suite multiturn (evaluation/multiturn.py): a JSONL of consultations with several user turns;
+    # None = the suite is skipped with a note
+    multiturn: Optional[str] = None
 
 
 class DemoSection(Strict):
@@ -490,6 +505,9 @@ class Recipe(Strict):
             raise ValueError(f"serve.adapters names must be unique, got {names}")
         if self.serve.base_name in names:
             raise ValueError(f"serve.base_name '{self.serve.base_name}' clashes with an adapter name")
+        if self.preference is not None and self.preference.served_name(names) in names + [self.serve.base_name]:
+            raise ValueError(f"the preference adapter's served name '{self.preference.served_name(names)}' clashes "
+                             f"with serve.base_name or serve.adapters; set preference.serve_name")
         own = [a.name for a in self.serve.adapters if a.path is None]
         if self.finetune.method == "full" and self.serve.mode == "lora" and own:
             raise ValueError(f"serve.adapters {own} point at this recipe's adapter, but finetune.method "

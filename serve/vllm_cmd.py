@@ -4,6 +4,9 @@ vLLM does the serving; this file only chooses its flags. Two modes:
   merged  --model <merged export> --served-model-name <merged_name>
   lora    --model <base> --served-model-name <base_name>
           --enable-lora --lora-modules name=path ... --max-lora-rank <from adapter_config r>
+The preference stage's adapter (preference.serve_name, default <first adapter>-dpo) is mounted too:
+in lora mode when it continues the SFT adapter (start_from: adapter, so it mounts on the base
+model), in merged mode when it is a LoRA on the merged SFT model (start_from: merged).
 """
 from __future__ import annotations
 
@@ -17,6 +20,7 @@ from core.layout import RunLayout
 from envs import bin_of
 from envs.manage import has_nvidia_gpu
 from recipes.render import base_model_path
+from recipes.render_preference import preference_dir, served_name
 from serve import adapter_record
 from recipes.schema import Recipe
 
@@ -45,8 +49,17 @@ def adapter_paths(recipe: Recipe) -> dict[str, Path]:
     (recorded in the run directory, so a restart mounts the same set)."""
     changes = adapter_record.read(recipe)
     paths = {a.name: Path(a.path) if a.path else RunLayout.of(recipe).trained for a in recipe.serve.adapters}
+    paths.update(preference_paths(recipe, "lora"))
     paths = {name: path for name, path in paths.items() if name not in changes["removed"]}
     return {**paths, **{name: Path(path) for name, path in changes["added"].items()}}
+
+
+def preference_paths(recipe: Recipe, mode: str) -> dict[str, Path]:
+    """{served name: folder} of the preference adapter when it mounts on what `mode` serves, else {}."""
+    pref = recipe.preference
+    if pref is None or mode != ("lora" if pref.start_from == "adapter" else "merged"):
+        return {}
+    return {served_name(recipe): preference_dir(recipe)}
 
 
 def allowed_rank(r: int, what: str) -> int:
@@ -102,7 +115,7 @@ def plan(recipe: Recipe, mode: str | None = None, port: int | None = None) -> La
     if gpu:
         argv += ["--gpu-memory-utilization", str(s.gpu_memory_utilization)]
     max_rank = None
-    adapters = adapter_paths(recipe) if mode == "lora" else {}
+    adapters = adapter_paths(recipe) if mode == "lora" else preference_paths(recipe, "merged")
     if adapters or (mode == "lora" and s.runtime_adapters):
         max_rank = allowed_rank(max([lora_rank(path) for path in adapters.values()] + [s.max_lora_rank or 1]),
                                 "serve.max_lora_rank")

@@ -155,8 +155,9 @@ def write_items(path: Path, items: list[dict]) -> Path:
 
 def eval_args(run_dir: Path, sets: list[Path], targets: list[tuple[str, str, str]], *extra: str) -> list[str]:
     """`python -m evaluation` arguments: the quickstart recipe, a tmp run_dir, these sets and targets."""
+    # eval.multiturn off unless a test sets it again (the quickstart's consultations are their own suite)
     args = ["recipes/quickstart.yaml", f"run_dir={run_dir}", f"eval.sets=[{','.join(map(str, sets))}]",
-            "--no-progress"]
+            "eval.multiturn=null", "--no-progress"]
     # the whole list, so targets the recipe itself names are replaced, not merged into
     listed = ", ".join(f"{{name: '{name}', model: '{model}', base_url: '{url}'}}" for name, model, url in targets)
     args.append(f"eval.targets=[{listed}]")

@@ -92,3 +92,61 @@ def test_bad_items_name_the_file_and_line(tmp_path, line, message):
     path.write_text(json.dumps({"id": "ok", "turns": [{"user": "q"}]}) + "\n" + line + "\n", encoding="utf-8")
     with pytest.raises(SystemExit, match=f"{path}:2: .*{message}"):
         multiturn.load(path)
+
+
+# --- wired into `make eval` (python -m evaluation), against a fake OpenAI server -------------------------
+
+def consult(model: str, messages: list[dict]) -> str:
+    """Targets ask back on a first message and answer in five sections later; the judge says YES."""
+    from evaluation.judge import SYSTEM as JUDGE
+    if messages[0]["content"] == JUDGE:
+        return "YES" if "Final reply" in messages[-1]["content"] else "NO"
+    if sum(m["role"] == "user" for m in messages) == 1 and "咳嗽" not in messages[-1]["content"]:
+        return "请问孩子几岁？发烧多久了？"
+    return HEADERS
+
+
+def run_eval(tmp_path, url, *extra):
+    from tests.conftest import run_module
+    from tests.evaluation.conftest import eval_args, write_items
+    tmp_path.mkdir(exist_ok=True)
+    sets = write_items(tmp_path / "set.jsonl", [{"id": "o1", "kind": "open", "prompt": "头痛怎么办？",
+                                                 "reference": "注意休息。"}])
+    args = eval_args(tmp_path / "run", [sets], [("sft", "five", url), ("sft+rag", "five-rag", url)],
+                     "eval.suites=[open,multiturn]", "eval.retries=0", *extra)
+    done = run_module("evaluation", *args)
+    out = tmp_path / "run" / "eval"
+    results = json.loads((out / "results.json").read_text()) if (out / "results.json").exists() else None
+    return done, results, (out / "report.md").read_text() if results else ""
+
+
+def test_make_eval_runs_the_multiturn_suite_per_target_with_the_judge(tmp_path, serve_fake):
+    fake, url = serve_fake(consult, served=["five", "five-rag", "judge"])
+    done, results, report = run_eval(tmp_path, url, f"eval.multiturn={SAMPLE}",
+                                     f"eval.judge={{model: judge, base_url: '{url}'}}")
+    assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-2000:]
+    found = results["multiturn"]
+    assert found["items"] == 4 and set(found["targets"]) == {"sft", "sft+rag"}
+    rag = found["targets"]["sft+rag"]
+    assert rag["complete"] == 4 and [t["turn"] for t in rag["per_turn"]] == [1, 2, 3]
+    assert rag["per_turn"][1]["five_sections"] == 1.0 and rag["per_turn"][0]["five_sections"] < 1.0
+    assert rag["asks_back"] == pytest.approx(2 / 3) and rag["asks_back_items"] == 3  # the cough item: no question
+    assert rag["consistent"] == 1.0 and rag["consistent_n"] == 4 and found["judge"]["status"] == "ok"
+    # the gateway's -rag model got whole conversations: its own earlier answer, then the follow-up
+    follow_ups = [r for r in fake.requests if r["model"] == "five-rag" and len(r["messages"]) > 2]
+    assert follow_ups and follow_ups[0]["messages"][-2]["role"] == "assistant"
+    assert "## Multi-turn consultations" in report and "| sft+rag | 2 | 4 | 6.0 | 100.0 |" in report
+    sent = len(fake.requests)
+    again, _, _ = run_eval(tmp_path, url, f"eval.multiturn={SAMPLE}", f"eval.judge={{model: judge, base_url: '{url}'}}")
+    assert again.returncode == 0 and len(fake.requests) == sent  # every turn and verdict came from the cache
+
+
+def test_without_a_multiturn_file_the_suite_is_skipped_with_a_note_and_bad_items_exit_2(tmp_path, serve_fake):
+    _, url = serve_fake(consult, served=["five", "five-rag"])
+    done, results, report = run_eval(tmp_path / "none", url)
+    assert done.returncode == 0 and results["multiturn"] is None
+    assert "multiturn: skipped (set eval.multiturn" in report and "## Multi-turn consultations" not in report
+    bad = tmp_path / "bad.jsonl"
+    bad.write_text('{"id": "x", "turns": []}\n', encoding="utf-8")
+    done, _, _ = run_eval(tmp_path / "bad", url, f"eval.multiturn={bad}")
+    assert done.returncode == 2 and f"eval.multiturn: {bad}:1: a multi-turn item needs" in done.stderr

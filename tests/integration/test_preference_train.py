@@ -1,8 +1,9 @@
-"""SFT then DPO on the tiny model, on CPU, through the real `llamafactory-cli train`.
+"""SFT then DPO on the tiny model, on CPU, through `make train`'s function and the real `llamafactory-cli train`.
 
 cMedQA2-format pairs (data/samples/cmedqa2_pairs) and refusal pairs are built by `make data`'s
-build; a few LoRA SFT steps give the adapter; the rendered preference config continues it with
-DPO (sigmoid loss, the SFT model as reference) for a few steps, then KTO from the same adapter.
+build; `make train` (train/training.py) runs a few LoRA SFT steps, then the preference stage
+continues the adapter with DPO (sigmoid loss, the SFT model as reference) for a few steps; a rerun
+trains nothing; vLLM's launch plan mounts both adapters. Then KTO from the same SFT adapter.
 """
 from __future__ import annotations
 
@@ -14,14 +15,15 @@ import pytest
 import yaml
 
 from converters.build import build
+from serve.vllm_cmd import plan
+from train import training
 from envs import bin_of
 from recipes.load import load_recipe
 from core.layout import RunLayout
-from recipes.render import write_configs
 from recipes.render_preference import preference_dir, write_preference_config
 from recipes.schema import PreferenceSection
 from tests.conftest import ROOT
-from train.base_model import OFFLINE, ensure_base_model
+from train.base_model import OFFLINE
 
 STEPS = 3
 
@@ -52,19 +54,18 @@ def recipe(tmp_path_factory):
     return load_recipe(path)
 
 
-def test_sft_then_dpo_on_the_tiny_model(recipe):
-    out = RunLayout.of(recipe).trained.parent
+def test_make_train_runs_sft_then_dpo_and_a_rerun_trains_nothing(recipe, monkeypatch):
+    out = RunLayout.of(recipe).root
     summary = build(recipe.data, recipe.finetune.seed, out / "data")
     assert summary["pairs"]["train"] >= 10  # cMedQA2 pairs + refusal pairs
-    ensure_base_model(recipe)
-    llamafactory_train(write_configs(recipe)["train"], out / "sft.log")
+    result = training.run(recipe)
+    assert result.trained and result.preference.trained
     assert (RunLayout.of(recipe).trained / "adapter_config.json").exists()
 
-    config = write_preference_config(recipe)
-    rendered = yaml.safe_load(config.read_text())
+    rendered = yaml.safe_load((RunLayout.of(recipe).llamafactory / "preference.yaml").read_text())
     assert rendered["stage"] == "dpo" and rendered["adapter_name_or_path"] == str(RunLayout.of(recipe).trained.resolve())
-    llamafactory_train(config, out / "dpo.log")
     adapter = preference_dir(recipe)
+    assert result.preference.output == adapter
     assert json.loads((adapter / "adapter_config.json").read_text())["peft_type"] == "LORA"
     logs = [json.loads(line) for line in (adapter / "trainer_log.jsonl").read_text().splitlines()]
     steps = [row for row in logs if "loss" in row]
@@ -75,11 +76,20 @@ def test_sft_then_dpo_on_the_tiny_model(recipe):
     print("DPO losses:", [round(row["loss"], 4) for row in steps],
           "rewards/accuracies:", [row.get("rewards/accuracies") for row in state["log_history"]])
 
+    again = training.run(recipe)
+    assert not again.trained and not again.preference.trained, "a finished SFT or DPO was trained again"
+
+    # vLLM's launch plan mounts the DPO adapter beside the SFT one (read from its real adapter_config.json)
+    monkeypatch.setenv("MEDKIT_SERVE_DEVICE", "cpu")
+    launch = plan(recipe)
+    assert launch.models == ["base", "med-lora", "med-lora-dpo"]
+    assert f"med-lora-dpo={adapter.resolve()}" in " ".join(launch.argv)
+
 
 def test_kto_from_the_same_sft_adapter(recipe):
     """The KTO form (kto_tag, one row per side) is accepted by LLaMA-Factory's `stage: kto`."""
     if not (RunLayout.of(recipe).trained / "adapter_config.json").exists():
-        pytest.skip("needs the SFT adapter of test_sft_then_dpo_on_the_tiny_model")
+        pytest.skip("needs the SFT adapter of test_make_train_runs_sft_then_dpo_and_a_rerun_trains_nothing")
     kto = recipe.model_copy(deep=True)
     kto.preference = PreferenceSection(stage="kto", max_steps=2, learning_rate=1.0e-3, batch_size=2,
                                        gradient_accumulation=1, extra={"logging_steps": 1, "save_steps": 2})

@@ -105,3 +105,32 @@ def test_runtime_adapters_plan_uses_the_recorded_set_and_the_rank_setting(tmp_pa
                                                                    "serve.max_lora_rank=1000"])
     with pytest.raises(SystemExit, match="serve.max_lora_rank has rank 1000"):
         plan(recipe)
+
+
+def test_the_preference_adapter_is_mounted_beside_the_sft_one(tmp_path, monkeypatch):
+    """start_from adapter: the DPO adapter (SFT + preference) mounts on the base model as <first>-dpo;
+    start_from merged: it is a LoRA on the merged model, mounted in merged mode."""
+    monkeypatch.setenv("MEDKIT_SERVE_DEVICE", "cpu")
+    monkeypatch.delenv("MEDKIT_API_KEY", raising=False)
+    own = fake_adapter(tmp_path / "run" / "adapter", 16)
+    dpo = fake_adapter(tmp_path / "run" / "adapter-dpo", 16)
+    recipe = load_recipe(ROOT / "recipes/quickstart.yaml", [f"run_dir={tmp_path}/run", "preference.max_steps=2"])
+    launch = plan(recipe)
+    assert f"--lora-modules med-lora={own.resolve()} med-lora-dpo={dpo.resolve()}" in " ".join(launch.argv)
+    assert launch.models == ["base", "med-lora", "med-lora-dpo"] and "--max-loras 2" in " ".join(launch.argv)
+
+    named = load_recipe(ROOT / "recipes/quickstart.yaml", [f"run_dir={tmp_path}/run", "preference.serve_name=med-dpo"])
+    assert plan(named).models == ["base", "med-lora", "med-dpo"]
+
+    merged = load_recipe(ROOT / "recipes/quickstart.yaml", [f"run_dir={tmp_path}/run", "preference.start_from=merged"])
+    assert plan(merged).models == ["base", "med-lora"]  # a LoRA on the merged model does not fit the base
+    (tmp_path / "run" / "merged").mkdir()
+    (tmp_path / "run" / "merged" / "config.json").write_text("{}")
+    on_merged = plan(merged, mode="merged")
+    assert on_merged.models == ["med-merged", "med-lora-dpo"] and "--enable-lora" in on_merged.argv
+
+
+def test_a_preference_served_name_that_clashes_is_a_recipe_error(tmp_path):
+    from recipes.load import RecipeError
+    with pytest.raises(RecipeError, match="preference.serve_name"):
+        load_recipe(ROOT / "recipes/quickstart.yaml", [f"run_dir={tmp_path}", "preference.serve_name=base"])

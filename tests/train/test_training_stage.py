@@ -15,7 +15,7 @@ from core.layout import RunLayout
 from core.stage import StageFailed
 from recipes.load import load_recipe
 from tests.conftest import ROOT
-from train import training
+from train import preference, training
 
 
 @pytest.fixture
@@ -30,6 +30,7 @@ def trainer(monkeypatch):
         return 0
 
     monkeypatch.setattr(training, "run_logged", fake_llamafactory)
+    monkeypatch.setattr(preference, "run_logged", fake_llamafactory)
     monkeypatch.setattr(training, "ensure_base_model", lambda recipe: None)
     return calls
 
@@ -67,3 +68,45 @@ def test_train_checks_data_built_earlier_against_this_recipe(tmp_path, trainer):
     with pytest.raises(StageFailed, match="max_reject_share"):
         training.run(recipe(tmp_path, "data.max_reject_share=0.0"))
     assert trainer == []
+
+
+PREFERENCE = ["preference.max_steps=2", "data.pairs.refusals=true"]  # refusal pairs: medkit_pairs_train
+
+
+def test_make_train_runs_the_preference_stage_after_sft_and_skips_it_when_done(tmp_path, trainer):
+    first = training.run(recipe(tmp_path, *PREFERENCE))
+    assert first.trained and first.preference.trained and len(trainer) == 2
+    stages = [yaml.safe_load(Path(argv[-1]).read_text())["stage"] for argv in trainer]
+    assert stages == ["sft", "dpo"]
+    assert first.preference.output == RunLayout(tmp_path).preference_adapter("dpo")
+    assert json.loads(RunLayout(tmp_path).preference_done("dpo").read_text())["config_sha256"]
+
+    again = training.run(recipe(tmp_path, *PREFERENCE))
+    assert not again.trained and not again.preference.trained and len(trainer) == 2, "a finished stage ran again"
+
+    # changed pairs (and only the pairs): the preference stage again, not SFT
+    pairs = RunLayout(tmp_path).data / "medkit_pairs_train.jsonl"
+    pairs.write_text(pairs.read_text().splitlines()[0] + "\n")
+    changed = training.run(recipe(tmp_path, *PREFERENCE))
+    assert not changed.trained and changed.preference.trained and len(trainer) == 3
+
+    # a changed preference config: again; a retrained SFT: again
+    assert training.run(recipe(tmp_path, *PREFERENCE, "preference.pref_beta=0.2")).preference.trained
+    assert training.run(recipe(tmp_path, *PREFERENCE, "preference.pref_beta=0.2",
+                               "finetune.learning_rate=0.001")).preference.trained and len(trainer) == 6
+
+
+def test_preference_dataset_errors_are_stage_errors(tmp_path, trainer):
+    with pytest.raises(StageFailed, match="not in .*dataset_info.json") as caught:
+        training.run(recipe(tmp_path, *PREFERENCE, "preference.dataset=medkit_nothing"))
+    assert caught.value.code == 2 and len(trainer) == 1  # SFT ran, the preference stage refused
+    with pytest.raises(StageFailed, match="holds no pairs"):
+        (RunLayout(tmp_path).data / "medkit_pairs_train.jsonl").write_text("")
+        training.run(recipe(tmp_path, *PREFERENCE))
+    assert not RunLayout(tmp_path).preference_done("dpo").exists()
+
+
+def test_start_from_merged_asks_for_the_export_first(tmp_path, trainer):
+    with pytest.raises(StageFailed, match="run `make export`, then `make train` again"):
+        training.run(recipe(tmp_path, *PREFERENCE, "preference.start_from=merged"))
+    assert len(trainer) == 1 and RunLayout(tmp_path).train_done.exists()

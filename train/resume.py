@@ -1,0 +1,63 @@
+"""What SFT (train/training.py) and the preference stage (train/preference.py) share: the result,
+the done stamp and resume rules of an output folder, and the trainer's environment."""
+from __future__ import annotations
+
+import json
+import shutil
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Optional
+
+from recipes.schema import Recipe
+from train.base_model import OFFLINE
+
+
+@dataclass
+class TrainResult:
+    output: Path        # the adapter (lora/qlora) or the full model
+    trained: bool       # False when a finished run with the same config and data was found
+    preference: Optional["TrainResult"] = None  # the preference stage's result, when the recipe has one
+
+
+def unused_name(path: Path, tag: str) -> Path:
+    """<path>.<tag>, or <path>.<tag>-2, -3, ... when that exists (two set asides within a second)."""
+    aside, n = path.with_name(f"{path.name}.{tag}"), 1
+    while aside.exists():
+        n += 1
+        aside = path.with_name(f"{path.name}.{tag}-{n}")
+    return aside
+
+
+def prepare_output_dir(output: Path, done: Path, digest: str) -> bool:
+    """True when training must run. Clears a dir holding nothing resumable."""
+    if done.exists():
+        if json.loads(done.read_text()).get("config_sha256") == digest:
+            return False
+        # a finished run of another config or dataset: keep it, train the new one from scratch
+        aside = unused_name(output, f"previous-{int(time.time())}")
+        output.rename(aside)
+        print(f"   config or data changed since the last training; previous output kept in {aside}/")
+    for partial in sorted(output.glob("checkpoint-*")):
+        # the Trainer writes trainer_state.json last: without it the save was cut short
+        if partial.name.split("-")[-1].isdigit() and not (partial / "trainer_state.json").exists():
+            aside = unused_name(partial, f"incomplete-{int(time.time())}")
+            partial.rename(aside)
+            print(f"   {partial.name} was cut short while saving; moved aside to {aside.name}")
+    complete = [p for p in output.glob("checkpoint-*") if p.name.split("-")[-1].isdigit()]
+    if output.exists() and not complete:
+        shutil.rmtree(output)  # an attempt that died before its first checkpoint: nothing to resume
+    elif complete:
+        last = max(complete, key=lambda p: int(p.name.split("-")[-1]))
+        print(f"   resuming from {last}")
+    return True
+
+
+def train_env(recipe: Recipe, tensorboard: Path) -> dict[str, str]:
+    """The environment of `llamafactory-cli train` (SFT and the preference stage alike)."""
+    env = {"DISABLE_VERSION_CHECK": "1", **recipe.finetune.distributed.env(),
+           # transformers 5 takes the TensorBoard directory from here (logging_dir is deprecated)
+           "TENSORBOARD_LOGGING_DIR": str(tensorboard.resolve())}
+    if recipe.model.offline:
+        env.update(OFFLINE)
+    return env
