@@ -69,7 +69,14 @@ def test_base_sft_and_sft_rag_through_vllm_and_the_gateway(pipeline):
     # the judge: every planned judgement asked and cached, the section written whatever it said
     judge = results["judge"]
     assert judge["requests"]["answered"] == judge["requests"]["planned"] > 0, judge
-    assert len(Cache(out / "judge_cache" / "judge.jsonl").entries) == judge["requests"]["planned"]
+    # the multi-turn suite (the quickstart recipe's eval.multiturn) shares the judge's cache for its
+    # consistency verdicts, and answers every consultation to its last turn
+    multi = results["multiturn"]
+    assert len(Cache(out / "judge_cache" / "judge.jsonl").entries) == \
+        judge["requests"]["planned"] + multi["judge"]["planned"]
+    assert multi["judge"]["answered"] == multi["judge"]["planned"] > 0
+    assert all(multi["targets"][t]["complete"] == multi["items"] for t in ("base", "sft", "sft+rag"))
+    assert "## Multi-turn consultations" in report
     assert "## LLM judge" in report
     rows = (out / "predictions" / "sft+rag.jsonl").read_text().splitlines()
     assert any(json.loads(r).get("sources") for r in rows)
