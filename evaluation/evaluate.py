@@ -33,7 +33,6 @@ Run as (evaluation/__main__.py):
 from __future__ import annotations
 
 import datetime as dt
-import json
 import sys
 from collections import Counter
 from pathlib import Path
