@@ -43,6 +43,7 @@ from converters.common import Document, Example, Reject
 from converters.example_meta import is_open_answer, original_answer, question_of, subject_of  # noqa: F401
 from converters.sources import read_source
 from converters.prep import clean, dedupe, five_section, five_section_llm, noise, refusals
+from core.jsonl import write_jsonl
 from core.layout import RunLayout, dataset_info_in, eval_sets_in
 from core.stage import StageFailed, begin, cli
 from recipes.schema import DataSection, Recipe
@@ -326,15 +327,6 @@ def sft_rows(examples: list[Example]) -> list[dict]:
         seen.add(key)
         rows.append(row)
     return rows
-
-
-def write_jsonl(path: Path, rows) -> int:
-    count = 0
-    with path.open("w", encoding="utf-8") as fh:
-        for row in rows:
-            fh.write(json.dumps(row, ensure_ascii=False) + "\n")
-            count += 1
-    return count
 
 
 def lf_entry(file_name: str, history: bool = False) -> dict:

@@ -13,7 +13,8 @@ from collections import Counter
 from pathlib import Path
 
 from converters import FORMATS, pairs
-from converters.build import lf_entry, sft_rows, write_jsonl
+from converters.build import lf_entry, sft_rows
+from core.jsonl import write_jsonl
 from converters.common import Document, Reject
 from converters.sources import read_source
 from core.layout import dataset_info_in

@@ -28,6 +28,7 @@ from pathlib import Path
 from typing import Iterable
 
 from converters.common import Example
+from core.jsonl import write_jsonl
 
 ANSWERS_FILE = Path(__file__).parent / "prep" / "out_of_scope_answers_zh.txt"
 
@@ -134,24 +135,15 @@ def kto_entry(file_name: str, history: bool = False) -> dict:
     return {"file_name": file_name, "columns": _columns(history, response="output", kto_tag="kto_tag")}
 
 
-def _write_jsonl(path: Path, rows: Iterable[dict]) -> int:
-    count = 0
-    with path.open("w", encoding="utf-8") as fh:
-        for row in rows:
-            fh.write(json.dumps(row, ensure_ascii=False) + "\n")
-            count += 1
-    return count
-
-
 def write(pairs: list[Example], out: Path, name: str, kto_name: str | None = None) -> dict:
     """<name>.jsonl (ranking) and, with kto_name, <kto_name>.jsonl (KTO); their dataset_info entries.
     No pairs: no files, {}."""
     if not pairs:
         return {}
     history = any(p.meta.get("history") for p in pairs)
-    _write_jsonl(out / f"{name}.jsonl", (ranking_row(p) for p in pairs))
+    write_jsonl(out / f"{name}.jsonl", (ranking_row(p) for p in pairs))
     info = {name: ranking_entry(f"{name}.jsonl", history)}
     if kto_name:
-        _write_jsonl(out / f"{kto_name}.jsonl", kto_rows(pairs))
+        write_jsonl(out / f"{kto_name}.jsonl", kto_rows(pairs))
         info[kto_name] = kto_entry(f"{kto_name}.jsonl", history)
     return info

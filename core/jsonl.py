@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Iterator
+from typing import Iterable, Iterator
 
 
 @dataclass
@@ -38,3 +38,13 @@ def read_jsonl(path: Path, objects_only: bool = True) -> Iterator[tuple[int, dic
                 yield number, Reject(str(path), number, "line is not a JSON object", raw[:200].decode("utf-8", "replace"))
                 continue
             yield number, obj
+
+
+def write_jsonl(path: Path, rows: Iterable[dict]) -> int:
+    """`rows` as JSON Lines (UTF-8, not ASCII-escaped); how many were written."""
+    count = 0
+    with path.open("w", encoding="utf-8") as fh:
+        for row in rows:
+            fh.write(json.dumps(row, ensure_ascii=False) + "\n")
+            count += 1
+    return count
