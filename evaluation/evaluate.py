@@ -9,10 +9,11 @@ Steps:
                skipped, with a note), else vLLM's (core/endpoints.py: a server bound to 0.0.0.0
                is reached on 127.0.0.1, any other address as it is); API key from the
                environment variable named by serve.api_key_env
-  3. requests  per target, one after the other (evaluation/suites.py plans them,
-               evaluation/runner.py sends them: bounded concurrency, retries, timeouts,
-               deterministic sampling, cached in <run_dir>/eval/cache/ so a rerun only
-               asks what is missing)
+  3. requests  every target at once, each with eval.concurrency in flight, so the servers
+               batch them together; then each target's timed streams (suite serving) alone,
+               one request at a time (evaluation/suites.py plans them, evaluation/runner.py
+               sends them: bounded concurrency, retries, timeouts, deterministic sampling,
+               cached in <run_dir>/eval/cache/ so a rerun only asks what is missing)
   4. scoring   evaluation/suites.py + evaluation/metrics.py; every target after the first
                compared with the first on the items both answered (evaluation/paired.py);
                suite perplexity asks vLLM for the references' log-probabilities
@@ -252,7 +253,9 @@ def run(recipe: Recipe, serving_items: int = suites.SERVING_ITEMS, progress: boo
     for target in targets:
         print(f"   -- {target.name}: model '{target.model}' at {target.base_url}: {len(planned['main'])} requests"
               + (f" + {len(planned['serving'])} streamed one at a time" if planned["serving"] else ""), flush=True)
-        outcome = runner.run(target, planned["main"])
+    # all targets at once (eval.concurrency each), then each target's timed streams alone
+    outcomes = runner.run_each([(target, planned["main"]) for target in targets])
+    for target, outcome in zip(targets, outcomes):
         if planned["serving"] and not outcome.down:
             merge(outcome, runner.run(target, planned["serving"], concurrency=1))
         rag = is_rag_model(target.model, rag_suffix(recipe)) or any(r.get("sources") for r in outcome.responses.values())

@@ -82,22 +82,26 @@ def conversation(item: dict, answers: list[str], upto: int) -> list[dict]:
     return messages + [{"role": "user", "content": item["turns"][upto]["user"]}]
 
 
-def answer_all(runner: Runner, target: Target, items: list[dict]) -> tuple[dict[str, list[str]], Optional[str]]:
-    """{item id: answers in turn order} (an item stops at its first failed turn), and why the target went down."""
-    answers: dict[str, list[str]] = {item["id"]: [] for item in items}
+def answer_all(runner: Runner, targets: list[Target],
+               items: list[dict]) -> dict[str, tuple[dict[str, list[str]], Optional[str]]]:
+    """Per target: {item id: answers in turn order} (an item stops at its first failed turn) and why the
+    target went down. Turn by turn, every target at once (runner.run_each)."""
+    answers = {t.name: {item["id"]: [] for item in items} for t in targets}
+    down: dict[str, Optional[str]] = {t.name: None for t in targets}
     for turn in range(max(len(item["turns"]) for item in items)):
-        due = [item for item in items if len(item["turns"]) > turn and len(answers[item["id"]]) == turn]
-        if not due:
+        due = {t.name: [item for item in items if len(item["turns"]) > turn
+                        and len(answers[t.name][item["id"]]) == turn] for t in targets if down[t.name] is None}
+        jobs = [(t, [Request(item["id"], f"turn{turn + 1}", conversation(item, answers[t.name][item["id"]], turn))
+                     for item in due[t.name]]) for t in targets if due.get(t.name)]
+        if not jobs:
             break
-        outcome = runner.run(target, [Request(item["id"], f"turn{turn + 1}", conversation(item, answers[item["id"]], turn))
-                                      for item in due])
-        for item in due:
-            record = outcome.responses.get((item["id"], f"turn{turn + 1}"))
-            if record is not None:
-                answers[item["id"]].append(record.get("text") or "")
-        if outcome.down:
-            return answers, outcome.down
-    return answers, None
+        for (target, _), outcome in zip(jobs, runner.run_each(jobs)):
+            for item in due[target.name]:
+                record = outcome.responses.get((item["id"], f"turn{turn + 1}"))
+                if record is not None:
+                    answers[target.name][item["id"]].append(record.get("text") or "")
+            down[target.name] = outcome.down
+    return {name: (answers[name], down[name]) for name in answers}
 
 
 def asks_back(answer: str, missing: list[str]) -> bool:
@@ -184,7 +188,9 @@ def suite(path: Path, section, targets: list[Target], runner: Runner, cache_dir:
     for target in targets:
         print(f"   -- multiturn: {target.name}: {len(items)} consultations, "
               f"{sum(len(i['turns']) for i in items)} turns", flush=True)
-        answers, down = answer_all(runner, target, items)
+    found = answer_all(runner, targets, items)
+    for target in targets:
+        answers, down = found[target.name]
         out["targets"][target.name] = {"model": target.model, "status": "failed" if down else "ok", "error": down,
                                        **score(items, answers, section.rouge_tokenizer)}
         answered[target.name] = answers

@@ -113,11 +113,23 @@ class Runner:
         return request_key(target.name, target.model, target.base_url, request.item_id, request.variant, params)
 
     def run(self, target: Target, requests: list[Request], concurrency: Optional[int] = None) -> Outcome:
-        return asyncio.run(self.run_async(target, requests, concurrency))
+        return self.run_each([(target, requests)], concurrency)[0]
+
+    def run_each(self, jobs: list[tuple[Target, list[Request]]], concurrency: Optional[int] = None) -> list[Outcome]:
+        """Several targets at once, each with its own `concurrency` in flight, in one event loop: the
+        servers batch the targets' requests together (a target that goes down stops only itself)."""
+        started = time.perf_counter()
+
+        async def gather() -> list[Outcome]:
+            return list(await asyncio.gather(*(self.run_async(target, requests, concurrency, position)
+                                               for position, (target, requests) in enumerate(jobs))))
+        try:
+            return asyncio.run(gather())
+        finally:
+            self.stats["wall_s"] += time.perf_counter() - started
 
     async def run_async(self, target: Target, requests: list[Request],
-                        concurrency: Optional[int] = None) -> Outcome:
-        started = time.perf_counter()
+                        concurrency: Optional[int] = None, position: int = 0) -> Outcome:
         own = time.perf_counter()
         outcome = Outcome(target)
         cache = Cache(self.cache_dir / file_name(target.name))
@@ -132,12 +144,11 @@ class Runner:
                 todo.append((key, request))
         self.stats["own_s"] += time.perf_counter() - own
         if not todo:
-            self.stats["wall_s"] += time.perf_counter() - started
             return outcome
         client = AsyncOpenAI(base_url=target.base_url, api_key=target.api_key or "EMPTY", max_retries=0,
                              timeout=self.timeout_s)
         bar = tqdm(total=len(requests), initial=outcome.cached, desc=f"{target.name:>12s}", unit="req",
-                   disable=not self.progress, dynamic_ncols=True, leave=True)
+                   disable=not self.progress, dynamic_ncols=True, leave=True, position=position)
         try:
             with cache:
                 await self._check(client, target)
@@ -149,7 +160,6 @@ class Runner:
         finally:
             bar.close()
             await client.close()
-            self.stats["wall_s"] += time.perf_counter() - started
         if outcome.down:
             failed = {(f["item_id"], f["variant"]) for f in outcome.failures}
             outcome.failures += [{"item_id": r.item_id, "variant": r.variant, "error": "no answer: target down"}

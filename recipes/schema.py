@@ -438,7 +438,7 @@ class EvalSection(Strict):
     suites: list[Literal[EVAL_SUITES]] = list(EVAL_SUITES)  # type: ignore[valid-type]
     sets: Optional[list[str]] = None      # eval JSONL files; default <run_dir>/data/eval/*.jsonl
     limit: Optional[int] = Field(None, ge=1)  # items per set
-    concurrency: int = Field(8, ge=1, le=256)
+    concurrency: int = Field(8, ge=1, le=256)  # requests in flight per target (targets run at once)
     max_tokens: int = Field(256, ge=1)
     temperature: float = Field(0.0, ge=0.0, le=2.0)
     seed: int = 0

@@ -4,8 +4,8 @@ FakeOpenAI is a FastAPI app under uvicorn (daemon thread, pre-bound free port of
 127.0.0.1) answering GET /v1/models and POST /v1/chat/completions, JSON and SSE, like
 vLLM and the gateway do: the answer comes from a function of (model, messages) the test
 gives; a model ending in -rag also returns `sources` (top level, or in the first chunk
-when streamed). It records every chat request it received. Knobs: `delay_s` per request,
-`fail_first` (HTTP 503 on the first request for each prompt, then answers), `fail_after`
+when streamed). It records every chat request it received, and with a delay the most requests
+in flight at once per model and in all ("all") (`most_in_flight`). Knobs: `delay_s` per request, `fail_first` (HTTP 503 on the first request for each prompt, then answers), `fail_after`
 (503 for every chat request after the first N), `bad_request` (HTTP 400 for the requests it
 picks: those fail, the rest are answered), `served` (the model list). It also answers POST /tokenize
 (a token per character) and /v1/completions with `prompt_logprobs` (`logprob(model)` per token), as
@@ -46,6 +46,8 @@ class FakeOpenAI:
     bad_request: Callable[[str, list[dict]], bool] | None = None  # (model, messages) -> answer HTTP 400
     logprob: Callable[[str], float] = lambda model: -1.0  # /v1/completions prompt_logprobs per token
     requests: list[dict] = field(default_factory=list)
+    most_in_flight: dict[str, int] = field(default_factory=dict)  # model or "all" -> most requests at once
+    _in_flight: dict[str, int] = field(default_factory=dict)
     _seen: set = field(default_factory=set)
 
     def app(self) -> FastAPI:
@@ -81,7 +83,12 @@ class FakeOpenAI:
             self.requests.append({"model": model, "stream": bool(body.get("stream")), "messages": messages,
                                   "seed": body.get("seed"), "temperature": body.get("temperature")})
             if self.delay_s:
+                for key in (model, "all"):
+                    self._in_flight[key] = self._in_flight.get(key, 0) + 1
+                    self.most_in_flight[key] = max(self.most_in_flight.get(key, 0), self._in_flight[key])
                 await asyncio.sleep(self.delay_s)
+                for key in (model, "all"):
+                    self._in_flight[key] -= 1
             if model not in self.served:
                 return JSONResponse({"error": {"message": f"model {model} not found"}}, status_code=404)
             if self.fail_after is not None and len(self.requests) > self.fail_after:

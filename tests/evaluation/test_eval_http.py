@@ -155,6 +155,18 @@ def test_retries_recover_from_5xx(tmp_path, serve_fake):
     assert results["suites"]["sft"]["open"]["n"] == 3
 
 
+def test_targets_are_evaluated_at_once_each_within_its_concurrency(tmp_path, serve_fake):
+    fake, url = serve_fake(answer, delay_s=0.2)
+    sets = write_items(tmp_path / "set.jsonl", open_items(6))
+    args = eval_args(tmp_path / "run", [sets], [("base", "plain", url), ("sft", "five", url)],
+                     "eval.suites=[open]", "eval.concurrency=2")
+    done = run_module("evaluation", *args)
+    assert done.returncode == 0, done.stderr[-2000:]
+    # each target keeps its own bound; both are in flight together, so the server can batch them
+    assert fake.most_in_flight["plain"] == 2 and fake.most_in_flight["five"] == 2
+    assert fake.most_in_flight["all"] == 4
+
+
 def test_target_going_down_fails_clearly_and_keeps_partial_results(tmp_path, serve_fake):
     _, failing = serve_fake(answer, fail_after=5)
     _, healthy = serve_fake(answer)

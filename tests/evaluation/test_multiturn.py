@@ -44,7 +44,7 @@ def test_turns_carry_the_targets_own_answers_and_resume_from_the_cache(echo_serv
     items = multiturn.load(SAMPLE)
     runner = Runner(tmp_path, concurrency=4, progress=False, retries=0)
     target = Target("t", "m", echo_server.url)
-    answers, down = multiturn.answer_all(runner, target, items)
+    answers, down = multiturn.answer_all(runner, [target], items)["t"]
     assert down is None
     cough = answers["mt-cough"]
     assert cough[0].startswith("1:咳嗽一直不好") and cough[2].startswith("5:需要拍胸片吗")
@@ -52,7 +52,7 @@ def test_turns_carry_the_targets_own_answers_and_resume_from_the_cache(echo_serv
     assert [m["role"] for m in third] == ["user", "assistant", "user", "assistant", "user"]
     assert third[1]["content"] == cough[0] and third[3]["content"] == cough[1]  # its own answers, not references
     sent = len(echo_server.seen)
-    assert multiturn.answer_all(runner, target, items)[0] == answers and len(echo_server.seen) == sent  # cached
+    assert multiturn.answer_all(runner, [target], items)["t"][0] == answers and len(echo_server.seen) == sent  # cached
 
 
 def test_scores_per_turn_and_asking_back():
