@@ -8,6 +8,9 @@ alternating rounds (make serve, plain vLLM, transformers, make serve, plain vLLM
                 (on CPU with VLLM_CPU_KVCACHE_SPACE, which vLLM's CPU build needs there)
   transformers  bench/hf_server.py: model.generate for one request at a time (the
                 hand-written server this toolkit replaces)
+Optional (--engines): make-serve-lora (the base with the adapter mounted, as serve.mode=lora
+starts it), make-serve-eager (make-serve with --enforce-eager: no torch.compile, which vLLM's
+CPU build also skips whenever LoRA is enabled), transformers-peft (the base with the adapter).
 Each engine is started fresh in every round, so the spread between rounds shows how
 steady a launch is (one lucky round would hide an erratic one). For each concurrency
 level a fixed set of chats (test split first, cycled) is sent with the official openai
@@ -52,10 +55,13 @@ from serve.vllm_cmd import plan
 
 DISTINCT_PROMPTS = 16  # chats taken from the data splits, then cycled
 HOST = "127.0.0.1"
-ENGINES = ("make-serve", "plain-vllm", "transformers", "make-serve-lora", "transformers-peft")
+ENGINES = ("make-serve", "plain-vllm", "transformers", "make-serve-lora", "make-serve-eager", "transformers-peft")
 DEFAULT_ENGINES = "make-serve,plain-vllm,transformers"
-# ratio of the means: target (make-serve and transformers at concurrency 32; LoRA at any level)
-TARGETS = {"make-serve/plain-vllm": 0.9, "make-serve/transformers": 10.0, "make-serve-lora/make-serve": 0.5}
+# ratio of the means: target (make-serve and transformers at concurrency 32; LoRA at any level), or None
+# for a ratio shown without one: vLLM's CPU build runs a server with LoRA enabled uncompiled, so
+# make-serve-lora/make-serve-eager is what the LoRA computation itself costs, beside the compilation
+TARGETS = {"make-serve/plain-vllm": 0.9, "make-serve/transformers": 10.0, "make-serve-lora/make-serve": 0.5,
+           "make-serve-eager/make-serve": None, "make-serve-lora/make-serve-eager": None}
 
 
 def parse_args(argv: list[str]) -> argparse.Namespace:
@@ -115,11 +121,12 @@ async def run_level(client: AsyncOpenAI, model: str, chats: list, concurrency: i
 def engine_launch(engine: str, recipe: Recipe, port: int) -> dict:
     """argv, environment and client settings of one engine on `port`."""
     model_dir = str(RunLayout.of(recipe).merged.resolve())
-    if engine in ("make-serve", "make-serve-lora"):
+    if engine.startswith("make-serve"):
         lora = engine == "make-serve-lora"
         launch = plan(recipe, mode="lora" if lora else "merged", port=port)  # exits if the model is missing
+        eager = ["--enforce-eager"] if engine == "make-serve-eager" else []  # no torch.compile
         # the LoRA server's first adapter (models[1]), the merged server's only model
-        return {"argv": launch.argv, "env": launch.env, "url": launch.url, "model": launch.models[int(lora)],
+        return {"argv": launch.argv + eager, "env": launch.env, "url": launch.url, "model": launch.models[int(lora)],
                 "key": api_key(recipe), "vllm": True}
     if engine == "plain-vllm":
         argv = [bin_of("serve"), "-m", "vllm.entrypoints.openai.api_server", "--model", model_dir,
@@ -200,7 +207,7 @@ def print_summary(summary: list[dict]) -> None:
           + " | " + " | ".join(f"{n:>28s}" for n in ratios))
     for row in summary:
         cells = [f"{row[e]['mean']:10.1f} ({row[e]['min']:.0f}-{row[e]['max']:.0f})" for e in engines]
-        ratios_shown = [f"{row[n]:6.2f}x (target {t:g})" for n, t in ratios.items()]
+        ratios_shown = [f"{row[n]:6.2f}x" + (f" (target {t:g})" if t else "") for n, t in ratios.items()]
         print(f"   {row['concurrency']:11d} | " + " | ".join(f"{c:>32s}" for c in cells)
               + " | " + " | ".join(f"{r:>28s}" for r in ratios_shown))
 
