@@ -250,7 +250,7 @@ def test_vllm_failing_to_start_shows_the_log_and_leaves_no_process(chain):
 
 def test_interrupted_training_resumes_from_its_last_checkpoint(tmp_path):
     run_dir = tmp_path / "resume"
-    args = [RECIPE, f"run_dir={run_dir}", "finetune.save_steps=20", "finetune.epochs=6"]
+    args = [RECIPE, f"run_dir={run_dir}", "finetune.save_steps=20", "finetune.epochs=3"]
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
     first = subprocess.Popen([sys.executable, "-m", "train", *args], cwd=ROOT, env=env,
                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
@@ -270,4 +270,4 @@ def test_interrupted_training_resumes_from_its_last_checkpoint(tmp_path):
     set_aside = list((run_dir / "adapter").glob("checkpoint-*.incomplete-*"))
     assert all("was cut short" in second.stdout for _ in set_aside)
     state = json.loads((run_dir / "adapter" / "trainer_state.json").read_text())
-    assert state["global_step"] == state["max_steps"] > 40  # all six epochs, not stopped at 40
+    assert state["global_step"] == state["max_steps"] > 40  # all three epochs, not stopped at 40
