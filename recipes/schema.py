@@ -326,6 +326,9 @@ class ServeSection(Strict):
     distributed_executor_backend: Optional[Literal["mp", "ray", "uni"]] = None
     max_num_seqs: Optional[int] = Field(None, ge=1)
     cpu_kvcache_space_gib: int = Field(2, ge=1)  # VLLM_CPU_KVCACHE_SPACE on CPU-only machines
+    # vLLM's --enforce-eager: no torch.compile at start-up. Its compile cache is keyed on the model's
+    # path, so every new run directory compiles again; on CPU a small model loses nothing by it
+    enforce_eager: bool = False
     startup_timeout_s: int = Field(600, ge=10)
     # `make adapter` (serve/adapters.py): LoRA adapters added and removed while serving, through
     # vLLM's runtime endpoints (VLLM_ALLOW_RUNTIME_LORA_UPDATING); off by default, as vLLM advises

@@ -104,6 +104,8 @@ def plan(recipe: Recipe, mode: str | None = None, port: int | None = None) -> La
         argv += ["--tensor-parallel-size", str(s.tensor_parallel_size)]
     if s.pipeline_parallel_size > 1:
         argv += ["--pipeline-parallel-size", str(s.pipeline_parallel_size)]
+    if s.enforce_eager:
+        argv.append("--enforce-eager")
     if recipe.model.trust_remote_code:
         argv.append("--trust-remote-code")
     if s.max_model_len:

@@ -72,16 +72,18 @@ def test_plan_passes_only_flags_that_change_vllm_defaults(tmp_path, monkeypatch)
     """Parallel sizes of 1, dtype auto and --generation-config auto are vLLM's defaults: not passed."""
     monkeypatch.delenv("MEDKIT_API_KEY", raising=False)
     fake_adapter(tmp_path / "run" / "adapter", 16)
-    recipe = load_recipe(ROOT / "recipes/quickstart.yaml", [f"run_dir={tmp_path}/run", "serve.dtype=auto"])
+    recipe = load_recipe(ROOT / "recipes/quickstart.yaml", [f"run_dir={tmp_path}/run", "serve.dtype=auto",
+                                                             "serve.enforce_eager=false"])
     argv = plan(recipe).argv
     for flag in ("--tensor-parallel-size", "--pipeline-parallel-size", "--dtype", "--generation-config",
-                 "--middleware"):
+                 "--middleware", "--enforce-eager"):
         assert flag not in argv, flag
     recipe = load_recipe(ROOT / "recipes/quickstart.yaml", [
         f"run_dir={tmp_path}/run", "serve.pipeline_parallel_size=2", "serve.dtype=float32"])
     argv = " ".join(plan(recipe).argv)
     assert "--pipeline-parallel-size 2" in argv and "--dtype float32" in argv
     assert "--tensor-parallel-size" not in argv
+    assert "--enforce-eager" in argv  # the quickstart's serve.enforce_eager: no torch.compile at start-up
 
 
 def test_runtime_adapters_plan_uses_the_recorded_set_and_the_rank_setting(tmp_path, monkeypatch):
