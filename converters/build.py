@@ -9,7 +9,7 @@ Pipeline (each step switchable in the recipe's data section):
   refusals   out-of-scope questions with the standard refusal, split like the rest
   noise      a share of open training examples become numbered-context examples citing [n]
   leakage    evaluation questions also found in training data are reported
-  pairs      preference pairs of pair formats, plus refusal and five-section pairs (data.pairs);
+  pairs      preference pairs of pair formats, plus refusal, five-section and flattened pairs (data.pairs);
              a training pair whose question is held out (validation/test) is rejected
 
 Writes into <run_dir>/data/:
@@ -268,7 +268,7 @@ def build_examples(data: DataSection, seed: int) -> Built:
 
 
 def derive_pairs(data: DataSection, built: Built) -> None:
-    """Refusal and five-section pairs (data.pairs), each in the split of the example it comes from."""
+    """Refusal, five-section and flattened pairs (data.pairs), each in the split of the example it comes from."""
     answers = pairs.load_answers(Path(data.pairs.refusal_answers)) if data.pairs.refusals and \
         data.pairs.refusal_answers else pairs.load_answers() if data.pairs.refusals else {}
     for split in SPLITS:
@@ -279,6 +279,8 @@ def derive_pairs(data: DataSection, built: Built) -> None:
             built.pair_counts["refusals without an answer"] += unanswered
         if data.pairs.five_section:
             made += [("five-section-pairs", p) for p in pairs.five_section_pairs(built.splits[split])]
+        if data.pairs.flattened:
+            made += [("flattened-pairs", p) for p in pairs.flattened_pairs(built.splits[split])]
         for origin, pair in made:
             if isinstance(pair, str):  # never the case for pairs made from kept examples, but checked alike
                 built.rejects.append(Reject(origin, 0, pair))

@@ -10,6 +10,8 @@ Where pairs come from:
                                          (converters/prep/out_of_scope_answers_zh.txt)
     five_section_pairs()                 chosen = the answer restructured into the five sections,
                                          rejected = the answer as the source wrote it
+    flattened_pairs()                    an answer already in the five sections: chosen = it, rejected =
+                                         the same text with the 【…】 headers removed (one paragraph)
 Every pair goes through make_pair(), whose reasons are the rejects: an empty question or side
 ("missing or empty ..."), chosen equal to rejected ("no preference"). `make data` adds one more,
 a training pair whose question is also in the validation or test split ("held-out question").
@@ -24,13 +26,17 @@ write() gives LLaMA-Factory two datasets per file name (entries for dataset_info
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 from typing import Iterable
 
 from converters.common import Example
+from converters.prep.five_section import has_five_sections
+from core.answer_format import HEADERS
 from core.jsonl import write_jsonl
 
 ANSWERS_FILE = Path(__file__).parent / "prep" / "out_of_scope_answers_zh.txt"
+_HEADERS = re.compile("|".join(map(re.escape, HEADERS)))
 
 
 def make_pair(question: str | None, chosen: str | None, rejected: str | None, where: str, *,
@@ -90,6 +96,24 @@ def five_section_pairs(examples: Iterable[Example]) -> list[Example | str]:
             continue
         found.append(make_pair(ex.instruction, ex.output, original, ex.source, system=ex.system,
                                history=ex.meta.get("history"), meta={"dataset": "five-section-pairs"}))
+    return found
+
+
+def flatten(answer: str) -> str:
+    """The answer without its 【…】 headers: the sections' text as one paragraph, whitespace collapsed."""
+    return " ".join(_HEADERS.sub(" ", answer).split())
+
+
+def flattened_pairs(examples: Iterable[Example]) -> list[Example | str]:
+    """Pairs (or reasons) for answers in the five sections: the sections over the same text as prose.
+    The words are the same on both sides, so the preference is the format alone. Numbered-context
+    (noise) examples are left out, as in five_section_pairs."""
+    found = []
+    for ex in examples:
+        if ex.meta.get("kind") == "noisy-context" or not has_five_sections(ex.output):
+            continue
+        found.append(make_pair(ex.instruction, ex.output, flatten(ex.output), ex.source, system=ex.system,
+                               history=ex.meta.get("history"), meta={"dataset": "flattened-pairs"}))
     return found
 
 

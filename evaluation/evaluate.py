@@ -71,7 +71,8 @@ def resolve_targets(recipe: Recipe, section: EvalSection) -> tuple[list[Target],
 
 def merged_stand_in(recipe: Recipe, model: str) -> tuple[str, str] | None:
     """(merged model name, URL) when `model` is the recipe's only adapter and a merged vLLM server runs
-    for this run directory; None otherwise (the adapter is evaluated as mounted)."""
+    for this run directory; None otherwise (the adapter is evaluated as mounted). The merged export is the
+    SFT adapter's, so a preference adapter served beside it (smol-med-dpo) is never sent there."""
     adapters = recipe.serve.adapters
     if len(adapters) != 1 or model != adapters[0].name or not RunLayout.of(recipe).merged.exists():
         return None

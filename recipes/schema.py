@@ -148,6 +148,7 @@ class PairSettings(Strict):
     refusals: bool = False                 # refusal examples: chosen = the refusal, rejected = an on-topic answer
     refusal_answers: Optional[str] = None  # question<TAB>answer file; default: the built-in answers
     five_section: bool = False             # restructured answers: chosen = five sections, rejected = the raw answer
+    flattened: bool = False                # five-section answers: chosen = the answer, rejected = it without headers
     kto: bool = True                       # also write the KTO form (one row per side, kto_tag)
 
 

@@ -121,3 +121,28 @@ def test_make_convert_writes_ranking_and_kto(tmp_path, capsys):
     info = json.loads((tmp_path / "dataset_info.json").read_text())
     assert info["cmedqa2_pairs_pairs"]["ranking"] is True and "kto_tag" in info["cmedqa2_pairs_kto"]["columns"]
     assert len(read_jsonl(tmp_path / "cmedqa2_pairs_pairs.jsonl")) == 6
+
+
+def test_flattened_pairs_prefer_the_sections_over_the_same_text_without_headers(tmp_path):
+    data = DataSection(sources=[{"format": "qa-jsonl", "path": "data/samples/en/qa_en.jsonl"}],
+                       noise={"share": 0.3, "distractors": 1}, refusals={"count": 4,
+                       "questions": "data/samples/en/out_of_scope_en.txt"}, pairs={"flattened": True, "kto": False},
+                       val_size=0.0, test_size=0.0)
+    summary = build(data, 42, tmp_path)
+    ranking = read_jsonl(tmp_path / "medkit_pairs_train.jsonl")
+    sectioned = [r for r in read_jsonl(tmp_path / "train.jsonl") if r["output"].startswith("【病情分析】")]
+    cited = [r for r in sectioned if "[1]" in r["instruction"]]  # noise examples: left out
+    assert cited and len(ranking) == len(sectioned) - len(cited) == summary["pairs"]["flattened-pairs"]
+    assert not [p for p in ranking if p["chosen"] == DEFAULT_REFUSAL or "[1]" in p["instruction"]]
+    first = ranking[0]
+    assert first["chosen"].count("【") == 5 and "【" not in first["rejected"] and "\n" not in first["rejected"]
+    kept_words = [w for w in first["chosen"].replace("】", "】 ").split() if not w.startswith("【")]
+    assert kept_words == first["rejected"].split()  # the same words, the headers gone
+    assert "flattened-pairs" in (tmp_path / "report.md").read_text(encoding="utf-8")
+
+
+def test_every_english_out_of_scope_question_has_an_answer():
+    questions = [q.strip() for q in (ROOT / "data/samples/en/out_of_scope_en.txt").read_text().splitlines()
+                 if q.strip() and not q.startswith("#")]
+    answers = pairs.load_answers(ROOT / "data/samples/en/out_of_scope_answers_en.txt")
+    assert sorted(answers) == sorted(questions)

@@ -34,3 +34,24 @@ def test_the_adapter_goes_to_the_running_merged_server_only_when_asked(tmp_path)
     finally:
         sleeper.kill()
         sleeper.wait()
+
+
+def test_with_a_preference_adapter_only_the_sft_adapter_goes_to_the_merged_server(tmp_path):
+    """The merged export is the SFT adapter's: the DPO adapter mounted beside it stays mounted."""
+    recipe = load_recipe(ROOT / "recipes/smollm2-135m_cpu_dpo.yaml", [f"run_dir={tmp_path}/run"])
+    layout = RunLayout.of(recipe)
+    layout.merged.mkdir(parents=True)
+    layout.servers.mkdir(parents=True)
+    sleeper = subprocess.Popen(["sleep", "60"], start_new_session=True)
+    try:
+        layout.pid_file("vllm-merged").write_text(json.dumps({
+            "name": "vLLM (merged)", "pid": sleeper.pid, "pgid": sleeper.pid, "marker": "sleep", "port": 8001,
+            "url": "http://127.0.0.1:8001/v1", "models": ["smol-med-merged"], "started": time.time()}))
+        found, _ = resolve_targets(recipe, recipe.eval)
+        chosen = {t.name: (t.model, t.base_url) for t in found}
+        assert chosen["sft"] == ("smol-med-merged", "http://127.0.0.1:8001/v1")
+        assert chosen["dpo"] == ("smol-med-dpo", "http://127.0.0.1:8000/v1")
+        assert chosen["dpo+rag"] == ("smol-med-dpo-rag", "http://127.0.0.1:8100/v1")
+    finally:
+        sleeper.kill()
+        sleeper.wait()

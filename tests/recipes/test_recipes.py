@@ -22,7 +22,8 @@ def test_there_are_six_shipped_recipes():
 @pytest.mark.parametrize("path", SHIPPED, ids=lambda p: p.name)
 def test_shipped_recipe_validates(path):
     # real recipes point at data users download, so files are checked only for the offline lanes
-    recipe = load_recipe(path, check_files=path.name in ("quickstart.yaml", "smollm2-135m_cpu_lora.yaml"))
+    recipe = load_recipe(path, check_files=path.name in ("quickstart.yaml", "smollm2-135m_cpu_lora.yaml",
+                                                         "smollm2-135m_cpu_dpo.yaml"))
     assert recipe.name
     text = path.read_text(encoding="utf-8")
     assert text.startswith("#") and "make " in text, "each recipe starts with a header saying how to run it"
