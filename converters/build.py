@@ -8,6 +8,8 @@ Pipeline (each step switchable in the recipe's data section):
   five       open answers restructured into the five 【...】 sections
   refusals   out-of-scope questions with the standard refusal, split like the rest
   noise      a share of open training examples become numbered-context examples citing [n]
+  context    a share of training refusals get retrieved-style context, none relevant (data.refusals.with_context);
+             both in the gateway's prompt template (core/rag_prompt.py, in rag.prompt's language)
   leakage    evaluation questions also found in training data are reported
   pairs      preference pairs of pair formats, plus refusal, five-section and flattened pairs (data.pairs);
              a training pair whose question is held out (validation/test) is rejected
@@ -45,6 +47,7 @@ from converters.sources import read_source
 from converters.prep import clean, dedupe, five_section, five_section_llm, noise, refusals
 from core.jsonl import write_jsonl
 from core.layout import RunLayout, dataset_info_in, eval_sets_in
+from core.rag_prompt import Passage
 from core.stage import StageFailed, begin, cli
 from recipes.schema import DataSection, Recipe
 
@@ -67,6 +70,7 @@ class Built:
     samples: dict[str, dict] = field(default_factory=dict)  # one before/after example per transformation
     derived: dict[str, list[Example]] = field(default_factory=lambda: {s: [] for s in SPLITS})  # refusal/five pairs
     pair_counts: Counter = field(default_factory=Counter)  # derived pairs by origin, refusals without an answer
+    context: Counter = field(default_factory=Counter)  # training examples given retrieved context, by kind
 
 
 def split_of(example: Example, seed: int, val_size: float, test_size: float) -> str:
@@ -180,20 +184,45 @@ def dedupe_examples(examples: list[Example], data: DataSection, built: Built) ->
     return kept + kept_pairs
 
 
-def add_noise(train: list[Example], data: DataSection, rng: random.Random, built: Built) -> None:
-    pool = [original_answer(ex) for ex in train if is_open_answer(ex)]
+def passage_of(example: Example) -> Passage:
+    """An open-answer example as the RAG corpus holds it (write_outputs, corpus_from_qa): title and text."""
+    return Passage(original_answer(example), question_of(example)[:120])
+
+
+def add_noise(train: list[Example], data: DataSection, rng: random.Random, built: Built, language: str) -> None:
+    pool = [passage_of(ex) for ex in train if is_open_answer(ex)]
     candidates = [i for i, ex in enumerate(train) if is_open_answer(ex)]
     chosen = sorted(rng.sample(candidates, round(len(candidates) * data.noise.share)))
     for i in chosen:
         ex = train[i]
-        passage = original_answer(ex)
-        others = [p for p in pool if p != passage]
-        prompt, gold = noise.inject(ex.instruction, passage, others, data.noise.distractors, rng)
+        passage = passage_of(ex)
+        others = [p for p in pool if p.text != passage.text]
+        # the bare question, as the gateway gets it from the user (not data.instruction_template's wording)
+        prompt, gold = noise.inject(question_of(ex), passage, others, data.noise.distractors, rng, language=language)
         noisy = Example(instruction=prompt, output=noise.cite(ex.output, gold), input=ex.input,
-                        system=ex.system, source=ex.source, meta={**ex.meta, "kind": "noisy-context"})
+                        system=ex.system, source=ex.source,
+                        meta={**ex.meta, "kind": "noisy-context", "question": question_of(ex)})
         if "noise" not in built.samples:
             built.samples["noise"] = {"before": ex.instruction[:300], "after": prompt[:600]}
         train[i] = noisy
+        built.context["noisy-context"] += 1
+
+
+def add_refusal_context(train: list[Example], data: DataSection, rng: random.Random, built: Built,
+                        language: str) -> None:
+    """A share of the training refusals get data.noise.distractors + 1 medical passages (as many as a
+    noise example), none relevant: the gateway retrieves for out-of-scope questions too."""
+    pool = [passage_of(ex) for ex in train if is_open_answer(ex)]  # noisy-context ones too (meta question)
+    candidates = [i for i, ex in enumerate(train) if ex.meta.get("kind") == "refusal"]
+    chosen = sorted(rng.sample(candidates, round(len(candidates) * data.refusals.with_context)))
+    for i in chosen:
+        ex = train[i]
+        prompt = noise.distractors_only(question_of(ex), pool, data.noise.distractors + 1, rng, language=language)
+        if "refusal_context" not in built.samples:
+            built.samples["refusal_context"] = {"before": ex.instruction[:300], "after": prompt[:600]}
+        train[i] = Example(instruction=prompt, output=ex.output, input=ex.input, system=ex.system, source=ex.source,
+                           meta={**ex.meta, "question": question_of(ex), "context": "distractors"})
+        built.context["refusal-with-context"] += 1
 
 
 def restructure_answers(examples: list[Example], data: DataSection, built: Built) -> None:
@@ -219,7 +248,8 @@ def restructure_answers(examples: list[Example], data: DataSection, built: Built
             built.samples["five_section"] = {"before": before[:300], "after": text[:500]}
 
 
-def build_examples(data: DataSection, seed: int) -> Built:
+def build_examples(data: DataSection, seed: int, language: str = "zh") -> Built:
+    """`language`: the retrieval prompt's (rag.prompt), for the examples given context."""
     built = Built()
     rng = random.Random(seed)
     examples = read_sources(data, built)
@@ -254,7 +284,9 @@ def build_examples(data: DataSection, seed: int) -> Built:
         built.splits[split].append(ex)
         built.per_source[ex.meta["dataset"]][split] += 1
     if data.noise.share:
-        add_noise(built.splits["train"], data, rng, built)
+        add_noise(built.splits["train"], data, rng, built, language)
+    if data.refusals.with_context:
+        add_refusal_context(built.splits["train"], data, rng, built, language)
     derive_pairs(data, built)
     refusal = next((ex for ex in examples if ex.meta.get("kind") == "refusal"), None)
     if refusal:
@@ -386,6 +418,8 @@ def write_outputs(built: Built, data: DataSection, out: Path) -> dict:
         "eval_sets": {k: len(v) for k, v in by_dataset.items()},
         "corpus_documents": len(corpus),
         "leakage": len(built.leakage),
+        "with_context": {"noisy-context": built.context["noisy-context"],
+                         "refusal-with-context": built.context["refusal-with-context"]},
         "pii_replaced": dict(built.pii),
         "per_source": {k: dict(v) for k, v in built.per_source.items()},
         "rejects_by_reason": dict(Counter(r.reason.split(":")[0] for r in built.rejects)),
@@ -397,8 +431,8 @@ def write_outputs(built: Built, data: DataSection, out: Path) -> dict:
     return summary
 
 
-def build(data: DataSection, seed: int, out: Path) -> dict:
-    built = build_examples(data, seed)
+def build(data: DataSection, seed: int, out: Path, language: str = "zh") -> dict:
+    built = build_examples(data, seed, language)
     summary = write_outputs(built, data, out)
     from converters import report  # matplotlib is imported only when a report is written
     report.write_report(built, summary, out)
@@ -412,12 +446,14 @@ def run(recipe: Recipe) -> dict:
     out = layout.data
     for warning in consistency.warnings(recipe.data):
         print(f"warning: {warning}", file=sys.stderr)
-    summary = build(recipe.data, recipe.finetune.seed, out)
+    summary = build(recipe.data, recipe.finetune.seed, out, recipe.rag.prompt if recipe.rag else "zh")
     for label, counts in summary["per_source"].items():
         print(f"   {label:24s} {accounting(counts)}; documents {counts.get('documents', 0)}")
     print(f"   splits {summary['splits']}  eval sets {summary['eval_sets']}  corpus {summary['corpus_documents']}")
     print(f"   rejects {summary['rejects_by_reason'] or 'none'}  PII replaced {summary['pii_replaced'] or 'none'}"
           f"  leakage {summary['leakage']}")
+    if any(summary["with_context"].values()):
+        print(f"   with retrieved context (train): {summary['with_context']}")
     if summary.get("five_section"):
         fs = summary["five_section"]
         print(f"   five_section: {fs['answers']} answers, placeholders in {fs['placeholder_share']:.1%} of content "

@@ -99,6 +99,9 @@ def write_report(built, summary: dict, out: Path) -> None:
              f"Kept {summary['kept']} examples ({summary['splits']}), rejected {summary['rejected']}, "
              f"dropped {summary['duplicates']} duplicates; {summary['corpus_documents']} corpus passages; "
              f"{summary['leakage']} held-out questions also found in training data (leakage.jsonl).", "",
+             "Training examples with retrieved context (core/rag_prompt.py, the gateway's prompt): "
+             f"{summary['with_context']['noisy-context']} noise-injected (data.noise), "
+             f"{summary['with_context']['refusal-with-context']} refusals (data.refusals.with_context).", "",
              "Per source, input = kept + rejected + duplicates + over max_samples; documents are corpus passages.", "",
              "| source | input | kept | rejected | duplicates | over max_samples | documents | train | validation "
              "| test |",

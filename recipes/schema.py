@@ -140,6 +140,10 @@ class RefusalSettings(Strict):
     count: int = Field(0, ge=0)
     text: Optional[str] = None             # default: the built-in refusal sentence
     questions: Optional[str] = None        # file of out-of-scope questions; default: the built-in Chinese list
+    # share of the training split's refusals given retrieved-style context (data.noise.distractors + 1
+    # medical passages, none relevant, in the rag.prompt template): the gateway retrieves for every
+    # question, so an out-of-scope one reaches the model with medical context and must be refused there too
+    with_context: float = Field(0.0, ge=0.0, le=1.0)
 
 
 class PairSettings(Strict):
@@ -407,6 +411,9 @@ class RagSection(Strict):
     chunk: ChunkSettings = ChunkSettings()
     retrieval: RetrievalSettings = RetrievalSettings()
     gateway: GatewaySettings = GatewaySettings()
+    # language of the retrieval prompt (core/rag_prompt.py): the gateway's '-rag' prompt and the
+    # training examples with context (data.noise, data.refusals.with_context) use the same one
+    prompt: Literal["zh", "en"] = "zh"
 
     @model_validator(mode="after")
     def sizes_consistent(self) -> "RagSection":

@@ -1,31 +1,39 @@
 """Noise injection: teach the model to answer from the relevant passage among noisy retrieval results.
 
-inject(question, relevant_passage, distractor_pool, n_distractors, rng) builds
+inject(question, relevant_passage, distractor_pool, n_distractors, rng, language=...) builds the
+retrieval prompt the RAG gateway sends (core/rag_prompt.py, the one template for both):
 
-    以下是检索到的参考资料，其中只有一条与问题相关，其余可能与问题无关：
-    [1] <passage>
+    <header>
+    [1] <title>
+    <passage>
+
     [2] <passage>
     ...
 
-    问题：<question>
+    <question label><question>
 
-    请只依据与问题相关的参考资料回答，忽略无关内容，并在回答中用 [编号] 注明所依据的资料。
+    <instruction: answer from the relevant passage, cite it as [n]>
 
 and returns (prompt, gold_index), gold_index being the 1-based number of the
-relevant passage. Rules:
-  * Passages are flattened to one line (every whitespace run -> one space), so
-    each "[n] " line is exactly one passage.
+relevant passage. Passages are core.rag_prompt.Passage (text, optional title, as
+corpus documents have) or plain strings (no title). Rules:
+  * Passage text is flattened to one line (every whitespace run -> one space).
   * Distractors: int(n_distractors * nonmedical_share) come from the non-medical
     list (default share 0.5, so 1 distractor -> a medical one: those are the
     hard ones), the rest from `distractor_pool` (the caller passes off-topic
     medical passages, e.g. other examples' answers). When the pool runs short,
     non-medical passages fill in; ValueError when both together are too few.
-  * The pool is de-duplicated and anything equal to the relevant passage (after
-    flattening) is removed, so the gold index is unambiguous.
+  * The pool is de-duplicated by text and anything whose text equals the relevant
+    passage (after flattening) is removed, so the gold index is unambiguous.
   * Randomness only through the given random.Random: choice of distractors with
     rng.sample, then order with rng.shuffle. Same seed -> same prompt.
   * NONMEDICAL: the passages of nonmedical_zh.txt next to this module (weather,
     cooking, sports, travel, history, written for this project), loaded at import.
+
+distractors_only(question, distractor_pool, n_passages, rng, language=...) is the same
+prompt with `n_passages` passages from the pool and no relevant one: what the gateway
+sends for an out-of-scope question (the corpus is medical), the context of a refusal
+example (data.refusals.with_context).
 
 cite(answer, gold_index) inserts "[n]" at the end of the answer's first sentence,
 before its closing 。！？!? (or "."+space), skipping blank lines and lines that are
@@ -37,10 +45,11 @@ from __future__ import annotations
 import random
 import re
 from pathlib import Path
-from typing import Iterable, Sequence
+from typing import Iterable, Sequence, Union
 
-HEADER = "以下是检索到的参考资料，其中只有一条与问题相关，其余可能与问题无关："
-INSTRUCTION = "请只依据与问题相关的参考资料回答，忽略无关内容，并在回答中用 [编号] 注明所依据的资料。"
+from core.rag_prompt import Passage, flatten, render
+
+PassageLike = Union[Passage, str]
 
 
 def load_lines(path: Path) -> tuple[str, ...]:
@@ -55,31 +64,34 @@ _SENTENCE_END = re.compile(r"[。！？!?]|(?<![\d.])\.(?=\s|$)")
 _HEADER_ONLY = re.compile(r"【[^】]*】")
 
 
-def flatten(text: str) -> str:
-    return " ".join(text.split())
+def _passage(item: PassageLike) -> Passage:
+    return item if isinstance(item, Passage) else Passage(item)
 
 
-def _unique(passages: Iterable[str], exclude: set[str]) -> list[str]:
+def _unique(passages: Iterable[PassageLike], exclude: set[str]) -> list[Passage]:
+    """Passages with flattened text, none empty, none whose text is in `exclude` (which grows)."""
     out = []
-    for passage in map(flatten, passages):
-        if passage and passage not in exclude:
-            exclude.add(passage)
-            out.append(passage)
+    for passage in map(_passage, passages):
+        text = flatten(passage.text)
+        if text and text not in exclude:
+            exclude.add(text)
+            out.append(Passage(text, flatten(passage.title)))
     return out
 
 
-def inject(example_question: str, relevant_passage: str, distractor_pool: Sequence[str],
-           n_distractors: int, rng: random.Random, *, nonmedical: Sequence[str] = NONMEDICAL,
-           nonmedical_share: float = 0.5) -> tuple[str, int]:
+def inject(example_question: str, relevant_passage: PassageLike, distractor_pool: Sequence[PassageLike],
+           n_distractors: int, rng: random.Random, *, nonmedical: Sequence[PassageLike] = NONMEDICAL,
+           nonmedical_share: float = 0.5, language: str = "zh") -> tuple[str, int]:
     """(prompt with numbered passages, 1-based index of the relevant one); see the module docstring."""
     if n_distractors < 0:
         raise ValueError(f"n_distractors must be >= 0, got {n_distractors}")
     if not 0 <= nonmedical_share <= 1:
         raise ValueError(f"nonmedical_share must be in [0, 1], got {nonmedical_share}")
-    relevant = flatten(relevant_passage)
-    if not relevant:
+    found = _unique([relevant_passage], set())
+    if not found:
         raise ValueError("relevant_passage is empty")
-    seen = {relevant}
+    relevant = found[0]
+    seen = {relevant.text}
     medical = _unique(distractor_pool, seen)
     others = _unique(nonmedical, seen)
     n_other = int(n_distractors * nonmedical_share)
@@ -91,9 +103,18 @@ def inject(example_question: str, relevant_passage: str, distractor_pool: Sequen
     passages = rng.sample(medical, n_medical) + rng.sample(others, n_other) + [relevant]
     rng.shuffle(passages)
     gold_index = passages.index(relevant) + 1    # unique: duplicates of it were removed above
-    numbered = "\n".join(f"[{i}] {p}" for i, p in enumerate(passages, start=1))
-    prompt = f"{HEADER}\n{numbered}\n\n问题：{example_question.strip()}\n\n{INSTRUCTION}"
-    return prompt, gold_index
+    return render(example_question, passages, language), gold_index
+
+
+def distractors_only(question: str, distractor_pool: Sequence[PassageLike], n_passages: int,
+                     rng: random.Random, *, language: str = "zh") -> str:
+    """The retrieval prompt with `n_passages` passages of the pool (de-duplicated), none relevant."""
+    if n_passages < 1:
+        raise ValueError(f"n_passages must be >= 1, got {n_passages}")
+    pool = _unique(distractor_pool, set())
+    if n_passages > len(pool):
+        raise ValueError(f"{n_passages} passages asked, only {len(pool)} in the pool")
+    return render(question, rng.sample(pool, n_passages), language)
 
 
 def cite(answer: str, gold_index: int) -> str:

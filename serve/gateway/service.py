@@ -8,11 +8,11 @@ Two kinds of model names reach `chat`:
                             with a `sources` list (the first SSE chunk when streamed)
 
 Where the sources go: the caller's messages are kept, system message included, and the
-sources are written into the LAST USER message (sources, then 问题：<question>, then the
-instruction). That is the layout of the noise-injection training examples (numbered
-context inside the user turn, converters/prep/noise.py), so a model fine-tuned with
-`data.noise` sees at serving time what it learnt from; it also works with chat templates
-that accept only one system message at the start.
+sources are written into the LAST USER message by core/rag_prompt.py, the one template
+the noise-injection and context-refusal training examples are written with too
+(converters/prep/noise.py), in the recipe's rag.prompt language: a model fine-tuned with
+`data.noise` sees at serving time byte for byte the layout it learnt from. In the user
+turn, it also works with chat templates that accept only one system message at the start.
 
 Errors: GatewayError carries an HTTP status for the OpenAI error shape (503 upstream
 unreachable, 504 upstream timeout, 400 bad request); UpstreamHTTPError carries vLLM's own
@@ -28,15 +28,11 @@ from typing import Any, AsyncIterator, Callable, Optional
 
 import aiohttp
 
+from core import rag_prompt
 from recipes.schema import RagSection
 from serve.gateway import follow_up
 from serve.gateway.protocol import ChatCompletionRequest, DifyRecord, SourcePayload, error_body
 from serve.rag.types import IndexNotReady, Retriever, Source
-
-HEADER = "以下是检索到的参考资料："
-NO_SOURCES = "（没有检索到相关资料）"
-INSTRUCTION = ("请只依据上述参考资料回答问题，并在回答中用 [编号] 注明所依据的资料（例如 [1]）。"
-               "如果参考资料不足以支持回答，请直接说明无法根据参考资料回答该问题，不要编造。")
 
 
 class GatewayError(Exception):
@@ -60,14 +56,14 @@ class UpstreamHTTPError(Exception):
 
 
 def source_block(index: int, source: Source) -> str:
-    """'[n] title' then the text on one line (whitespace runs flattened, as in training)."""
-    text = " ".join(source.text.split())
-    title = " ".join(source.title.split())
-    return f"[{index}] {title}\n{text}" if title else f"[{index}] {text}"
+    """'[n] title' then the text on one line (core/rag_prompt.py, as in training)."""
+    return rag_prompt.block(index, rag_prompt.Passage(source.text, source.title))
 
 
-def build_prompt(question: str, sources: list[Source], max_chars: int) -> tuple[str, list[Source]]:
-    """The user-turn prompt and the sources it numbers: as many, best first, as fit `max_chars`.
+def build_prompt(question: str, sources: list[Source], max_chars: int,
+                 language: str = "zh") -> tuple[str, list[Source]]:
+    """The user-turn prompt (core/rag_prompt.py) and the sources it numbers: as many, best first,
+    as fit `max_chars`.
 
     The budget counts the numbered blocks and the blank lines between them. A first
     source longer than the whole budget is cut to fit, so the model gets at least one.
@@ -86,8 +82,7 @@ def build_prompt(question: str, sources: list[Source], max_chars: int) -> tuple[
         blocks.append(block)
         kept.append(source)
         used += cost
-    context = "\n\n".join(blocks) if blocks else NO_SOURCES
-    return f"{HEADER}\n{context}\n\n问题：{question.strip()}\n\n{INSTRUCTION}", kept
+    return rag_prompt.assemble(question, blocks, language), kept
 
 
 def with_prompt(message: dict[str, Any], prompt: str) -> dict[str, Any]:
@@ -140,6 +135,7 @@ class GatewayService:
         self.retriever = retriever
         self.suffix = settings.gateway.model_suffix
         self.retrieval = settings.retrieval
+        self.language = settings.prompt
         self.timeout_s = settings.gateway.upstream_timeout_s
         self._session: Optional[aiohttp.ClientSession] = None
         # hooks for metrics (set by the app): seconds spent retrieving; kind of upstream failure
@@ -295,7 +291,7 @@ class GatewayService:
             raise GatewayError(400, f"model '{request.model}' retrieves with the last user message as the "
                                     f"query, and the request has no user message with text", param="messages")
         found = await self.search(await self.query(request, upstream_model, last_user), self.retrieval.context_k)
-        prompt, kept = build_prompt(question, found, self.retrieval.max_context_chars)
+        prompt, kept = build_prompt(question, found, self.retrieval.max_context_chars, self.language)
         messages[last_user] = with_prompt(messages[last_user], prompt)
         shown = [SourcePayload.from_source(i, s).model_dump()
                  for i, s in enumerate(kept[:self.retrieval.top_k], start=1)]

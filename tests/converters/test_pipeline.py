@@ -6,7 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from converters.build import build
+from converters.build import build, build_examples
+from converters.prep.refusals import DEFAULT_REFUSAL
 from converters.prep.five_section import DEFAULT_PLACEHOLDERS
 from recipes.load import load_recipe
 from tests.conftest import ROOT
@@ -117,6 +118,27 @@ def test_noise_injection_and_refusals(built):
     refusals = summary["per_source"]["refusals"]
     assert refusals["train"] + refusals.get("validation", 0) + refusals.get("test", 0) == 20
     assert len(rows(out / "eval" / "refusals.jsonl")) == refusals.get("test", 0)
+
+
+def test_refusals_with_context_are_seeded_and_counted(tmp_path):
+    recipe = load_recipe(ROOT / "recipes/quickstart.yaml", ["data.refusals.with_context=0.5"])
+    summary = build(recipe.data, recipe.finetune.seed, tmp_path)
+    refusals = [r for r in rows(tmp_path / "train.jsonl") if r["output"] == DEFAULT_REFUSAL]
+    with_context = [r for r in refusals if "\n[1] " in r["instruction"]]
+    assert len(with_context) == round(len(refusals) * 0.5) == summary["with_context"]["refusal-with-context"] > 0
+    passages = recipe.data.noise.distractors + 1
+    for r in with_context:
+        assert r["instruction"].count("\n[") == passages and f"\n[{passages + 1}] " not in r["instruction"]
+        assert "[" not in r["output"]
+    assert summary["with_context"]["noisy-context"] > 0
+    assert f"{len(with_context)} refusals (data.refusals.with_context)" in (tmp_path / "report.md").read_text()
+    assert not any(r["output"] == DEFAULT_REFUSAL for r in rows(tmp_path / "test.jsonl") if "\n[1] " in r["instruction"])
+
+    def prompts(seed: int) -> list[str]:
+        train = build_examples(recipe.data, seed).splits["train"]
+        return [ex.instruction for ex in train if ex.meta.get("context")]
+    assert prompts(recipe.finetune.seed) == [r["instruction"] for r in with_context]
+    assert prompts(recipe.finetune.seed + 1) != prompts(recipe.finetune.seed)
 
 
 def test_eval_sets_carry_gold_answers(built):

@@ -5,7 +5,10 @@ import re
 
 import pytest
 
-from converters.prep.noise import HEADER, INSTRUCTION, NONMEDICAL, cite, inject
+from converters.prep.noise import NONMEDICAL, cite, distractors_only, inject
+from core.rag_prompt import WORDINGS, Passage
+
+HEADER, INSTRUCTION = WORDINGS["zh"].header, WORDINGS["zh"].instruction
 
 QUESTION = "孩子发烧39度，可以吃布洛芬吗？"
 RELEVANT = "【药物说明】\n儿童发热≥38.5℃时可按体重使用布洛芬混悬液，两次用药间隔至少6小时。"
@@ -77,6 +80,23 @@ def test_shares_and_zero_distractors():
     assert [p for n, p in passages_of(prompt).items() if n != gold][0] in POOL
     prompt, gold = inject(QUESTION, RELEVANT, POOL, 3, random.Random(1), nonmedical_share=1.0)
     assert all(p in NONMEDICAL for n, p in passages_of(prompt).items() if n != gold)
+
+
+def test_titled_passages_and_language():
+    relevant = Passage(RELEVANT, "儿童发热用药")
+    prompt, gold = inject(QUESTION, relevant, [Passage(POOL[0], "手部湿疹")], 1, random.Random(2), language="en")
+    assert f"[{gold}] 儿童发热用药\n【药物说明】 儿童发热" in prompt
+    assert prompt.startswith(WORDINGS["en"].header + "\n[1] ") and f"\n\nQuestion: {QUESTION}\n\n" in prompt
+
+
+def test_distractors_only_has_no_relevant_passage_and_is_seeded():
+    prompt = distractors_only("How do I fix a flat tyre?", POOL + [POOL[0]], 3, random.Random(5))
+    assert distractors_only("How do I fix a flat tyre?", POOL, 3, random.Random(5)) == prompt
+    passages = passages_of(prompt)
+    assert sorted(passages) == [1, 2, 3] and all(p in POOL for p in passages.values())
+    assert prompt.endswith(f"问题：How do I fix a flat tyre?\n\n{INSTRUCTION}")
+    with pytest.raises(ValueError):
+        distractors_only("q", POOL[:2], 3, random.Random(5))
 
 
 def test_cite_marks_the_first_sentence_of_a_five_section_answer():

@@ -6,7 +6,8 @@ import asyncio
 import pytest
 
 from serve.gateway.protocol import ChatCompletionRequest, DifyRecord, SourcePayload
-from serve.gateway.service import INSTRUCTION, GatewayError, GatewayService, build_prompt, with_prompt
+from core.rag_prompt import WORDINGS
+from serve.gateway.service import GatewayError, GatewayService, build_prompt, with_prompt
 from serve.rag.types import Source
 from tests.serve.gateway.conftest import UPSTREAM_KEY, ListRetriever, corpus, rag_settings
 
@@ -28,9 +29,12 @@ def test_prompt_numbers_sources_within_the_budget():
     sources = [src(1, "甲" * 40, "一"), src(2, "乙" * 40, "二"), src(3, "丙" * 40, "三")]
     prompt, kept = build_prompt(" 头痛？ ", sources, max_chars=100)  # two blocks of 45 chars + a blank line
     assert kept == sources[:2]
-    assert prompt.startswith("以下是检索到的参考资料：\n[1] 一\n" + "甲" * 40 + "\n\n[2] 二\n")
-    assert "[3]" not in prompt and prompt.endswith("问题：头痛？\n\n" + INSTRUCTION)
-    assert "只依据" in INSTRUCTION and "[编号]" in INSTRUCTION and "无法根据参考资料回答" in INSTRUCTION
+    instruction = WORDINGS["zh"].instruction
+    assert prompt.startswith(WORDINGS["zh"].header + "\n[1] 一\n" + "甲" * 40 + "\n\n[2] 二\n")
+    assert "[3]" not in prompt and prompt.endswith("问题：头痛？\n\n" + instruction)
+    assert "只依据" in instruction and "[编号]" in instruction and "无法根据参考资料回答" in instruction
+    english, _ = build_prompt("Headache?", sources, max_chars=100, language="en")
+    assert english.startswith(WORDINGS["en"].header + "\n[1] 一\n") and english.endswith(WORDINGS["en"].instruction)
 
 
 def test_prompt_cuts_an_oversized_first_source_and_handles_none():
