@@ -86,7 +86,7 @@ def plan(recipe: Recipe, mode: str | None = None, port: int | None = None) -> La
     gpu = has_nvidia_gpu()
     if mode == "merged":
         model = RunLayout.of(recipe).merged
-        if not (model / "config.json").exists():
+        if not RunLayout.of(recipe).has_merged:
             raise SystemExit(f"error: no merged model in {model}/; run `make export` first "
                              f"(or serve the adapter with serve.mode=lora)")
         names = [s.merged_name or f"{recipe.name}-merged"]
