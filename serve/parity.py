@@ -139,9 +139,10 @@ def vllm_outputs(url: str, model: str, key: str | None, chats: list[list[dict]],
             body = {"model": model, "messages": chat, "max_tokens": max_tokens, "temperature": 0,
                     "return_token_ids": True}
             reply = client.post(f"{url}/chat/completions", json=body, headers=headers)
-            if reply.status_code == 404:
-                raise StageFailed(f"vLLM at {url} does not serve {model!r} (it was started before that adapter "
-                                  f"was trained?): restart it (`make stop`, `make serve`) and run parity again")
+            if reply.status_code == 404:  # vLLM's answer for a model name it does not serve
+                raise StageFailed(f"vLLM at {url} does not serve {model!r} (started before that adapter was "
+                                  f"trained?): restart it (`make stop`, `make serve`), then parity again. "
+                                  f"vLLM said: {reply.text[:300]}")
             reply.raise_for_status()
             data = reply.json()
             results.append({"prompt_ids": data.get("prompt_token_ids"),
