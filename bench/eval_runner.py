@@ -124,7 +124,7 @@ def main(argv: list[str]) -> int:
     items, _ = load(sorted(layout.eval_sets.glob("*.jsonl")))
     if not items:
         raise SystemExit(f"error: no evaluation items in {layout.eval_sets}/; run `make data` first")
-    mode = "merged" if (layout.merged / "config.json").exists() else "lora"
+    mode = "merged" if layout.has_merged else "lora"
     port = process.free_port()
     spec = replace(vllm_server(recipe, mode=mode, port=port, server="bench-eval-vllm", name="vLLM bench (eval runner)"),
                    log=out / "eval_runner-vllm.log")

@@ -7,7 +7,7 @@
       llamafactory/                 rendered train.yaml / export.yaml (+ DeepSpeed JSON)
       adapter/ or model/            LLaMA-Factory's output_dir: LoRA/QLoRA adapter, or the full fine-tune
       adapter-<dpo|orpo|simpo|kto>/ the preference stage's adapter
-      merged/                       the merged export (a full fine-tune is served from model/)
+      merged/                       the merged export, stamped done (a full fine-tune is served from model/)
       index/                        Chroma (embedded) + BM25
       logs/                         one log per stage and server; tensorboard/
       serve/                        pid files of running servers (<name>.json) and their recipes
@@ -22,6 +22,7 @@ from recipes.schema import Recipe
 
 RUNS_ROOT = Path("runs")
 TRAIN_DONE = "medkit_train_done.json"  # written into the trained folder when training finished
+EXPORT_DONE = "medkit_export_done.json"  # written into the merged folder when `make export` finished
 ADAPTER_RECORD = "adapters.json"        # beside the pid files: what `make adapter` changed (not a server)
 
 
@@ -109,6 +110,16 @@ class RunLayout:
     def merged(self) -> Path:
         """The model vLLM serves in merged mode (a full fine-tune needs no merge)."""
         return self.trained if self.full_finetune else self.root / "merged"
+
+    @property
+    def has_merged(self) -> bool:
+        """A merged (or fully fine-tuned) model is there to serve or to train on."""
+        return (self.merged / "config.json").exists()
+
+    @property
+    def export_done(self) -> Path:
+        """The done stamp of `make export`, inside the merged folder, with the merged model's digest."""
+        return self.merged / EXPORT_DONE
 
     # --- serving -------------------------------------------------------------------------------------
     @property

@@ -2,8 +2,12 @@
 
 Greedy decoding of the same chats through three paths, compared token for token:
   hf      transformers + peft, base with the adapter (how LLaMA-Factory trained it)
-  merged  vLLM serving the merged export
+  merged  vLLM serving the merged export (not checked, with a note, before `make export`)
   lora    vLLM serving the base with the adapter mounted (--enable-lora)
+Once the recipe's preference stage has finished (its done stamp), one more column: vLLM serving the
+preference adapter under its served name, in the mode that mounts it (serve/vllm_cmd.py: lora for
+start_from adapter, merged for start_from merged), against transformers + peft with that adapter on
+what that server loads (the base model, or the merged SFT model).
 Prompt token ids are compared too: vLLM's against the tokenizer's chat template
 (PROMPT), and that against the prompt LLaMA-Factory's `model.template` built in
 training (TRAIN-PROMPT: the model is served in another format than it learnt).
@@ -14,7 +18,8 @@ top-2 logits at that step were closer than parity.tolerance; anything else is a
 mismatch, and the command exits 1.
 
 Servers already started by `make serve` for this recipe (either mode) are used
-as they are; a missing one is started on a free port for the check and stopped after.
+as they are (one started before the preference adapter was trained does not serve it: restart it);
+a missing one is started on a free port for the check and stopped after.
 
 Run as:
     python -m serve.parity recipes/quickstart.yaml [parity.prompts=16 ...]
@@ -36,6 +41,7 @@ from recipes.render import base_model_path, train_config
 from recipes.schema import Recipe
 from serve import process
 from serve.servers import vllm_server
+from serve.vllm_cmd import model_path, preference_paths
 from train.base_model import ensure_base_model
 from train.logged import run_logged
 
@@ -70,18 +76,59 @@ def load_chats(recipe: Recipe, n: int) -> list[list[dict]]:
     return chats
 
 
-def hf_reference(recipe: Recipe, chats: list[list[dict]], out: Path) -> list[dict]:
+@dataclass(frozen=True)
+class Reference:
+    """transformers + peft: `adapter` on `base`, the model as LLaMA-Factory trained it."""
+    name: str      # sft or preference
+    base: str      # the model the adapter was trained on: the base, or the merged SFT model
+    adapter: Path
+
+
+@dataclass(frozen=True)
+class Column:
+    """One column of the table: the vLLM server of `mode` answering as `model`, against `reference`."""
+    name: str            # its key in parity.json: merged, lora or preference
+    label: str           # its header in the table: merged, lora, or the preference method (dpo, kto, ...)
+    mode: str            # the vLLM server: merged or lora
+    model: str | None    # the served model name; None: the server's own model (the merged export)
+    reference: Reference
+
+
+def preference_columns(recipe: Recipe) -> list[Column]:
+    """The preference adapter's column, in the mode that mounts it; none until its stage has finished."""
+    if recipe.preference is None or not RunLayout.of(recipe).preference_done(recipe.preference.method).exists():
+        return []
+    mode = next(m for m in MODES if preference_paths(recipe, m))
+    (name, adapter), = preference_paths(recipe, mode).items()
+    return [Column("preference", recipe.preference.method, mode, name,
+                   Reference("preference", model_path(recipe, mode), adapter))]
+
+
+def columns(recipe: Recipe) -> tuple[list[Column], dict[str, str]]:
+    """The columns to check, and why the others cannot be (no merged model before `make export`)."""
+    layout = RunLayout.of(recipe)
+    sft = Reference("sft", base_model_path(recipe), layout.trained)
+    wanted = [Column("merged", "merged", "merged", None, sft),
+              Column("lora", "lora", "lora", recipe.serve.adapters[0].name, sft), *preference_columns(recipe)]
+    skipped = {c.name: f"no merged model in {layout.merged}/ (run `make export`)"
+               for c in wanted if c.mode == "merged" and not layout.has_merged}
+    return [c for c in wanted if c.name not in skipped], skipped
+
+
+def hf_references(recipe: Recipe, references: list[Reference], chats: list[list[dict]],
+                  out: Path) -> dict[str, list[dict]]:
+    """{reference name: per chat its prompt and greedy output ids}, all from one train-env process."""
     log = RunLayout.of(recipe).log("parity")
-    request = {"base": base_model_path(recipe), "adapter": str(RunLayout.of(recipe).trained.resolve()),
-               "template": recipe.model.template, "default_system": train_config(recipe).get("default_system"),
-               "max_new_tokens": recipe.parity.max_new_tokens, "chats": chats}
-    req_file, res_file = out / "hf_request.json", out / "hf_result.json"
-    req_file.write_text(json.dumps(request, ensure_ascii=False), encoding="utf-8")
+    requests = [{"base": ref.base, "adapter": str(ref.adapter.resolve()), "template": recipe.model.template,
+                 "default_system": train_config(recipe).get("default_system"),
+                 "max_new_tokens": recipe.parity.max_new_tokens, "chats": chats} for ref in references]
+    req_file, res_file = out / "hf_requests.json", out / "hf_results.json"
+    req_file.write_text(json.dumps(requests, ensure_ascii=False), encoding="utf-8")
     code = run_logged([bin_of("train"), "-m", "train.hf_generate", str(req_file), str(res_file)],
                       log, {"HF_HUB_OFFLINE": "1"})
     if code != 0:
         raise StageFailed(f"HF reference generation failed; see {log}")
-    return json.loads(res_file.read_text())
+    return {ref.name: results for ref, results in zip(references, json.loads(res_file.read_text()))}
 
 
 def vllm_outputs(url: str, model: str, key: str | None, chats: list[list[dict]], max_tokens: int) -> list[dict]:
@@ -92,6 +139,10 @@ def vllm_outputs(url: str, model: str, key: str | None, chats: list[list[dict]],
             body = {"model": model, "messages": chat, "max_tokens": max_tokens, "temperature": 0,
                     "return_token_ids": True}
             reply = client.post(f"{url}/chat/completions", json=body, headers=headers)
+            if reply.status_code == 404:  # vLLM's answer for a model name it does not serve
+                raise StageFailed(f"vLLM at {url} does not serve {model!r} (started before that adapter was "
+                                  f"trained?): restart it (`make stop`, `make serve`), then parity again. "
+                                  f"vLLM said: {reply.text[:300]}")
             reply.raise_for_status()
             data = reply.json()
             results.append({"prompt_ids": data.get("prompt_token_ids"),
@@ -131,26 +182,58 @@ def ensure_server(recipe: Recipe, mode: str, started: list) -> dict:
     return record
 
 
+def served_outputs(recipe: Recipe, checked: list[Column], chats: list[list[dict]]) -> dict[str, list[dict]]:
+    """{column name: per chat what vLLM answered}; one server per mode, temporary ones stopped after."""
+    started: list[Path] = []
+    servers: dict[str, dict] = {}
+    served: dict[str, list[dict]] = {}
+    try:
+        for column in checked:
+            if column.mode not in servers:
+                servers[column.mode] = ensure_server(recipe, column.mode, started)
+            record = servers[column.mode]
+            served[column.name] = vllm_outputs(record["url"], column.model or record["models"][0], api_key(recipe),
+                                               chats, recipe.parity.max_new_tokens)
+    finally:
+        for file in started:
+            process.stop(file)
+    return served
+
+
 @dataclass
 class ParityResult:
-    rows: list[dict]             # per prompt: hf_tokens and a verdict per mode
+    rows: list[dict]             # per prompt: hf_tokens (of the SFT reference) and a verdict per column
     exact_matches: dict[str, int]
     failed: bool                 # a verdict beyond numerics (PROMPT, TRAIN-PROMPT, MISMATCH)
 
 
-def verdict_rows(ref: list[dict], served: dict[str, list[dict]], chats: list[list[dict]], eos_ids: set[int],
-                 tolerance: float) -> ParityResult:
-    """Compare every prompt's HF reference with each served mode; print the table."""
+def verdict_rows(refs: dict[str, list[dict]], served: dict[str, list[dict]], checked: list[Column],
+                 chats: list[list[dict]], eos_ids: set[int], tolerance: float) -> ParityResult:
+    """Compare every prompt's HF reference with each served column; print the table."""
     rows, failed = [], False
-    print(f"\n   {'#':>3s}  {'hf tokens':>9s}  {'vllm merged':14s}  {'vllm lora':14s}  hf text (start)")
-    for i, r in enumerate(ref):
-        verdicts = {m: compare(r, served[m][i], eos_ids, tolerance) for m in MODES}
+    print(f"\n   {'#':>3s}  {'hf tokens':>9s}  " + "".join(f"{'vllm ' + c.label:14s}  " for c in checked)
+          + "hf text (start)")
+    for i, chat in enumerate(chats):
+        verdicts = {c.name: compare(refs[c.reference.name][i], served[c.name][i], eos_ids, tolerance)
+                    for c in checked}
         failed |= any(v.startswith(FAILING) for v in verdicts.values())
-        text = served["lora"][i]["text"].replace("\n", "⏎")[:24]
-        print(f"   {i:3d}  {len(r['output_ids']):9d}  {verdicts['merged']:14s}  {verdicts['lora']:14s}  {text}")
-        rows.append({"prompt": i, "system": "given" if chats[i][0]["role"] == "system" else "default",
-                     "hf_tokens": len(r["output_ids"]), **verdicts})
-    return ParityResult(rows, {m: sum(row[m] == "match" for row in rows) for m in MODES}, failed)
+        tokens, text = len(refs["sft"][i]["output_ids"]), served["lora"][i]["text"].replace("\n", "⏎")[:24]
+        print(f"   {i:3d}  {tokens:9d}  " + "".join(f"{v:14s}  " for v in verdicts.values()) + text)
+        rows.append({"prompt": i, "system": "given" if chat[0]["role"] == "system" else "default",
+                     "hf_tokens": tokens, **verdicts})
+    return ParityResult(rows, {c.name: sum(row[c.name] == "match" for row in rows) for c in checked}, failed)
+
+
+def report(result: ParityResult, checked: list[Column], skipped: dict[str, str], tolerance: float) -> dict:
+    """parity.json: the rows, exact matches per column, what was not checked, what the preference column served."""
+    table = {"rows": result.rows, "exact_matches": result.exact_matches, "tolerance": tolerance}
+    if skipped:
+        table["skipped"] = skipped
+    for column in checked:
+        if column.name == "preference":
+            table["preference"] = {"model": column.model, "mode": column.mode, "base": column.reference.base,
+                                   "adapter": str(column.reference.adapter)}
+    return table
 
 
 def eos_token_ids(model_dir: Path) -> set[int]:
@@ -169,23 +252,17 @@ def run(recipe: Recipe) -> ParityResult:
         chats.append(without_system(chats[0]))  # the chat template's default system prompt
     print(f"== parity: {len(chats)} prompts (the last without a system message), greedy, "
           f"max {recipe.parity.max_new_tokens} new tokens")
-    ref = hf_reference(recipe, chats, out)
-    started: list[Path] = []
-    served: dict[str, list[dict]] = {}
-    try:
-        for mode in MODES:
-            record = ensure_server(recipe, mode, started)
-            model = record["models"][0] if mode == "merged" else recipe.serve.adapters[0].name
-            served[mode] = vllm_outputs(record["url"], model, api_key(recipe), chats, recipe.parity.max_new_tokens)
-    finally:
-        for file in started:
-            process.stop(file)
-    result = verdict_rows(ref, served, chats, eos_token_ids(Path(base_model_path(recipe))), recipe.parity.tolerance)
-    (out / "parity.json").write_text(json.dumps({"rows": result.rows, "exact_matches": result.exact_matches,
-                                                 "tolerance": recipe.parity.tolerance}, indent=2))
+    checked, skipped = columns(recipe)
+    for name, why in skipped.items():
+        print(f"   {name}: not checked, {why}")
+    refs = hf_references(recipe, list({c.reference: None for c in checked}), chats, out)
+    served = served_outputs(recipe, checked, chats)
+    result = verdict_rows(refs, served, checked, chats, eos_token_ids(Path(base_model_path(recipe))),
+                          recipe.parity.tolerance)
+    (out / "parity.json").write_text(json.dumps(report(result, checked, skipped, recipe.parity.tolerance), indent=2))
     n = len(result.rows)
-    print(f"\n   exact: merged {result.exact_matches['merged']}/{n}, lora {result.exact_matches['lora']}/{n}; "
-          f"table in {out}/parity.json")
+    print("\n   exact: " + ", ".join(f"{c.label} {result.exact_matches[c.name]}/{n}" for c in checked)
+          + f"; table in {out}/parity.json")
     if result.failed:
         raise StageFailed(MISMATCH_HELP)
     return result

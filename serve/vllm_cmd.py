@@ -62,6 +62,11 @@ def preference_paths(recipe: Recipe, mode: str) -> dict[str, Path]:
     return {served_name(recipe): preference_dir(recipe)}
 
 
+def model_path(recipe: Recipe, mode: str) -> str:
+    """What the server of `mode` loads: the merged export, or the base model the adapters mount on."""
+    return str(RunLayout.of(recipe).merged.resolve()) if mode == "merged" else base_model_path(recipe)
+
+
 def allowed_rank(r: int, what: str) -> int:
     """`r` rounded up to a rank vLLM accepts."""
     for allowed in VLLM_LORA_RANKS:
@@ -85,15 +90,13 @@ def plan(recipe: Recipe, mode: str | None = None, port: int | None = None) -> La
     port = port or s.port
     gpu = has_nvidia_gpu()
     if mode == "merged":
-        model = RunLayout.of(recipe).merged
-        if not (model / "config.json").exists():
-            raise SystemExit(f"error: no merged model in {model}/; run `make export` first "
+        if not RunLayout.of(recipe).has_merged:
+            raise SystemExit(f"error: no merged model in {RunLayout.of(recipe).merged}/; run `make export` first "
                              f"(or serve the adapter with serve.mode=lora)")
         names = [s.merged_name or f"{recipe.name}-merged"]
-        model_arg = str(model.resolve())
     else:
         names = [s.base_name]
-        model_arg = base_model_path(recipe)
+    model_arg = model_path(recipe, mode)
     # A flag only where it changes something: vLLM's defaults are dtype auto, parallel sizes 1
     # and --generation-config auto (EOS and sampling defaults from the model's generation_config.json).
     argv = [bin_of("serve"), "-m", "vllm.entrypoints.openai.api_server",

@@ -5,11 +5,13 @@ the prompt ids LLaMA-Factory's `template` builds for training (when the request
 names one), the generated token ids, and per step the gap between the top-1 and
 top-2 logits, which tells a numerics tie from a real difference in `make parity`.
 
-Runs in the train environment. Run as:
-    python -m train.hf_generate REQUEST.json RESULT.json
-REQUEST: {"base": dir, "adapter": dir|null, "template": name|null, "default_system": str|null,
-          "max_new_tokens": int,
-          "chats": [[{role, content}, ...], ...]}
+Runs in the train environment (one process for every request: importing torch, transformers and
+LLaMA-Factory costs more than generating for a few chats). Run as:
+    python -m train.hf_generate REQUESTS.json RESULTS.json
+REQUESTS: a list of {"base": dir, "adapter": dir|null, "template": name|null, "default_system": str|null,
+                     "max_new_tokens": int, "chats": [[{role, content}, ...], ...]}
+RESULTS: a list (one per request) of lists (one per chat) of
+         {"prompt_ids", "train_prompt_ids", "output_ids", "margins"}
 """
 from __future__ import annotations
 
@@ -71,5 +73,5 @@ def generate(request: dict) -> list[dict]:
 if __name__ == "__main__":
     if len(sys.argv) != 3:
         sys.exit(__doc__)
-    req = json.loads(Path(sys.argv[1]).read_text(encoding="utf-8"))
-    Path(sys.argv[2]).write_text(json.dumps(generate(req)), encoding="utf-8")
+    requests = json.loads(Path(sys.argv[1]).read_text(encoding="utf-8"))
+    Path(sys.argv[2]).write_text(json.dumps([generate(request) for request in requests]), encoding="utf-8")

@@ -4,9 +4,10 @@
 Steps: check SFT finished, render <run_dir>/llamafactory/preference.yaml (recipes/render_preference.py;
 a dataset missing from dataset_info.json, of the wrong kind, or empty is a stage error, exit 2), train
 into <run_dir>/adapter-<dpo|orpo|simpo|kto>/ and stamp it done like SFT. The stamp's digest covers the
-rendered config, the pair datasets (medkit_pairs_*, medkit_kto_*, dataset_info.json) and SFT's own
-stamp: changed pairs or a retrained SFT train the stage again; otherwise a rerun does nothing. An
-interrupted run resumes from its last checkpoint, as SFT does (train/training.py).
+rendered config, the pair datasets (medkit_pairs_*, medkit_kto_*, dataset_info.json), SFT's own
+stamp and, with `start_from: merged`, the merged model's digest (train/export.py stamps it): changed
+pairs, a retrained SFT or a re-export that changed the merged model train the stage again; otherwise
+a rerun does nothing. An interrupted run resumes from its last checkpoint, as SFT does (train/training.py).
 
 `start_from: merged` trains a new LoRA on the merged SFT model that `make export` writes. This stage
 does not export by itself (an export of a 7B model is slow and has its own checks and target): when
@@ -24,6 +25,7 @@ from core.stage import StageFailed
 from envs import bin_of
 from recipes.render_preference import PreferenceConfigError, check_dataset, method_name, write_preference_config
 from recipes.schema import Recipe
+from train.export import merged_digest
 from train.logged import run_logged
 from train.resume import TrainResult, prepare_output_dir, train_env
 
@@ -31,13 +33,16 @@ PAIR_FILES = ("medkit_pairs_", "medkit_kto_")  # the preference datasets `make d
 
 
 def config_digest(recipe: Recipe, config: Path) -> str:
-    """What a finished preference stage depends on: its config, the pair data, the SFT result."""
+    """What a finished preference stage depends on: its config, the pair data, the SFT result (and the
+    merged model it trains on with start_from: merged)."""
     layout = RunLayout.of(recipe)
     digest = hashlib.sha256(config.read_bytes())
     for file in sorted(layout.data.glob("*.json*")):
         if file.name == layout.dataset_info.name or file.name.startswith(PAIR_FILES):
             digest.update(file.name.encode() + file.read_bytes())
     digest.update(layout.train_done.read_bytes())  # a retrained SFT adapter means a new start
+    if recipe.preference.start_from == "merged":
+        digest.update(merged_digest(layout).encode())  # so does a re-export (the same path, a new model)
     return digest.hexdigest()
 
 
@@ -72,7 +77,7 @@ def run(recipe: Recipe) -> TrainResult:
     print(f"== train ({method}): the preference stage after SFT")
     if not layout.train_done.exists():
         raise StageFailed(f"preference stage: SFT has not finished in {layout.trained}/; `make train` runs it first")
-    if recipe.preference.start_from == "merged" and not (layout.merged / "config.json").exists():
+    if recipe.preference.start_from == "merged" and not layout.has_merged:
         raise StageFailed(f"preference.start_from is 'merged' but there is no merged SFT model in {layout.merged}/: "
                           f"run `make export`, then `make train` again (SFT is done and will not be retrained)", 2)
     config = render(recipe)

@@ -3,7 +3,9 @@
 cMedQA2-format pairs (data/samples/cmedqa2_pairs) and refusal pairs are built by `make data`'s
 build; `make train` (train/training.py) runs a few LoRA SFT steps, then the preference stage
 continues the adapter with DPO (sigmoid loss, the SFT model as reference) for a few steps; a rerun
-trains nothing; vLLM's launch plan mounts both adapters. Then KTO from the same SFT adapter.
+trains nothing; vLLM's launch plan mounts both adapters. `make parity` then checks the DPO adapter
+as a temporary vLLM (lora mode; there is no export, so merged mode is not checked) serves it, and
+catches a reference with another adapter. Then KTO from the same SFT adapter.
 """
 from __future__ import annotations
 
@@ -15,7 +17,9 @@ import pytest
 import yaml
 
 from converters.build import build
-from serve.vllm_cmd import plan
+from core.stage import StageFailed
+from serve import parity
+from serve.vllm_cmd import plan, preference_paths
 from train import training
 from envs import bin_of
 from recipes.load import load_recipe
@@ -46,6 +50,7 @@ def recipe(tmp_path_factory):
                         refusals={"count": 8}, pairs={"refusals": True}, noise={"share": 0.0},
                         max_reject_share=1.0)
     tree["finetune"].update(max_steps=4, save_steps=4, logging_steps=1)
+    tree["parity"] = {"prompts": 3, "max_new_tokens": 16}
     tree["preference"] = {"stage": "dpo", "pref_loss": "sigmoid", "pref_beta": 0.1, "max_steps": STEPS,
                           "learning_rate": 1.0e-3, "batch_size": 2, "gradient_accumulation": 1,
                           "extra": {"logging_steps": 1, "save_steps": STEPS}}
@@ -84,6 +89,45 @@ def test_make_train_runs_sft_then_dpo_and_a_rerun_trains_nothing(recipe, monkeyp
     launch = plan(recipe)
     assert launch.models == ["base", "med-lora", "med-lora-dpo"]
     assert f"med-lora-dpo={adapter.resolve()}" in " ".join(launch.argv)
+
+
+def test_parity_checks_the_dpo_adapter_as_vllm_serves_it_and_catches_another(recipe, monkeypatch, capsys):
+    """One vLLM start (~60-90 s on 2 CPU cores): the second parity run replays what it served."""
+    if not RunLayout.of(recipe).preference_done("dpo").exists():
+        pytest.skip("needs the DPO adapter of test_make_train_runs_sft_then_dpo_and_a_rerun_trains_nothing")
+    monkeypatch.setenv("MEDKIT_SERVE_DEVICE", "cpu")
+    served, real_served_outputs = [], parity.served_outputs
+
+    def served_once(*args):  # the first run asks vLLM, the second replays its answers
+        if not served:
+            served.append(real_served_outputs(*args))
+        return served[0]
+    monkeypatch.setattr(parity, "served_outputs", served_once)
+
+    result = parity.run(recipe)
+    out = capsys.readouterr().out
+    with capsys.disabled():
+        print(out)  # the table, under -s
+    assert "merged: not checked" in out and out.count("starting a temporary vLLM (lora)") == 1
+    table = json.loads((RunLayout.of(recipe).parity / "parity.json").read_text())
+    assert table["preference"]["model"] == "med-lora-dpo" and table["preference"]["mode"] == "lora"
+    assert [row["preference"] for row in table["rows"]] == [row["preference"] for row in result.rows]
+    assert all(row["preference"] == "match" or row["preference"].startswith("numerics")
+               for row in result.rows), result.rows
+    assert result.exact_matches["preference"] >= 1 and set(result.exact_matches) == {"lora", "preference"}
+
+    # the same served answers against transformers + peft with the SFT adapter in the DPO adapter's place
+    sft = RunLayout.of(recipe).trained
+    monkeypatch.setattr(parity, "preference_paths", lambda r, mode: {n: sft for n in preference_paths(r, mode)})
+    with pytest.raises(StageFailed, match="differ from the trained model"):
+        parity.run(recipe)
+    swapped = json.loads((RunLayout.of(recipe).parity / "parity.json").read_text())
+    out = capsys.readouterr().out
+    with capsys.disabled():
+        print(out)  # the table, under -s
+    assert "starting a temporary vLLM" not in out
+    assert any(row["preference"].startswith("MISMATCH") for row in swapped["rows"]), swapped["rows"]
+    assert [row["lora"] for row in swapped["rows"]] == [row["lora"] for row in table["rows"]]
 
 
 def test_kto_from_the_same_sft_adapter(recipe):

@@ -1,7 +1,13 @@
 """Parity verdicts, one per way a served answer can part from the trained model."""
 from __future__ import annotations
 
-from serve.parity import compare, without_system
+import pytest
+from fastapi import FastAPI
+from fastapi.responses import JSONResponse
+
+from core.stage import StageFailed
+from serve.parity import compare, vllm_outputs, without_system
+from tests.conftest import Served
 
 EOS = {2}
 
@@ -37,3 +43,19 @@ def test_training_template_other_than_the_chat_template_is_train_prompt_whatever
 def test_without_system_drops_only_the_system_turn():
     chat = [{"role": "system", "content": "s"}, {"role": "user", "content": "u"}]
     assert without_system(chat) == [{"role": "user", "content": "u"}]
+
+
+def test_a_running_server_that_does_not_serve_the_adapter_says_to_restart_it():
+    """`make serve` started before the preference stage had trained: vLLM answers 404 for its name."""
+    app = FastAPI()
+
+    @app.post("/v1/chat/completions")
+    def unknown_model():
+        return JSONResponse({"error": {"message": "The model `med-lora-dpo` does not exist.", "type": "NotFoundError",
+                                       "param": "model", "code": 404}}, status_code=404)
+    server = Served(app, "/v1")
+    try:
+        with pytest.raises(StageFailed, match=r"does not serve 'med-lora-dpo' .*restart it.*does not exist"):
+            vllm_outputs(server.url, "med-lora-dpo", None, [[{"role": "user", "content": "q"}]], 4)
+    finally:
+        server.stop()

@@ -1,6 +1,7 @@
 """`make parity`'s verdict table and exit status: 0 when every difference is numerics, 1 otherwise.
 
-The HF reference and the served outputs are stand-ins (no engines); the comparison, the table,
+The HF references, the servers and what they answer are stand-ins (no engines); which columns are
+checked, against which reference, on which server under which name, the comparison, the table,
 parity.json and the exit status are the real code."""
 from __future__ import annotations
 
@@ -9,41 +10,70 @@ import json
 import pytest
 
 from core.layout import RunLayout
+from recipes.render import base_model_path
+from recipes.load import load_recipe
 from serve import parity
+from tests.conftest import ROOT
 
 CHAT = [{"role": "system", "content": "s"}, {"role": "user", "content": "q"}]
 REF = {"prompt_ids": [1, 5, 6], "train_prompt_ids": [1, 5, 6], "output_ids": [7, 8, 9, 2],
        "margins": [3.0, 0.0001, 3.0, 3.0]}
+PREF_REF = REF | {"output_ids": [7, 8, 3, 2]}  # the preference adapter answers otherwise from step 2
 SERVED = {  # what vLLM answers, by the verdict it earns against REF
     "match": {"prompt_ids": [1, 5, 6], "output_ids": [7, 8, 9]},
     "numerics@1": {"prompt_ids": [1, 5, 6], "output_ids": [7, 4, 9]},
     "MISMATCH@2": {"prompt_ids": [1, 5, 6], "output_ids": [7, 8, 4]},
     "PROMPT": {"prompt_ids": [1, 5, 5], "output_ids": [7, 8, 9]},
+    "preference": {"prompt_ids": [1, 5, 6], "output_ids": [7, 8, 3]},  # matches PREF_REF
 }
+PREFERENCE = ["preference.max_steps=2"]
 
 
 @pytest.fixture
-def stand_ins(monkeypatch):
-    def use(merged: str, lora: str, ref: dict = REF) -> None:
+def stand_ins(monkeypatch, tmp_path):
+    """use(answers by served model name): servers record their starts, the HF references their requests."""
+    calls = {"servers": [], "asked": [], "references": []}
+
+    def use(answers: dict[str, str], ref: dict = REF, merged: bool = True) -> dict:
+        if merged:
+            RunLayout(tmp_path).merged.mkdir(parents=True, exist_ok=True)
+            (RunLayout(tmp_path).merged / "config.json").write_text("{}")
+
+        def references(recipe, refs, chats, out):
+            calls["references"] += refs
+            return {r.name: [ref if r.name == "sft" else PREF_REF] * len(chats) for r in refs}
+
+        def server(recipe, mode, started):
+            calls["servers"].append(mode)
+            return {"url": mode, "models": [f"{mode}-own-model"]}
+
+        def outputs(url, model, key, chats, n):
+            calls["asked"].append((url, model))
+            return [{**SERVED[answers[model]], "text": "t"} for _ in chats]
+
         monkeypatch.setattr(parity, "ensure_base_model", lambda recipe: None)
         monkeypatch.setattr(parity, "load_chats", lambda recipe, n: [CHAT])
         monkeypatch.setattr(parity, "eos_token_ids", lambda model_dir: {2})
-        monkeypatch.setattr(parity, "hf_reference", lambda recipe, chats, out: [ref, ref])
-        monkeypatch.setattr(parity, "ensure_server", lambda recipe, mode, started: {"url": mode, "models": ["m"]})
-        answers = {"merged": SERVED[merged], "lora": SERVED[lora]}
-        monkeypatch.setattr(parity, "vllm_outputs", lambda url, model, key, chats, n:
-                            [{**answers[url], "text": "t"} for _ in chats])
+        monkeypatch.setattr(parity, "hf_references", references)
+        monkeypatch.setattr(parity, "ensure_server", server)
+        monkeypatch.setattr(parity, "vllm_outputs", outputs)
+        return calls
     return use
 
 
-def run_parity(tmp_path) -> tuple[int, dict]:
-    code = parity.main(["recipes/quickstart.yaml", f"run_dir={tmp_path}"])
+def run_parity(tmp_path, *overrides: str) -> tuple[int, dict]:
+    code = parity.main(["recipes/quickstart.yaml", f"run_dir={tmp_path}", *overrides])
     return code, json.loads((RunLayout(tmp_path).parity / "parity.json").read_text())
+
+
+def preference_trained(tmp_path, method: str = "dpo") -> None:
+    RunLayout(tmp_path).preference_adapter(method).mkdir(parents=True)
+    RunLayout(tmp_path).preference_done(method).write_text("{}")
 
 
 @pytest.mark.parametrize("merged, lora", [("match", "match"), ("numerics@1", "match"), ("match", "numerics@1")])
 def test_matches_and_numerics_exit_0(tmp_path, stand_ins, merged, lora):
-    stand_ins(merged, lora)
+    stand_ins({"merged-own-model": merged, "med-lora": lora})
     code, table = run_parity(tmp_path)
     assert code == 0
     assert [(r["merged"], r["lora"]) for r in table["rows"]] == [(merged, lora)] * 2  # the chat + it without system
@@ -52,13 +82,72 @@ def test_matches_and_numerics_exit_0(tmp_path, stand_ins, merged, lora):
 
 @pytest.mark.parametrize("merged, lora", [("MISMATCH@2", "match"), ("match", "PROMPT"), ("PROMPT", "MISMATCH@2")])
 def test_a_mismatch_or_another_prompt_exits_1_with_the_explanation(tmp_path, stand_ins, capsys, merged, lora):
-    stand_ins(merged, lora)
+    stand_ins({"merged-own-model": merged, "med-lora": lora})
     code, table = run_parity(tmp_path)
     assert code == 1 and table["rows"][0]["merged"] == merged and table["rows"][0]["lora"] == lora
     assert "MISMATCH@i = tokens differ at step i" in capsys.readouterr().err
 
 
 def test_a_training_prompt_other_than_the_chat_template_exits_1(tmp_path, stand_ins):
-    stand_ins("match", "match", ref={**REF, "train_prompt_ids": [1, 4, 5, 6]})
+    stand_ins({"merged-own-model": "match", "med-lora": "match"}, ref={**REF, "train_prompt_ids": [1, 4, 5, 6]})
     code, table = run_parity(tmp_path)
     assert code == 1 and {r["merged"] for r in table["rows"]} == {"TRAIN-PROMPT"}
+
+
+def test_without_a_finished_preference_stage_the_table_is_the_sft_one(tmp_path, stand_ins, capsys):
+    calls = stand_ins({"merged-own-model": "match", "med-lora": "match"})
+    for overrides in ([], PREFERENCE):  # no section; a section whose stage has not run
+        code, table = run_parity(tmp_path, *overrides)
+        assert code == 0 and set(table) == {"rows", "exact_matches", "tolerance"}
+        assert set(table["rows"][0]) == {"prompt", "system", "hf_tokens", "merged", "lora"}
+    out = capsys.readouterr().out
+    assert "    #  hf tokens  vllm merged     vllm lora       hf text (start)\n" in out
+    assert "exact: merged 2/2, lora 2/2; table in" in out
+    assert calls["servers"] == ["merged", "lora"] * 2 and {r.name for r in calls["references"]} == {"sft"}
+
+
+def test_the_preference_adapter_on_the_lora_server_against_its_own_reference(tmp_path, stand_ins, capsys):
+    calls = stand_ins({"merged-own-model": "match", "med-lora": "match", "med-lora-dpo": "preference"})
+    preference_trained(tmp_path)
+    code, table = run_parity(tmp_path, *PREFERENCE)
+    assert code == 0, capsys.readouterr().err
+    assert [r["preference"] for r in table["rows"]] == ["match", "match"]
+    assert table["exact_matches"] == {"merged": 2, "lora": 2, "preference": 2}
+    assert calls["servers"] == ["merged", "lora"]  # the lora server serves both adapters
+    assert calls["asked"] == [("merged", "merged-own-model"), ("lora", "med-lora"), ("lora", "med-lora-dpo")]
+    sft, pref = calls["references"]
+    recipe = load_recipe(ROOT / "recipes/quickstart.yaml", [f"run_dir={tmp_path}", *PREFERENCE])
+    assert (pref.base, pref.adapter) == (base_model_path(recipe), RunLayout(tmp_path).preference_adapter("dpo"))
+    assert (sft.base, sft.adapter) == (base_model_path(recipe), RunLayout(tmp_path).trained)
+    assert table["preference"] | {"base": None} == {"model": "med-lora-dpo", "mode": "lora", "base": None,
+                                                    "adapter": str(RunLayout(tmp_path).preference_adapter("dpo"))}
+    out = capsys.readouterr().out
+    assert "vllm merged     vllm lora       vllm dpo        hf text" in out and "dpo 2/2" in out
+
+
+def test_a_served_preference_adapter_that_answers_like_sft_is_a_mismatch(tmp_path, stand_ins):
+    stand_ins({"merged-own-model": "match", "med-lora": "match", "med-lora-dpo": "match"})
+    preference_trained(tmp_path)
+    code, table = run_parity(tmp_path, *PREFERENCE)
+    assert code == 1 and [r["preference"] for r in table["rows"]] == ["MISMATCH@2"] * 2
+    assert [r["lora"] for r in table["rows"]] == ["match"] * 2
+
+
+def test_start_from_merged_checks_the_adapter_on_the_merged_server_over_the_merged_model(tmp_path, stand_ins):
+    calls = stand_ins({"merged-own-model": "match", "med-lora": "match", "med-lora-dpo": "preference"})
+    preference_trained(tmp_path)
+    code, table = run_parity(tmp_path, *PREFERENCE, "preference.start_from=merged")
+    assert code == 0 and table["exact_matches"]["preference"] == 2
+    assert calls["asked"] == [("merged", "merged-own-model"), ("lora", "med-lora"), ("merged", "med-lora-dpo")]
+    assert calls["references"][1].base == str(RunLayout(tmp_path).merged.resolve())
+    assert table["preference"]["mode"] == "merged"
+
+
+def test_without_a_merged_model_only_the_lora_mode_is_checked(tmp_path, stand_ins, capsys):
+    calls = stand_ins({"med-lora": "match", "med-lora-dpo": "preference"}, merged=False)
+    preference_trained(tmp_path)
+    code, table = run_parity(tmp_path, *PREFERENCE)
+    assert code == 0 and calls["servers"] == ["lora"]
+    assert table["exact_matches"] == {"lora": 2, "preference": 2}
+    assert "make export" in table["skipped"]["merged"]
+    assert "merged: not checked, no merged model in" in capsys.readouterr().out

@@ -15,7 +15,7 @@ from core.layout import RunLayout
 from core.stage import StageFailed
 from recipes.load import load_recipe
 from tests.conftest import ROOT
-from train import preference, training
+from train import export, preference, training
 
 
 @pytest.fixture
@@ -110,3 +110,39 @@ def test_start_from_merged_asks_for_the_export_first(tmp_path, trainer):
     with pytest.raises(StageFailed, match="run `make export`, then `make train` again"):
         training.run(recipe(tmp_path, *PREFERENCE, "preference.start_from=merged"))
     assert len(trainer) == 1 and RunLayout(tmp_path).train_done.exists()
+
+
+def write_model(folder: Path, weights: bytes) -> None:
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / "config.json").write_text('{"model_type": "qwen2"}')
+    (folder / "model.safetensors").write_bytes(weights)
+
+
+def test_start_from_merged_trains_again_after_a_re_export_that_changed_the_model(tmp_path, trainer):
+    merged = [*PREFERENCE, "preference.start_from=merged"]
+    layout = RunLayout(tmp_path)
+    training.ensure_data(recipe(tmp_path, *merged))
+    write_model(layout.merged, b"merged weights")
+    assert training.run(recipe(tmp_path, *merged)).preference.trained and len(trainer) == 2
+
+    export.stamp(layout)  # `make export` stamps the same model: nothing to train
+    assert not training.run(recipe(tmp_path, *merged)).preference.trained and len(trainer) == 2
+
+    write_model(layout.merged, b"merged weightz")  # a re-export: same names, same size, other weights
+    export.stamp(layout)
+    assert training.run(recipe(tmp_path, *merged)).preference.trained and len(trainer) == 3
+    assert not training.run(recipe(tmp_path, *merged)).preference.trained and len(trainer) == 3
+
+    layout.export_done.unlink()  # an unstamped model (merged before exports were stamped) is digested as it is
+    assert not training.run(recipe(tmp_path, *merged)).preference.trained
+    write_model(layout.merged, b"merged weights")
+    assert training.run(recipe(tmp_path, *merged)).preference.trained and len(trainer) == 4
+
+
+def test_the_merged_model_does_not_count_when_the_stage_continues_the_adapter(tmp_path, trainer):
+    layout = RunLayout(tmp_path)
+    training.ensure_data(recipe(tmp_path, *PREFERENCE))
+    write_model(layout.merged, b"merged weights")
+    assert training.run(recipe(tmp_path, *PREFERENCE)).preference.trained
+    write_model(layout.merged, b"merged weightz")
+    assert not training.run(recipe(tmp_path, *PREFERENCE)).preference.trained and len(trainer) == 2
