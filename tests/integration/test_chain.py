@@ -94,8 +94,10 @@ def test_gateway_answers_with_sources_in_front_of_vllm(chain):
     own = direct.chat.completions.create(model="med-lora", messages=QUESTION, max_tokens=16, temperature=0)
     assert via.choices[0].message.content == own.choices[0].message.content
     # the -rag variant streams its sources first, then the answer
+    # min_tokens (passed through to vLLM): a random-weight model may pick EOS first for a given prompt
     stream = gateway.chat.completions.create(model="med-lora-rag", max_tokens=16, temperature=0, stream=True,
-                                             messages=[{"role": "user", "content": "高血压患者饮食要注意什么？"}])
+                                             messages=[{"role": "user", "content": "高血压患者饮食要注意什么？"}],
+                                             extra_body={"min_tokens": 4})
     chunks = list(stream)
     sources = (chunks[0].model_extra or {}).get("sources")
     assert sources and 1 <= len(sources) <= 5
