@@ -25,6 +25,13 @@ DATA_FORMATS = ("qa-jsonl", "alpaca", "sharegpt", "medqa", "medqa-textbooks", "c
 class Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", validate_assignment=True)
 
+    def changed(self, *names: str) -> set[str]:
+        """Those of `names` given a value other than their default. Not model_fields_set alone: a resolved
+        recipe (recipes/load.py resolved_yaml, what the gateway loads) spells out every default."""
+        fields = type(self).model_fields
+        return {n for n in names
+                if n in self.model_fields_set and getattr(self, n) != fields[n].get_default(call_default_factory=True)}
+
 
 class TinyModel(Strict):
     """Shape of the generated Qwen2-architecture model (random weights)."""
@@ -244,7 +251,7 @@ class FinetuneSection(Strict):
 
     @model_validator(mode="after")
     def no_lora_settings_for_full(self) -> "FinetuneSection":
-        if self.method == "full" and "lora" in self.model_fields_set:
+        if self.method == "full" and self.changed("lora"):
             raise ValueError("finetune.lora is set but method is 'full'; remove it or use lora/qlora")
         return self
 
@@ -276,12 +283,12 @@ class PreferenceSection(Strict):
 
     @model_validator(mode="after")
     def options_fit_the_stage(self) -> "PreferenceSection":
-        if self.stage == "kto" and {"pref_loss", "simpo_gamma"} & self.model_fields_set:
+        if self.stage == "kto" and self.changed("pref_loss", "simpo_gamma"):
             raise ValueError("preference.pref_loss and simpo_gamma belong to stage dpo; stage kto has its own "
                              "loss (remove them, or use stage: dpo)")
-        if self.pref_loss != "simpo" and "simpo_gamma" in self.model_fields_set:
+        if self.pref_loss != "simpo" and self.changed("simpo_gamma"):
             raise ValueError("preference.simpo_gamma is used by pref_loss simpo only")
-        if self.stage == "dpo" and self.pref_loss in ("orpo", "simpo") and "reference" in self.model_fields_set:
+        if self.stage == "dpo" and self.pref_loss in ("orpo", "simpo") and self.changed("reference"):
             raise ValueError(f"pref_loss {self.pref_loss} trains without a reference model; remove preference.reference")
         return self
 

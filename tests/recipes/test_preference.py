@@ -30,7 +30,7 @@ def errors(tmp_path, preference, **sections) -> str:
 def test_bad_preference_sections_are_named_errors(tmp_path):
     assert "preference.stage" in errors(tmp_path, {"stage": "ppo"})
     assert "stage kto has its own loss" in errors(tmp_path, {"stage": "kto", "pref_loss": "orpo"})
-    assert "trains without a reference model" in errors(tmp_path, {"pref_loss": "simpo", "reference": "sft"})
+    assert "trains without a reference model" in errors(tmp_path, {"pref_loss": "simpo", "reference": "base"})
     assert "simpo_gamma is used by pref_loss simpo only" in errors(tmp_path, {"simpo_gamma": 1.0})
     assert "preference.pref_beta" in errors(tmp_path, {"pref_beta": 0})
     assert "preference.epoch" in errors(tmp_path, {"epoch": 1})  # a typo is an error, not ignored

@@ -5,7 +5,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from recipes.load import RecipeError, apply_override, load_recipe, parse_overrides
+from recipes.load import RecipeError, apply_override, load_recipe, parse_overrides, resolved_yaml
 from recipes.render import export_config, train_config, write_configs
 from tests.conftest import ROOT, run_module
 
@@ -27,6 +27,18 @@ def test_shipped_recipe_validates(path):
     assert recipe.name
     text = path.read_text(encoding="utf-8")
     assert text.startswith("#") and "make " in text, "each recipe starts with a header saying how to run it"
+
+
+@pytest.mark.parametrize("path", SHIPPED, ids=lambda p: p.name)
+def test_the_resolved_recipe_loads_again_as_the_same_recipe(path, tmp_path):
+    """What `make serve` writes for the gateway (every default spelt out) must load again: validators
+    that object to a key being set must not object to its default written out."""
+    recipe = load_recipe(path, check_files=False)
+    for variant in (recipe, *([recipe.model_copy(update={"preference": recipe.preference.model_copy(
+            update={"stage": "kto"})})] if recipe.preference else [])):
+        resolved = tmp_path / "resolved.yaml"
+        resolved.write_text(resolved_yaml(variant), encoding="utf-8")
+        assert load_recipe(resolved, check_files=False) == variant
 
 
 def test_validate_cli_lists_every_error_and_exits_2(tmp_path):
