@@ -14,7 +14,8 @@ mounts the same adapters.
 
 Checked before anything is sent, so a refused change leaves the server as it was: a name
 already served, a folder without adapter_config.json, a rank above the server's
---max-lora-rank (raise serve.max_lora_rank and restart), a name reloaded from files that
+--max-lora-rank (raise serve.max_lora_rank and restart), on CPU one adapter more than
+serve.max_loras (see SPARE_LORA_SLOT in serve/vllm_cmd.py), a name reloaded from files that
 changed since this server served it. The last one matters because vLLM's prefix cache keys
 its blocks by adapter name and folder: a retrained adapter written into the same folder
 under the same name could be answered from cached blocks of the old weights.
@@ -87,8 +88,14 @@ def add(recipe: Recipe, name: str, folder: Path) -> str:
     if not NAME.match(name):
         raise SystemExit(f"error: adapter name {name!r}: use letters, digits, '.', '_' or '-'")
     server, key = running_server(recipe), api_key(recipe)
-    if name in served_models(server, key):
+    adapters = served_models(server, key)[1:]  # the first model is the base
+    if name in adapters:
         raise SystemExit(f"error: '{name}' is already served; remove it first (REMOVE={name}) or pick another name")
+    most = server.get("max_adapters")  # CPU only: vLLM's LoRA slots less the spare one (serve/vllm_cmd.py)
+    if most is not None and len(adapters) >= most:
+        raise SystemExit(f"error: the server serves {len(adapters)} adapter(s), the most it can on CPU without "
+                         f"vLLM applying an adapter to base-model requests batched beside it; set "
+                         f"serve.max_loras: {len(adapters) + 1} (or more) and restart (`make stop`, `make serve`)")
     folder = folder.resolve()
     if not folder.is_dir():
         raise SystemExit(f"error: no adapter folder {folder}")

@@ -4,6 +4,10 @@ Greedy decoding of the same chats through three paths, compared token for token:
   hf      transformers + peft, base with the adapter (how LLaMA-Factory trained it)
   merged  vLLM serving the merged export (not checked, with a note, before `make export`)
   lora    vLLM serving the base with the adapter mounted (--enable-lora)
+  base+lora  the same server answering as the base model, each request sent together with the
+          adapter's for the same chat so that they share batches, against transformers without the
+          adapter: vLLM's CPU LoRA ops once gave base-model tokens in such a batch the adapter's delta
+          (SPARE_LORA_SLOT in serve/vllm_cmd.py)
 Once the recipe's preference stage has finished (its done stamp), one more column: vLLM serving the
 preference adapter under its served name, in the mode that mounts it (serve/vllm_cmd.py: lora for
 start_from adapter, merged for start_from merged), against transformers + peft with that adapter on
@@ -28,6 +32,7 @@ from __future__ import annotations
 
 import json
 import sys
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -51,7 +56,8 @@ MISMATCH_HELP = ("served outputs differ from the trained model beyond numerics. 
                  "model.template formats prompts differently from the tokenizer's chat template that vLLM "
                  "uses (pick the template that matches, e.g. its default system prompt); PROMPT = vLLM's "
                  "prompt differs from the chat template; MISMATCH@i = tokens differ at step i (check EOS / "
-                 "generation_config / max_lora_rank).")
+                 "generation_config / max_lora_rank); a MISMATCH under base+lora = the base model answered "
+                 "with an adapter's weights when batched beside it (see SPARE_LORA_SLOT in serve/vllm_cmd.py).")
 
 
 def without_system(chat: list[dict]) -> list[dict]:
@@ -78,20 +84,21 @@ def load_chats(recipe: Recipe, n: int) -> list[list[dict]]:
 
 @dataclass(frozen=True)
 class Reference:
-    """transformers + peft: `adapter` on `base`, the model as LLaMA-Factory trained it."""
-    name: str      # sft or preference
+    """transformers + peft: `adapter` on `base`, the model as LLaMA-Factory trained it (no adapter: the base)."""
+    name: str      # sft, preference, or base
     base: str      # the model the adapter was trained on: the base, or the merged SFT model
-    adapter: Path
+    adapter: Path | None
 
 
 @dataclass(frozen=True)
 class Column:
     """One column of the table: the vLLM server of `mode` answering as `model`, against `reference`."""
-    name: str            # its key in parity.json: merged, lora or preference
-    label: str           # its header in the table: merged, lora, or the preference method (dpo, kto, ...)
+    name: str            # its key in parity.json: merged, lora, base_beside_lora or preference
+    label: str           # its header in the table: merged, lora, base+lora, or the preference method (dpo, ...)
     mode: str            # the vLLM server: merged or lora
     model: str | None    # the served model name; None: the server's own model (the merged export)
     reference: Reference
+    beside: str | None = None  # a served model asked the same chats at the same time (shared batches)
 
 
 def preference_columns(recipe: Recipe) -> list[Column]:
@@ -108,8 +115,11 @@ def columns(recipe: Recipe) -> tuple[list[Column], dict[str, str]]:
     """The columns to check, and why the others cannot be (no merged model before `make export`)."""
     layout = RunLayout.of(recipe)
     sft = Reference("sft", base_model_path(recipe), layout.trained)
-    wanted = [Column("merged", "merged", "merged", None, sft),
-              Column("lora", "lora", "lora", recipe.serve.adapters[0].name, sft), *preference_columns(recipe)]
+    adapter = recipe.serve.adapters[0].name
+    wanted = [Column("merged", "merged", "merged", None, sft), Column("lora", "lora", "lora", adapter, sft),
+              Column("base_beside_lora", "base+lora", "lora", recipe.serve.base_name,
+                     Reference("base", base_model_path(recipe), None), beside=adapter),
+              *preference_columns(recipe)]
     skipped = {c.name: f"no merged model in {layout.merged}/ (run `make export`)"
                for c in wanted if c.mode == "merged" and not layout.has_merged}
     return [c for c in wanted if c.name not in skipped], skipped
@@ -119,7 +129,8 @@ def hf_references(recipe: Recipe, references: list[Reference], chats: list[list[
                   out: Path) -> dict[str, list[dict]]:
     """{reference name: per chat its prompt and greedy output ids}, all from one train-env process."""
     log = RunLayout.of(recipe).log("parity")
-    requests = [{"base": ref.base, "adapter": str(ref.adapter.resolve()), "template": recipe.model.template,
+    requests = [{"base": ref.base, "adapter": str(ref.adapter.resolve()) if ref.adapter else None,
+                 "template": recipe.model.template,
                  "default_system": train_config(recipe).get("default_system"),
                  "max_new_tokens": recipe.parity.max_new_tokens, "chats": chats} for ref in references]
     req_file, res_file = out / "hf_requests.json", out / "hf_results.json"
@@ -131,24 +142,33 @@ def hf_references(recipe: Recipe, references: list[Reference], chats: list[list[
     return {ref.name: results for ref, results in zip(references, json.loads(res_file.read_text()))}
 
 
-def vllm_outputs(url: str, model: str, key: str | None, chats: list[list[dict]], max_tokens: int) -> list[dict]:
+def vllm_outputs(url: str, model: str, key: str | None, chats: list[list[dict]], max_tokens: int,
+                 beside: str | None = None) -> list[dict]:
+    """`model`'s greedy answer to each chat, one request at a time; with `beside`, every chat is asked
+    of both models at once (2 x chats requests in flight, so vLLM batches them together)."""
     headers = bearer(key)
-    results = []
+
+    def ask(client: httpx.Client, name: str, chat: list[dict]) -> dict:
+        body = {"model": name, "messages": chat, "max_tokens": max_tokens, "temperature": 0,
+                "return_token_ids": True}
+        reply = client.post(f"{url}/chat/completions", json=body, headers=headers)
+        if reply.status_code == 404:  # vLLM's answer for a model name it does not serve
+            raise StageFailed(f"vLLM at {url} does not serve {name!r} (started before that adapter was "
+                              f"trained?): restart it (`make stop`, `make serve`), then parity again. "
+                              f"vLLM said: {reply.text[:300]}")
+        reply.raise_for_status()
+        data = reply.json()
+        return {"prompt_ids": data.get("prompt_token_ids"), "output_ids": data["choices"][0].get("token_ids") or [],
+                "text": data["choices"][0]["message"]["content"]}
+
     with httpx.Client(timeout=120) as client:
-        for chat in chats:
-            body = {"model": model, "messages": chat, "max_tokens": max_tokens, "temperature": 0,
-                    "return_token_ids": True}
-            reply = client.post(f"{url}/chat/completions", json=body, headers=headers)
-            if reply.status_code == 404:  # vLLM's answer for a model name it does not serve
-                raise StageFailed(f"vLLM at {url} does not serve {model!r} (started before that adapter was "
-                                  f"trained?): restart it (`make stop`, `make serve`), then parity again. "
-                                  f"vLLM said: {reply.text[:300]}")
-            reply.raise_for_status()
-            data = reply.json()
-            results.append({"prompt_ids": data.get("prompt_token_ids"),
-                            "output_ids": data["choices"][0].get("token_ids") or [],
-                            "text": data["choices"][0]["message"]["content"]})
-    return results
+        if beside is None:
+            return [ask(client, model, chat) for chat in chats]
+        with ThreadPoolExecutor(max_workers=2 * len(chats)) as pool:
+            pairs = [(pool.submit(ask, client, model, chat), pool.submit(ask, client, beside, chat)) for chat in chats]
+            for _, other in pairs:
+                other.result()  # re-raises a failed request of the other model
+            return [mine.result() for mine, _ in pairs]
 
 
 def compare(ref: dict, got: dict, eos_ids: set[int], tolerance: float) -> str:
@@ -193,7 +213,7 @@ def served_outputs(recipe: Recipe, checked: list[Column], chats: list[list[dict]
                 servers[column.mode] = ensure_server(recipe, column.mode, started)
             record = servers[column.mode]
             served[column.name] = vllm_outputs(record["url"], column.model or record["models"][0], api_key(recipe),
-                                               chats, recipe.parity.max_new_tokens)
+                                               chats, recipe.parity.max_new_tokens, beside=column.beside)
     finally:
         for file in started:
             process.stop(file)

@@ -31,6 +31,14 @@ KEY_GUARD = "medkit_key_guard.KeyGuard"
 # vLLM accepts only these values for --max-lora-rank (vllm/config/lora.py).
 VLLM_LORA_RANKS = (1, 8, 16, 32, 64, 128, 256, 320, 512)
 
+# vLLM's CPU LoRA ops (vllm/lora/ops/torch_ops/lora_ops.py, 0.32) gather each token's adapter
+# weights with `weights[slot]`, and a base-model token's slot is -1, which PyTorch reads as the
+# LAST slot: a base-model request batched beside an adapter request gets that adapter's delta,
+# silently (measured: 15 of 16 base replies became the adapter's; vLLM PR #48421, open). The GPU
+# kernels skip -1. On CPU the server gets one slot more than it may fill, so the last slot stays
+# zeros; `make adapter` keeps the served count below it, `make parity` checks a mixed batch.
+SPARE_LORA_SLOT = 1
+
 
 @dataclass
 class LaunchPlan:
@@ -42,6 +50,7 @@ class LaunchPlan:
     host: str = "127.0.0.1"
     port: int = 0
     max_lora_rank: int | None = None  # lora mode: the largest rank the server can mount
+    max_adapters: int | None = None   # CPU: the most adapters it may serve at once (see SPARE_LORA_SLOT)
 
 
 def adapter_paths(recipe: Recipe) -> dict[str, Path]:
@@ -119,12 +128,14 @@ def plan(recipe: Recipe, mode: str | None = None, port: int | None = None) -> La
         argv += ["--distributed-executor-backend", s.distributed_executor_backend]
     if gpu:
         argv += ["--gpu-memory-utilization", str(s.gpu_memory_utilization)]
-    max_rank = None
+    max_rank = max_adapters = None
     adapters = adapter_paths(recipe) if mode == "lora" else preference_paths(recipe, "merged")
     if adapters or (mode == "lora" and s.runtime_adapters):
         max_rank = allowed_rank(max([lora_rank(path) for path in adapters.values()] + [s.max_lora_rank or 1]),
                                 "serve.max_lora_rank")
-        argv += ["--enable-lora", "--max-lora-rank", str(max_rank), "--max-loras", str(s.max_loras or max(1, len(adapters)))]
+        max_adapters = s.max_loras or max(1, len(adapters))
+        slots = max_adapters if gpu else max_adapters + SPARE_LORA_SLOT
+        argv += ["--enable-lora", "--max-lora-rank", str(max_rank), "--max-loras", str(slots)]
         if adapters:
             argv += ["--lora-modules", *[f"{name}={path.resolve()}" for name, path in adapters.items()]]
         names += list(adapters)
@@ -143,4 +154,4 @@ def plan(recipe: Recipe, mode: str | None = None, port: int | None = None) -> La
         argv += ["--middleware", KEY_GUARD]
         env["PYTHONPATH"] = os.pathsep.join(p for p in (str(KEY_GUARD_DIR), os.environ.get("PYTHONPATH")) if p)
     return LaunchPlan(argv=argv, env=env, models=names, url=vllm_url(recipe, port), host=s.host, port=port,
-                      max_lora_rank=max_rank)
+                      max_lora_rank=max_rank, max_adapters=None if gpu else max_adapters)

@@ -44,12 +44,12 @@ def served(tmp_path_factory):
     run_dir = tmp_path_factory.mktemp("runs") / "adapters"
     port = process.free_port()
     args = ["recipes/quickstart.yaml", f"run_dir={run_dir}", f"serve.port={port}", "serve.runtime_adapters=true",
-            "rag=null"]
+            "serve.max_loras=2", "rag=null"]
     recipe = load_recipe(ROOT / args[0], args[1:])
     from train.base_model import ensure_base_model
     ensure_base_model(recipe)
     base = str(run_dir / "tiny-model")
-    for name, rank in (("adapter", 16), ("second", 8), ("big", 64)):
+    for name, rank in (("adapter", 16), ("second", 8), ("third", 8), ("big", 64)):
         make_adapter(base, run_dir / name, rank)
     env = {"MEDKIT_API_KEY": KEY}
     started = run_module("serve", "start", *args, env=env)
@@ -90,6 +90,8 @@ def test_add_remove_and_restart_keep_the_set(served, monkeypatch):
     # refused, and the server is left as it was
     for extra, message in ((["--add", "second", "--dir", str(run_dir / "second")], "already served"),
                            (["--add", "big", "--dir", str(run_dir / "big")], "set serve.max_lora_rank: 64"),
+                           # serve.max_loras=2 on CPU: a third would share vLLM's spare slot with the base
+                           (["--add", "third", "--dir", str(run_dir / "third")], "set serve.max_loras: 3"),
                            (["--add", "ghost", "--dir", str(run_dir / "nothing")], "no adapter folder"),
                            (["--remove", "ghost"], "not a served adapter")):
         done = adapter(served, *extra)

@@ -41,15 +41,15 @@ def stand_ins(monkeypatch, tmp_path):
 
         def references(recipe, refs, chats, out):
             calls["references"] += refs
-            return {r.name: [ref if r.name == "sft" else PREF_REF] * len(chats) for r in refs}
+            return {r.name: [PREF_REF if r.name == "preference" else ref] * len(chats) for r in refs}
 
         def server(recipe, mode, started):
             calls["servers"].append(mode)
             return {"url": mode, "models": [f"{mode}-own-model"]}
 
-        def outputs(url, model, key, chats, n):
-            calls["asked"].append((url, model))
-            return [{**SERVED[answers[model]], "text": "t"} for _ in chats]
+        def outputs(url, model, key, chats, n, beside=None):
+            calls["asked"].append((url, model) if beside is None else (url, model, beside))
+            return [{**SERVED[answers.get(model, "match")], "text": "t"} for _ in chats]
 
         monkeypatch.setattr(parity, "ensure_base_model", lambda recipe: None)
         monkeypatch.setattr(parity, "load_chats", lambda recipe, n: [CHAT])
@@ -77,7 +77,8 @@ def test_matches_and_numerics_exit_0(tmp_path, stand_ins, merged, lora):
     code, table = run_parity(tmp_path)
     assert code == 0
     assert [(r["merged"], r["lora"]) for r in table["rows"]] == [(merged, lora)] * 2  # the chat + it without system
-    assert table["exact_matches"] == {"merged": 2 * (merged == "match"), "lora": 2 * (lora == "match")}
+    assert table["exact_matches"] == {"merged": 2 * (merged == "match"), "lora": 2 * (lora == "match"),
+                                      "base_beside_lora": 2}
 
 
 @pytest.mark.parametrize("merged, lora", [("MISMATCH@2", "match"), ("match", "PROMPT"), ("PROMPT", "MISMATCH@2")])
@@ -99,11 +100,11 @@ def test_without_a_finished_preference_stage_the_table_is_the_sft_one(tmp_path, 
     for overrides in ([], PREFERENCE):  # no section; a section whose stage has not run
         code, table = run_parity(tmp_path, *overrides)
         assert code == 0 and set(table) == {"rows", "exact_matches", "tolerance"}
-        assert set(table["rows"][0]) == {"prompt", "system", "hf_tokens", "merged", "lora"}
+        assert set(table["rows"][0]) == {"prompt", "system", "hf_tokens", "merged", "lora", "base_beside_lora"}
     out = capsys.readouterr().out
-    assert "    #  hf tokens  vllm merged     vllm lora       hf text (start)\n" in out
-    assert "exact: merged 2/2, lora 2/2; table in" in out
-    assert calls["servers"] == ["merged", "lora"] * 2 and {r.name for r in calls["references"]} == {"sft"}
+    assert "    #  hf tokens  vllm merged     vllm lora       vllm base+lora  hf text (start)\n" in out
+    assert "exact: merged 2/2, lora 2/2, base+lora 2/2; table in" in out
+    assert calls["servers"] == ["merged", "lora"] * 2 and {r.name for r in calls["references"]} == {"sft", "base"}
 
 
 def test_the_preference_adapter_on_the_lora_server_against_its_own_reference(tmp_path, stand_ins, capsys):
@@ -112,17 +113,19 @@ def test_the_preference_adapter_on_the_lora_server_against_its_own_reference(tmp
     code, table = run_parity(tmp_path, *PREFERENCE)
     assert code == 0, capsys.readouterr().err
     assert [r["preference"] for r in table["rows"]] == ["match", "match"]
-    assert table["exact_matches"] == {"merged": 2, "lora": 2, "preference": 2}
+    assert table["exact_matches"] == {"merged": 2, "lora": 2, "base_beside_lora": 2, "preference": 2}
     assert calls["servers"] == ["merged", "lora"]  # the lora server serves both adapters
-    assert calls["asked"] == [("merged", "merged-own-model"), ("lora", "med-lora"), ("lora", "med-lora-dpo")]
-    sft, pref = calls["references"]
+    assert calls["asked"] == [("merged", "merged-own-model"), ("lora", "med-lora"), ("lora", "base", "med-lora"),
+                              ("lora", "med-lora-dpo")]
+    sft, base, pref = calls["references"]
+    assert (base.name, base.adapter) == ("base", None)  # transformers without an adapter
     recipe = load_recipe(ROOT / "recipes/quickstart.yaml", [f"run_dir={tmp_path}", *PREFERENCE])
     assert (pref.base, pref.adapter) == (base_model_path(recipe), RunLayout(tmp_path).preference_adapter("dpo"))
     assert (sft.base, sft.adapter) == (base_model_path(recipe), RunLayout(tmp_path).trained)
     assert table["preference"] | {"base": None} == {"model": "med-lora-dpo", "mode": "lora", "base": None,
                                                     "adapter": str(RunLayout(tmp_path).preference_adapter("dpo"))}
     out = capsys.readouterr().out
-    assert "vllm merged     vllm lora       vllm dpo        hf text" in out and "dpo 2/2" in out
+    assert "vllm lora       vllm base+lora  vllm dpo        hf text" in out and "dpo 2/2" in out
 
 
 def test_a_served_preference_adapter_that_answers_like_sft_is_a_mismatch(tmp_path, stand_ins):
@@ -138,8 +141,9 @@ def test_start_from_merged_checks_the_adapter_on_the_merged_server_over_the_merg
     preference_trained(tmp_path)
     code, table = run_parity(tmp_path, *PREFERENCE, "preference.start_from=merged")
     assert code == 0 and table["exact_matches"]["preference"] == 2
-    assert calls["asked"] == [("merged", "merged-own-model"), ("lora", "med-lora"), ("merged", "med-lora-dpo")]
-    assert calls["references"][1].base == str(RunLayout(tmp_path).merged.resolve())
+    assert calls["asked"] == [("merged", "merged-own-model"), ("lora", "med-lora"), ("lora", "base", "med-lora"),
+                              ("merged", "med-lora-dpo")]
+    assert calls["references"][2].base == str(RunLayout(tmp_path).merged.resolve())
     assert table["preference"]["mode"] == "merged"
 
 
@@ -148,6 +152,16 @@ def test_without_a_merged_model_only_the_lora_mode_is_checked(tmp_path, stand_in
     preference_trained(tmp_path)
     code, table = run_parity(tmp_path, *PREFERENCE)
     assert code == 0 and calls["servers"] == ["lora"]
-    assert table["exact_matches"] == {"lora": 2, "preference": 2}
+    assert table["exact_matches"] == {"lora": 2, "base_beside_lora": 2, "preference": 2}
     assert "make export" in table["skipped"]["merged"]
     assert "merged: not checked, no merged model in" in capsys.readouterr().out
+
+
+def test_a_base_model_answering_with_the_adapter_beside_it_is_a_mismatch(tmp_path, stand_ins, capsys):
+    """The mixed-batch column: base-model requests sent together with the adapter's must still answer
+    like transformers without the adapter (vLLM's CPU LoRA ops once applied the adapter to them)."""
+    calls = stand_ins({"merged-own-model": "match", "med-lora": "match", "base": "MISMATCH@2"})
+    code, table = run_parity(tmp_path)
+    assert code == 1 and [r["base_beside_lora"] for r in table["rows"]] == ["MISMATCH@2"] * 2
+    assert ("lora", "base", "med-lora") in calls["asked"]
+    assert "base+lora = the base model answered with an adapter's weights" in capsys.readouterr().err

@@ -38,7 +38,9 @@ def test_lora_plan_mounts_every_adapter_and_hides_the_key(tmp_path, monkeypatch)
     argv = " ".join(launch.argv)
     assert "-m vllm.entrypoints.openai.api_server" in argv
     assert f"--lora-modules med-lora={own.resolve()} second={other.resolve()}" in argv
-    assert "--max-lora-rank 64" in argv and "--max-loras 2" in argv and "--enable-lora" in argv
+    # two adapters, and on CPU a spare slot vLLM's CPU LoRA ops read for base-model tokens (SPARE_LORA_SLOT)
+    assert "--max-lora-rank 64" in argv and "--max-loras 3" in argv and "--enable-lora" in argv
+    assert launch.max_adapters == 2
     assert "--served-model-name base" in argv and "--max-model-len 2048" in argv
     assert "--tensor-parallel-size 2" in argv and "--distributed-executor-backend ray" in argv
     assert "s3cret" not in argv and launch.env["VLLM_API_KEY"] == "s3cret"
@@ -119,7 +121,7 @@ def test_the_preference_adapter_is_mounted_beside_the_sft_one(tmp_path, monkeypa
     recipe = load_recipe(ROOT / "recipes/quickstart.yaml", [f"run_dir={tmp_path}/run", "preference.max_steps=2"])
     launch = plan(recipe)
     assert f"--lora-modules med-lora={own.resolve()} med-lora-dpo={dpo.resolve()}" in " ".join(launch.argv)
-    assert launch.models == ["base", "med-lora", "med-lora-dpo"] and "--max-loras 2" in " ".join(launch.argv)
+    assert launch.models == ["base", "med-lora", "med-lora-dpo"] and "--max-loras 3" in " ".join(launch.argv)
 
     named = load_recipe(ROOT / "recipes/quickstart.yaml", [f"run_dir={tmp_path}/run", "preference.serve_name=med-dpo"])
     assert plan(named).models == ["base", "med-lora", "med-dpo"]
@@ -136,3 +138,17 @@ def test_a_preference_served_name_that_clashes_is_a_recipe_error(tmp_path):
     from recipes.load import RecipeError
     with pytest.raises(RecipeError, match="preference.serve_name"):
         load_recipe(ROOT / "recipes/quickstart.yaml", [f"run_dir={tmp_path}", "preference.serve_name=base"])
+
+
+def test_gpu_servers_get_no_spare_lora_slot(tmp_path, monkeypatch):
+    """vLLM's GPU kernels skip base-model tokens; only its CPU ops need the spare slot."""
+    monkeypatch.delenv("MEDKIT_API_KEY", raising=False)
+    fake_adapter(tmp_path / "run" / "adapter", 16)
+    recipe = load_recipe(ROOT / "recipes/quickstart.yaml", [f"run_dir={tmp_path}/run", "serve.max_loras=3"])
+    monkeypatch.setenv("MEDKIT_SERVE_DEVICE", "gpu")
+    monkeypatch.setattr("serve.vllm_cmd.bin_of", lambda env: f"envs/{env}/bin/python")  # no GPU env built here
+    gpu = plan(recipe)
+    assert "--max-loras 3" in " ".join(gpu.argv) and gpu.max_adapters is None
+    monkeypatch.setenv("MEDKIT_SERVE_DEVICE", "cpu")
+    cpu = plan(recipe)
+    assert "--max-loras 4" in " ".join(cpu.argv) and cpu.max_adapters == 3
