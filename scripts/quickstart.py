@@ -1,7 +1,7 @@
 """`make quickstart`: the whole pipeline on the embedded default, offline, on CPU.
 
-data -> tiny model -> LoRA training -> index -> vLLM serving base + LoRA (started while
-the adapter is merged) and the merged model, the RAG gateway in front -> chat requests with
+data -> tiny model -> LoRA training (the index is built meanwhile) -> vLLM serving base + LoRA
+(started while the adapter is merged) and the merged model, the RAG gateway in front -> chat requests with
 the official openai client (streamed and not, with and without retrieval) -> parity -> stop.
 The recipe is loaded once; each step calls the same stage function `make <step>` runs.
 
@@ -109,16 +109,28 @@ def merged_twin(recipe: Recipe) -> Recipe:
     return twin
 
 
+def train_and_index(recipe: Recipe, timings: dict) -> None:
+    """The index needs the corpus, not the model, so it is built while LLaMA-Factory trains: a small
+    model's training keeps about one of two cores busy (their output lines interleave)."""
+    began = time.time()
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        index = pool.submit(step, "index", serve.rag.index.run, timings, recipe)
+        step("train", train.training.run, timings, recipe)
+        index.result()  # re-raises a failed index build
+    timings["train + index"] = time.time() - began
+
+
 def export_and_serve(recipe: Recipe, merged: Recipe, timings: dict) -> None:
     """The LoRA-mounted vLLM (+ the gateway) starts as soon as the adapter and the index exist, side by
-    side with the merge; the merged vLLM once the merged model is checked. Most of a start-up is one
-    process's imports and compilation, so these overlap on two cores."""
+    side with the merge; the merged vLLM once the merged files are written, while `make export` checks
+    them (a failed check still stops the quickstart, and its servers). Most of a start-up is one
+    process's imports, so these overlap on two cores."""
     began = time.time()
     with ThreadPoolExecutor(max_workers=2) as pool:  # leaving the block waits for both starts
-        lora = pool.submit(control.start, recipe)
-        step("export", train.export.run, timings, recipe)
-        merged_start = pool.submit(control.start, merged)
-        for future in (lora, merged_start):
+        starts = [pool.submit(control.start, recipe)]
+        step("export", train.export.run, timings, recipe,
+             on_merged=lambda: starts.append(pool.submit(control.start, merged)))
+        for future in starts:
             future.result()  # re-raises a failed start (the other server is stopped at the end)
     timings["export + serve"] = time.time() - began
 
@@ -149,8 +161,7 @@ def run(recipe: Recipe, keep_serving: bool = False) -> dict[str, float]:
     finished = False
     try:
         step("data", converters.build.run, timings, recipe)
-        step("train", train.training.run, timings, recipe)
-        step("index", serve.rag.index.run, timings, recipe)
+        train_and_index(recipe, timings)
         export_and_serve(recipe, merged, timings)
         chat_checks(recipe, merged)
         step("eval", evaluation.evaluate.run, timings, recipe, progress=False)

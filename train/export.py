@@ -16,7 +16,7 @@ import hashlib
 import json
 import sys
 from pathlib import Path
-from typing import Optional
+from typing import Callable, Optional
 
 from core.layout import EXPORT_DONE, TRAIN_DONE, RunLayout
 from core.stage import StageFailed, begin, cli
@@ -50,8 +50,10 @@ def stamp(layout: RunLayout) -> None:
     layout.export_done.write_text(json.dumps({"model_sha256": model_digest(layout.merged)}))
 
 
-def run(recipe: Recipe) -> Optional[Path]:
-    """The checked model folder vLLM serves in merged mode; None when export.enabled is false."""
+def run(recipe: Recipe, on_merged: Optional[Callable[[], None]] = None) -> Optional[Path]:
+    """The checked model folder vLLM serves in merged mode; None when export.enabled is false.
+    on_merged() is called once the merged files are written, before their checks (the quickstart
+    starts the merged server then; a failed check still fails the export)."""
     layout = begin(recipe, "export")
     if not layout.train_done.exists():
         raise StageFailed(f"no finished training in {layout.trained}/; run `make train` first")
@@ -68,6 +70,8 @@ def run(recipe: Recipe) -> Optional[Path]:
     elif recipe.finetune.method != "full":
         print("== export: export.enabled is false; nothing merged")
         return None
+    if on_merged:
+        on_merged()
     if not recipe.export.check:
         stamp(layout)
         print(f"== export: {target}/ (checks skipped: export.check is false)")

@@ -56,3 +56,15 @@ def test_export_stamps_the_content_of_the_merged_model(tmp_path, merge):
     with pytest.raises(StageFailed):
         export.run(recipe)
     assert not RunLayout(tmp_path).export_done.exists()
+
+
+def test_on_merged_runs_once_the_files_are_written_and_a_failed_check_still_fails(tmp_path, merge):
+    """The quickstart starts the merged server from on_merged, while the checks run."""
+    recipe = load_recipe(ROOT / "recipes/quickstart.yaml", [f"run_dir={tmp_path}"])
+    seen = []
+    export.run(recipe, on_merged=lambda: seen.append(RunLayout(tmp_path).has_merged))
+    assert seen == [True]
+    merge["check_code"] = 1
+    with pytest.raises(StageFailed, match="has problems"):
+        export.run(recipe, on_merged=lambda: seen.append("called"))
+    assert seen == [True, "called"] and not RunLayout(tmp_path).export_done.exists()
