@@ -8,6 +8,7 @@ and merged servers can run side by side on different ports. The gateway's is
 from __future__ import annotations
 
 import time
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Optional
@@ -55,8 +56,8 @@ def start(recipe: Recipe) -> Served:
 
 def stop(recipe: Recipe) -> list[str]:
     """Stop every server started for this recipe's run directory; what was stopped."""
-    stopped = [process.stop(f) for f in RunLayout.of(recipe).pid_files()]
-    stopped = [s for s in stopped if s]
+    with ThreadPoolExecutor() as pool:  # side by side: each waits for its server's clean shutdown
+        stopped = [s for s in pool.map(process.stop, RunLayout.of(recipe).pid_files()) if s]
     print("== stop: " + (", ".join(stopped) if stopped else f"nothing running for '{recipe.name}'"))
     return stopped
 

@@ -5,8 +5,9 @@
                          wheel (train/packaged_model.py), shared by every run
   anything else          a local folder or a hub id: used as it is
 
-Both builders run in the train environment and are idempotent. The check that a
-packaged model is already in place is done here without starting that environment.
+Both builders run in the train environment and are idempotent. The checks that the tiny
+model is up to date and that a packaged model is in place are done here, without starting
+that environment.
 """
 from __future__ import annotations
 
@@ -18,6 +19,7 @@ from core.layout import RunLayout
 from core.stage import StageFailed
 from recipes.packaged import PACKAGED, packaged_dir
 from recipes.schema import TINY, Recipe
+from train import tiny_model
 from train.logged import run_logged
 
 OFFLINE = {"HF_HUB_OFFLINE": "1"}  # built models never need the hub; fail fast instead of hanging
@@ -45,6 +47,9 @@ def ensure_base_model(recipe: Recipe) -> None:
     if name == TINY:
         out = layout.tiny_model
         spec = recipe.model.tiny.model_dump()
+        if tiny_model.up_to_date(out, spec):
+            print(f"tiny model up to date: {out}")
+            return
         code = run_logged([bin_of("train"), "-m", "train.tiny_model", str(out), json.dumps(spec)],
                           layout.log("tiny-model"), OFFLINE)
         if code != 0:

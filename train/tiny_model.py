@@ -99,16 +99,26 @@ def build_tokenizer(vocab_size: int):
     )
 
 
+def wanted_stamp(spec: dict) -> dict:
+    """What medkit_tiny.json holds for a model built from `spec` and today's samples."""
+    return {"spec": spec, "corpus_sha256": hashlib.sha256("\x00".join(corpus()).encode("utf-8")).hexdigest()}
+
+
+def up_to_date(out: Path, spec: dict) -> bool:
+    """The model in `out` was built from `spec` and today's samples. Stdlib only, so the app environment
+    checks it without starting the train environment (whose torch import alone takes about 10 s)."""
+    stamp = out / "medkit_tiny.json"
+    return stamp.exists() and (out / "model.safetensors").exists() and json.loads(stamp.read_text()) == wanted_stamp(spec)
+
+
 def build(out: Path, spec: dict) -> None:
+    if up_to_date(out, spec):
+        print(f"tiny model up to date: {out}")
+        return
     import torch
     from transformers import GenerationConfig, Qwen2Config, Qwen2ForCausalLM
 
-    stamp = out / "medkit_tiny.json"
-    corpus_digest = hashlib.sha256("\x00".join(corpus()).encode("utf-8")).hexdigest()
-    wanted = {"spec": spec, "corpus_sha256": corpus_digest}
-    if stamp.exists() and json.loads(stamp.read_text()) == wanted:
-        print(f"tiny model up to date: {out}")
-        return
+    stamp, wanted = out / "medkit_tiny.json", wanted_stamp(spec)
     tokenizer = build_tokenizer(spec["vocab_size"])
     eot, im_end = tokenizer.convert_tokens_to_ids(["<|endoftext|>", "<|im_end|>"])
     config = Qwen2Config(
