@@ -9,7 +9,10 @@ separate virtual environments (DESIGN.md §4):
 
 Each environment is keyed on a hash of its requirements file, so an unchanged
 file reuses the environment (across clones too) and an edited one builds a new
-environment beside the old. Stdlib only: it runs before any environment exists.
+environment beside the old. Missing environments are built side by side: pip runs
+in one process per environment and is mostly single-threaded (resolving, unpacking,
+compiling .pyc), so on 2 cores three builds at once finish well before three in a row.
+Stdlib only: it runs before any environment exists.
 
 Run as:
     python3 envs/manage.py setup [app train serve]   # create what is missing
@@ -24,6 +27,7 @@ import shutil
 import subprocess
 import sys
 import time
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
@@ -147,8 +151,8 @@ def main(argv: list[str]) -> int:
         if unknown:
             print(f"unknown environment(s) {unknown}; choose from {list(NAMES)}", file=sys.stderr)
             return 2
-        for name in names:
-            create(name)
+        with ThreadPoolExecutor(max_workers=len(names)) as pool:
+            list(pool.map(create, names))  # re-raises the first failure (its SystemExit names the log)
         return 0
     if len(argv) == 2 and argv[0] == "python" and argv[1] in NAMES:
         if not is_ready(argv[1]):
