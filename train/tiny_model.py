@@ -108,7 +108,8 @@ def up_to_date(out: Path, spec: dict) -> bool:
     """The model in `out` was built from `spec` and today's samples. Stdlib only, so the app environment
     checks it without starting the train environment (whose torch import alone takes about 10 s)."""
     stamp = out / "medkit_tiny.json"
-    return stamp.exists() and (out / "model.safetensors").exists() and json.loads(stamp.read_text()) == wanted_stamp(spec)
+    return (stamp.exists() and (out / "model.safetensors").exists()
+            and json.loads(stamp.read_text()) == wanted_stamp(spec))
 
 
 def build(out: Path, spec: dict) -> None:
