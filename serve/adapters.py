@@ -91,11 +91,6 @@ def add(recipe: Recipe, name: str, folder: Path) -> str:
     adapters = served_models(server, key)[1:]  # the first model is the base
     if name in adapters:
         raise SystemExit(f"error: '{name}' is already served; remove it first (REMOVE={name}) or pick another name")
-    most = server.get("max_adapters")  # CPU only: vLLM's LoRA slots less the spare one (serve/vllm_cmd.py)
-    if most is not None and len(adapters) >= most:
-        raise SystemExit(f"error: the server serves {len(adapters)} adapter(s), the most it can on CPU without "
-                         f"vLLM applying an adapter to base-model requests batched beside it; set "
-                         f"serve.max_loras: {len(adapters) + 1} (or more) and restart (`make stop`, `make serve`)")
     folder = folder.resolve()
     if not folder.is_dir():
         raise SystemExit(f"error: no adapter folder {folder}")
@@ -104,6 +99,11 @@ def add(recipe: Recipe, name: str, folder: Path) -> str:
     if limit is None or rank > limit:
         raise SystemExit(f"error: {folder} has LoRA rank {rank} but the server mounts at most rank {limit}; "
                          f"set serve.max_lora_rank: {rank} (or more) and restart (`make stop`, `make serve`)")
+    most = server.get("max_adapters")  # CPU only: vLLM's LoRA slots less the spare one (serve/vllm_cmd.py)
+    if most is not None and len(adapters) >= most:
+        raise SystemExit(f"error: the server serves {len(adapters)} adapter(s), the most it can on CPU without "
+                         f"vLLM applying an adapter to base-model requests batched beside it; set "
+                         f"serve.max_loras: {len(adapters) + 1} (or more) and restart (`make stop`, `make serve`)")
     record = current_record(recipe, server)
     seen = record["served"]["fingerprints"].get(name)
     now = fingerprint(folder)
