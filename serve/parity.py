@@ -275,10 +275,8 @@ def run(recipe: Recipe) -> ParityResult:
     checked, skipped = columns(recipe)
     for name, why in skipped.items():
         print(f"   {name}: not checked, {why}")
-    with ThreadPoolExecutor(max_workers=1) as pool:  # transformers (train env) runs while vLLM answers
-        references = pool.submit(hf_references, recipe, list({c.reference: None for c in checked}), chats, out)
-        served = served_outputs(recipe, checked, chats)
-        refs = references.result()
+    refs = hf_references(recipe, list({c.reference: None for c in checked}), chats, out)
+    served = served_outputs(recipe, checked, chats)
     result = verdict_rows(refs, served, checked, chats, eos_token_ids(Path(base_model_path(recipe))),
                           recipe.parity.tolerance)
     (out / "parity.json").write_text(json.dumps(report(result, checked, skipped, recipe.parity.tolerance), indent=2))
