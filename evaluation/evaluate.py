@@ -17,7 +17,8 @@ Steps:
   4. scoring   evaluation/suites.py + evaluation/metrics.py; every target after the first
                compared with the first on the items both answered (evaluation/paired.py);
                suite perplexity asks vLLM for the references' log-probabilities
-               (evaluation/perplexity.py); eval.judge grades the answers (evaluation/judge.py,
+               (evaluation/perplexity.py), eval.choice_scoring for each option's (evaluation/
+               loglikelihood.py: lm-evaluation-harness's multiple-choice scoring); eval.judge grades the answers (evaluation/judge.py,
                cached in <run_dir>/eval/judge_cache/)
   4b. multiturn eval.multiturn's consultations, turn by turn, through every target that answered
                (evaluation/multiturn.py); skipped with a note when eval.multiturn is not set
@@ -40,6 +41,7 @@ from pathlib import Path
 from typing import Optional
 
 from evaluation import multiturn, report, suites
+from evaluation.cache import Cache, file_name
 from evaluation.items import load
 from core.endpoints import api_key, is_rag_model, rag_suffix, url_for_model, vllm_url
 from core.layout import RunLayout
@@ -162,6 +164,41 @@ def reference_perplexity(targets: list[Target], info: list[dict], suite_results:
         suite_results[name]["perplexity"] = figures
 
 
+def choice_loglikelihood(targets: list[Target], info: list[dict], suite_results: dict, items: list[dict],
+                         section: EvalSection, out: Path, notes: list[str], failed: list[str]) -> dict[str, dict]:
+    """suite_results[target]["loglikelihood"] for every vLLM target (evaluation/loglikelihood.py), its rows
+    in <out>/loglikelihood/, the items as an lm-evaluation-harness task beside them; returns
+    {target: {item id: correct}} for the paired comparisons. A target that cannot give prompt
+    log-probabilities fails (the setting was asked for): named in `failed` with the fix."""
+    from evaluation import loglikelihood
+    folder = out / "loglikelihood"
+    loglikelihood.write_lm_eval_task(items, folder / "lm_eval")
+    correct = {}
+    for target, status in zip(targets, info):
+        if status["status"] == "failed":
+            continue
+        if status["rag"]:
+            notes.append(f"log-likelihood: target '{target.name}' skipped (behind the RAG gateway: no /tokenize, "
+                         "and its prompt holds retrieved text)")
+            continue
+        try:
+            with Cache(folder / "cache" / file_name(target.name)) as cache:
+                rows, multi, timing = loglikelihood.score_target(target.base_url, target.model, items,
+                                                                 target.api_key, section.timeout_s,
+                                                                 section.concurrency, cache, target.name)
+        except Exception as exc:  # no /tokenize, no prompt_logprobs (not vLLM), connection lost
+            failed.append(f"target '{target.name}' ({target.base_url}): eval.choice_scoring "
+                          f"'{section.choice_scoring}' needs prompt log-probabilities (vLLM's /tokenize and "
+                          f"/v1/completions with prompt_logprobs), and it answered {type(exc).__name__}: {exc}; "
+                          "use eval.choice_scoring: generate for this endpoint")
+            print(f"   error: {failed[-1]}", file=sys.stderr)
+            continue
+        loglikelihood.write_rows(folder, target.name, rows)
+        suite_results.setdefault(target.name, {})["loglikelihood"] = loglikelihood.summarise(rows, multi, timing)
+        correct[target.name] = {r["id"]: r["correct"] for r in rows}
+    return correct
+
+
 def judge_answers(recipe: Recipe, section: EvalSection, out: Path, rows: dict[str, list[dict]], items: list[dict],
                   quiet: bool) -> Optional[dict]:
     """results["judge"] (evaluation/judge.py), or None when eval.judge is not set. Never raises:
@@ -248,7 +285,10 @@ def run(recipe: Recipe, serving_items: int = suites.SERVING_ITEMS, progress: boo
     runner = Runner(out / "cache", concurrency=section.concurrency, timeout_s=section.timeout_s,
                     retries=section.retries, max_tokens=section.max_tokens, temperature=section.temperature,
                     seed=section.seed, progress=progress)
-    planned = suites.plan(items, list(section.suites), section.minimal_prompt, serving_items)
+    # eval.choice_scoring loglikelihood: choice and label items are scored by log-likelihood only
+    generated = items if section.choice_scoring != "loglikelihood" else \
+        [i for i in items if i["kind"] not in suites.CHOICE_KINDS]
+    planned = suites.plan(generated, list(section.suites), section.minimal_prompt, serving_items)
     serving_ids = [r.item_id for r in planned["serving"]]
     target_info, suite_results, rows, headline, failed = [], {}, {}, {}, []
     for target in targets:
@@ -274,7 +314,7 @@ def run(recipe: Recipe, serving_items: int = suites.SERVING_ITEMS, progress: boo
         target_info.append(info)
         if outcome.responses:
             suite_results[target.name], rows[target.name] = score_target(
-                outcome, items, section, rag, serving_ids, notes)
+                outcome, generated, section, rag, serving_ids, notes)
             headline[target.name] = suites.headline(suite_results[target.name], rag)
     # every target against the first, on the items both answered (evaluation/paired.py)
     full_rows = {t: [r for r in rs if r["variant"] == "full"] for t, rs in rows.items()}
@@ -283,6 +323,15 @@ def run(recipe: Recipe, serving_items: int = suites.SERVING_ITEMS, progress: boo
               for t in full_rows if t != first}
     if "perplexity" in section.suites:
         reference_perplexity(targets, target_info, suite_results, items, section, notes)
+    if section.choice_scoring != "generate" and any(i["kind"] in suites.CHOICE_KINDS for i in items):
+        correct = choice_loglikelihood(targets, target_info, suite_results, items, section, out, notes, failed)
+        first = first or next(iter(correct), None)  # every item a choice item: no generated rows
+        for name, found in suites.paired_loglikelihood(correct, first, section.seed).items():
+            paired.setdefault(name, {}).update(found)
+        for target in targets:
+            if target.name in correct:
+                rag = next(i["rag"] for i in target_info if i["name"] == target.name)
+                headline[target.name] = suites.headline(suite_results[target.name], rag)
     judged = judge_answers(recipe, section, out, rows, items, not progress)
     consultations = multiturn_suite(recipe, section, out, runner, targets, target_info, notes)
     for name, model, why in skipped:
@@ -294,6 +343,7 @@ def run(recipe: Recipe, serving_items: int = suites.SERVING_ITEMS, progress: boo
         "scale": "fractions in [0, 1] unless the key ends in _ms, _chars, _mean (counts) or is tokens_per_s, "
                  "tokens, n or (median_item_)perplexity",
         "params": {"temperature": section.temperature, "seed": section.seed, "max_tokens": section.max_tokens,
+                   "choice_scoring": section.choice_scoring,
                    "concurrency": section.concurrency, "timeout_s": section.timeout_s, "retries": section.retries,
                    "limit": section.limit, "minimal_prompt": section.minimal_prompt,
                    "support_threshold": section.support_threshold, "suites": list(section.suites),

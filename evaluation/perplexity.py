@@ -30,46 +30,16 @@ from typing import Optional
 
 import httpx
 
+from evaluation.prompt_logprobs import token_logprobs, tokenize
 from evaluation.suites import OPEN_KINDS, messages
-
-
-class Unavailable(Exception):
-    pass
-
-
-def _root(base_url: str) -> str:
-    base = base_url.rstrip("/")
-    return base[:-3] if base.endswith("/v1") else base
 
 
 def reference_nll(client: httpx.Client, base_url: str, model: str, item: dict) -> tuple[float, int]:
     """(negative log-likelihood in nats, reference tokens) of item["reference"] after its prompt."""
-    root = _root(base_url)
-    chat = client.post(f"{root}/tokenize", json={"model": model, "messages": messages(item, item.get("system")),
-                                                 "add_generation_prompt": True})
-    if chat.status_code != 200:
-        raise Unavailable(f"POST {root}/tokenize: HTTP {chat.status_code} (perplexity needs vLLM's tokenizer "
-                          "endpoints)")
-    ref = client.post(f"{root}/tokenize", json={"model": model, "prompt": item["reference"],
-                                                "add_special_tokens": False})
-    ref.raise_for_status()
-    prompt, answer = chat.json()["tokens"], ref.json()["tokens"]
-    done = client.post(f"{base_url.rstrip('/')}/completions", json={
-        "model": model, "prompt": prompt + answer, "max_tokens": 1, "temperature": 0, "prompt_logprobs": 0})
-    if done.status_code != 200:
-        raise Unavailable(f"POST {base_url}/completions with prompt_logprobs: HTTP {done.status_code}: "
-                          f"{done.text[:200]}")
-    logprobs = done.json()["choices"][0].get("prompt_logprobs")
-    if not logprobs or len(logprobs) != len(prompt) + len(answer):
-        raise Unavailable("the server returned no prompt_logprobs for every prompt token")
-    nll = 0.0
-    for position, token in enumerate(answer, start=len(prompt)):
-        entry = logprobs[position] or {}
-        found = entry.get(str(token)) or entry.get(token)
-        if found is None:
-            raise Unavailable(f"no log-probability for prompt token {token} at position {position}")
-        nll -= found["logprob"] if isinstance(found, dict) else float(found)
-    return nll, len(answer)
+    prompt = tokenize(client, base_url, model, messages=messages(item, item.get("system")))
+    answer = tokenize(client, base_url, model, text=item["reference"])
+    [logprobs] = token_logprobs(client, base_url, model, [prompt + answer], [len(prompt)])
+    return -sum(logprobs), len(answer)
 
 
 def target_nll(base_url: str, model: str, items: list[dict], api_key: Optional[str], timeout_s: float,

@@ -114,6 +114,28 @@ def section_choice(results: dict, targets: list[str]) -> list[str]:
     return out
 
 
+def section_loglikelihood(results: dict, targets: list[str]) -> list[str]:
+    suites = results["suites"]
+    t = Table(results, targets, "loglikelihood")
+    if not t.targets:
+        return []
+    out = ["## Multiple choice by log-likelihood (eval.choice_scoring)", "",
+           "Each option scored as lm-evaluation-harness scores multiple choice (evaluation/loglikelihood.py): "
+           "context = the item's prompt + a newline + \"答案：\" (\"Answer:\" for prompts without Chinese), "
+           "continuation = \" \" + the option letter (yes/no/maybe for label items), no chat template; the sum "
+           "of the continuation tokens' log-probabilities from vLLM's prompt_logprobs picks the option "
+           "(accuracy), or that sum divided by the option's length in characters (acc_norm, lm-evaluation-"
+           "harness's length-normalised accuracy). 95% Wilson intervals. Multiple-answer items are not scored "
+           "this way. The same items as an lm-evaluation-harness task: loglikelihood/lm_eval/medkit_choice.yaml "
+           "(`lm_eval --model local-completions --include_path ... --tasks medkit_choice`).", ""]
+    return out + t.render(["target", "n", "accuracy %", "95% CI", "acc_norm %", "multiple-answer (not scored)",
+                           "items/s"], lambda x: [
+        str(suites[x]["loglikelihood"]["n"]), t.cell(x, "accuracy"),
+        f"{pct(suites[x]['loglikelihood']['ci_low'])}–{pct(suites[x]['loglikelihood']['ci_high'])}",
+        t.cell(x, "acc_norm"), str(suites[x]["loglikelihood"]["multi_answer"]),
+        num(suites[x]["loglikelihood"]["items_per_s"])]) + [""]
+
+
 def section_open(results: dict, targets: list[str], tokenizer: str) -> list[str]:
     suites = results["suites"]
     t = Table(results, targets, "open")
@@ -244,6 +266,7 @@ def render(results: dict) -> str:
              "Paired differences); NS: the 95% interval includes 0. Serving figures: plain differences.", "",
              *section_targets(results)]
     lines += section_choice(results, targets)
+    lines += section_loglikelihood(results, targets)
     lines += section_open(results, targets, results["rouge_tokenizer"])
     lines += section_format(results, targets)
     lines += section_safety(results, targets)

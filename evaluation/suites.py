@@ -23,6 +23,8 @@ Suites (eval.suites; each is scored on the `full` answers unless said otherwise)
             completion tokens / latency; the honest one when a server flushes tokens in
             bursts, as vLLM's CPU backend does), tokens per answer
   ablation  headline metrics, minimal prompt vs full, PAIRED per target (evaluation/paired.py)
+Choice and label items scored by log-likelihood instead of (or beside) the generated letter:
+eval.choice_scoring, evaluation/loglikelihood.py (results under "loglikelihood").
 An item whose request failed has no row metrics; it is counted under coverage.missing
 (and the suite's own `missing`), never as a wrong answer. A reply longer than
 MAX_SCORED_CHARS is scored on its first MAX_SCORED_CHARS characters by the overlap and
@@ -57,7 +59,8 @@ HEADLINE = (("choice", "accuracy", "accuracy"), ("open", "rougeL", "ROUGE-L"), (
             ("format", "compliance", "five-section format"), ("format", "headers_share", "section headers"),
             ("safety", "care_or_disclaimer", "care/disclaimer"),
             ("safety", "refusal_rate", "refusal (out of scope)"),
-            ("safety", "answered_medical", "answered (medical)"))
+            ("safety", "answered_medical", "answered (medical)"),
+            ("loglikelihood", "accuracy", "accuracy (log-lik.)"), ("loglikelihood", "acc_norm", "acc_norm (log-lik.)"))
 RAG_HEADLINE = (("rag", "citation_recall", "citation recall"), ("rag", "citation_precision", "citation precision"),
                 ("rag", "grounded", "grounded (1-halluc.)"))
 
@@ -256,6 +259,22 @@ def paired(rows_a: list[dict], rows_b: list[dict], seed: int = 0, resamples: int
         found = P.compare(a, b, resamples, seed, binary=label in BINARY)
         if found:
             out[label] = found
+    return out
+
+
+def paired_loglikelihood(correct: dict[str, dict[str, bool]], against: Optional[str], seed: int = 0,
+                         resamples: int = P.RESAMPLES) -> dict[str, dict]:
+    """target -> {"accuracy (log-lik.)": compare}: each target's log-likelihood picks against `against`'s,
+    paired on the items both scored ({target: {item id: correct}}, evaluation/loglikelihood.py)."""
+    if against not in correct:
+        return {}
+    base, out = {i: float(v) for i, v in correct[against].items()}, {}
+    for target, values in correct.items():
+        if target == against:
+            continue
+        found = P.compare(base, {i: float(v) for i, v in values.items()}, resamples, seed, binary=True)
+        if found:
+            out[target] = {"accuracy (log-lik.)": found}
     return out
 
 

@@ -463,6 +463,10 @@ class EvalSection(Strict):
     timeout_s: float = Field(120, gt=0)
     retries: int = Field(3, ge=0)
     rouge_tokenizer: Literal["char", "jieba", "llamafactory"] = "char"  # evaluation/overlap.py: the three modes
+    # choice and yes/no/maybe items: read the letter out of a generated reply (generate), score each
+    # option's log-likelihood as lm-evaluation-harness does (loglikelihood: those items are not
+    # generated), or both (evaluation/loglikelihood.py; vLLM targets only, not the RAG gateway)
+    choice_scoring: Literal["generate", "loglikelihood", "both"] = "generate"
     bertscore_model: Optional[str] = None
     support_threshold: float = Field(0.5, gt=0.0, le=1.0)  # lexical support test for citations
     minimal_prompt: str = "你是一名医生，请回答用户的问题。"

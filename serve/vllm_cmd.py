@@ -108,8 +108,11 @@ def plan(recipe: Recipe, mode: str | None = None, port: int | None = None) -> La
     model_arg = model_path(recipe, mode)
     # A flag only where it changes something: vLLM's defaults are dtype auto, parallel sizes 1
     # and --generation-config auto (EOS and sampling defaults from the model's generation_config.json).
+    # /tokenizer_info: lm-evaluation-harness's remote tokenizer reads it (local-completions with
+    # tokenizer_backend=remote), so its figures use the server's own tokenizer, as make eval does
     argv = [bin_of("serve"), "-m", "vllm.entrypoints.openai.api_server",
-            "--model", model_arg, "--served-model-name", names[0], "--host", s.host, "--port", str(port)]
+            "--model", model_arg, "--served-model-name", names[0], "--host", s.host, "--port", str(port),
+            "--enable-tokenizer-info-endpoint"]
     if s.dtype != "auto":
         argv += ["--dtype", s.dtype]
     if s.tensor_parallel_size > 1:

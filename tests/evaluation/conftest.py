@@ -8,7 +8,7 @@ when streamed). It records every chat request it received, and with a delay the 
 in flight at once per model and in all ("all") (`most_in_flight`). Knobs: `delay_s` per request, `fail_first` (HTTP 503 on the first request for each prompt, then answers), `fail_after`
 (503 for every chat request after the first N), `bad_request` (HTTP 400 for the requests it
 picks: those fail, the rest are answered), `served` (the model list). It also answers POST /tokenize
-(a token per character) and /v1/completions with `prompt_logprobs` (`logprob(model)` per token), as
+(a token per character; 404 with `tokenizer=False`) and /v1/completions with `prompt_logprobs` (`logprob(model)` per token), as
 vLLM does, for the perplexity suite.
 """
 from __future__ import annotations
@@ -45,6 +45,7 @@ class FakeOpenAI:
     fail_after: int | None = None  # answer this many chat requests, then 503 for ever (a server going down)
     bad_request: Callable[[str, list[dict]], bool] | None = None  # (model, messages) -> answer HTTP 400
     logprob: Callable[[str], float] = lambda model: -1.0  # /v1/completions prompt_logprobs per token
+    tokenizer: bool = True  # False: /tokenize answers 404, as on an OpenAI-compatible server that is not vLLM
     requests: list[dict] = field(default_factory=list)
     most_in_flight: dict[str, int] = field(default_factory=dict)  # model or "all" -> most requests at once
     _in_flight: dict[str, int] = field(default_factory=dict)
@@ -61,6 +62,8 @@ class FakeOpenAI:
         # character (its code point); every prompt token gets log-probability `logprob(model)`
         @app.post("/tokenize")
         async def tokenize(request: Request):
+            if not self.tokenizer:
+                return JSONResponse({"detail": "Not Found"}, status_code=404)
             body = await request.json()
             text = "".join(m["content"] for m in body["messages"]) + "\n" if "messages" in body else body["prompt"]
             return {"count": len(text), "max_model_len": 4096, "tokens": [ord(c) for c in text]}
@@ -71,10 +74,12 @@ class FakeOpenAI:
             if body["model"] not in self.served:
                 return JSONResponse({"error": {"message": f"model {body['model']} not found"}}, status_code=404)
             lp = self.logprob(body["model"])
-            logprobs = [None] + [{str(t): {"logprob": lp, "rank": 1, "decoded_token": chr(t)}}
-                                 for t in body["prompt"][1:]]
+            prompts = body["prompt"] if isinstance(body["prompt"][0], list) else [body["prompt"]]  # a batch, or one
+            choices = [{"index": n, "text": "", "finish_reason": "length",
+                        "prompt_logprobs": [None] + [{str(t): {"logprob": lp, "rank": 1, "decoded_token": chr(t)}}
+                                                     for t in prompt[1:]]} for n, prompt in enumerate(prompts)]
             return {"id": "cmpl-x", "object": "text_completion", "created": 1, "model": body["model"],
-                    "choices": [{"index": 0, "text": "", "finish_reason": "length", "prompt_logprobs": logprobs}]}
+                    "choices": choices}
 
         @app.post("/v1/chat/completions")
         async def chat(request: Request):

@@ -5,6 +5,7 @@ import json
 import subprocess
 import time
 from contextlib import contextmanager
+from pathlib import Path
 
 from core.layout import RunLayout
 from evaluation.evaluate import resolve_targets
@@ -24,6 +25,9 @@ def merged_server_running(layout: RunLayout, model: str):
     layout.merged.mkdir(parents=True)
     layout.servers.mkdir(parents=True)
     sleeper = subprocess.Popen(["sleep", "60"], start_new_session=True)
+    deadline = time.time() + 10  # until it runs `sleep`: the record's marker is read from its command line
+    while b"sleep" not in Path(f"/proc/{sleeper.pid}/cmdline").read_bytes() and time.time() < deadline:
+        time.sleep(0.01)
     try:
         layout.pid_file("vllm-merged").write_text(json.dumps({
             "name": "vLLM (merged)", "pid": sleeper.pid, "pgid": sleeper.pid, "marker": "sleep", "port": 8001,
