@@ -66,6 +66,12 @@ def test_base_sft_and_sft_rag_through_vllm_and_the_gateway(pipeline):
     assert ppl["base"]["n"] == ppl["sft"]["n"] >= 1 and ppl["base"]["tokens"] == ppl["sft"]["tokens"] > 0
     assert ppl["base"]["perplexity"] > 1 and ppl["base"]["perplexity"] != ppl["sft"]["perplexity"]
     assert "perplexity" not in suites["sft+rag"] and "## Perplexity of the reference answers" in report
+    # the quickstart's eval.choice_scoring both: exam items also scored per option by log-likelihood, on
+    # vLLM only (the gateway has no /tokenize); test_lm_eval_agreement.py checks it against lm-eval
+    ll = {t: suites[t]["loglikelihood"] for t in ("base", "sft")}
+    assert ll["base"]["n"] == ll["sft"]["n"] == suites["base"]["choice"]["n"] - 1  # CMB's multi-answer item
+    assert ll["base"]["multi_answer"] == 1 and ll["base"]["items_per_s"] > 0
+    assert "loglikelihood" not in suites["sft+rag"] and "## Multiple choice by log-likelihood" in report
     # the judge: every planned judgement asked and cached, the section written whatever it said
     judge = results["judge"]
     assert judge["requests"]["answered"] == judge["requests"]["planned"] > 0, judge
