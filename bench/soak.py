@@ -1,4 +1,5 @@
-"""Soak and fault: streamed clients through the gateway, vLLM killed with SIGKILL mid-run, restarted.
+"""Soak and fault: streamed clients through the gateway, vLLM killed with SIGKILL mid-run, restarted;
+or, with --no-kill, the load alone for --seconds, where anything but a complete stream fails the run.
 
 Starts vLLM (the recipe's serve.mode) and the RAG gateway on free loopback ports, then runs
 --clients streamed chat clients against the gateway (alternating the plain model and its
@@ -17,11 +18,13 @@ and the summary gives the counts, error latency (kill -> the error event of a st
 request -> answer for the refused ones), recovery seconds (kill -> first stream started after it
 that completes), restart seconds, the leftovers the restart stopped, and processes left at the end.
 Everything binds 127.0.0.1. It starts vLLM: run it alone on a small machine.
-Result: <run_dir>/bench/soak.json.
+Result: <run_dir>/bench/soak.json. Exit status 1 on a lost or garbled stream or a process left
+running; with --no-kill also on any HTTP error or error event (nothing may fail under load alone).
 
 Run as:
     python -m bench.soak recipes/quickstart.yaml [--clients 16] [--kill-at 20] [--after 20]
                          [--max-tokens 32] [--max-seconds 300] [key=value ...]
+    python -m bench.soak recipes/quickstart.yaml --no-kill --clients 64 --seconds 60 --max-tokens 64
 """
 from __future__ import annotations
 
@@ -55,6 +58,8 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     parser.add_argument("--after", type=float, default=20.0, help="seconds to keep going after the restart")
     parser.add_argument("--max-tokens", type=int, default=32, help="output tokens per reply")
     parser.add_argument("--max-seconds", type=float, default=300.0, help="hard limit on the whole run")
+    parser.add_argument("--no-kill", action="store_true", help="no fault: the load alone, for --seconds")
+    parser.add_argument("--seconds", type=float, default=60.0, help="with --no-kill: how long the clients loop")
     args = parser.parse_intermixed_args(argv)
     if args.clients < 1 or args.kill_at <= 0 or args.after < 0 or args.max_tokens < 1:
         parser.error("--clients and --max-tokens must be >= 1, --kill-at > 0, --after >= 0")
@@ -126,9 +131,15 @@ class Soak:
                     await asyncio.sleep(0.2)  # a refused client retries, but not in a hot loop
 
 
-def summarise(results: list[dict], killed_at: float, restart: dict, t0: float) -> dict:
+def summarise(results: list[dict], killed_at: float | None, restart: dict, t0: float) -> dict:
     kinds = {k: sum(r["kind"] == k for r in results) for k in
              ("complete", "error_event", "http_error", "lost", "garbled")}
+    load = {"requests": len(results), **kinds, "statuses": sorted({r["status"] for r in results}),
+            "by_model": {m: sum(r.get("model") == m for r in results)
+                         for m in sorted({r.get("model") or "" for r in results})},
+            "seconds": round(max((r["ended"] for r in results), default=t0) - t0, 1)}
+    if killed_at is None:  # --no-kill
+        return load
     in_flight = [r for r in results if r["started"] < killed_at <= r["ended"]]
     cut = [r for r in in_flight if r["kind"] != "complete"]
     cut_ms = [(r["ended"] - killed_at) * 1000 for r in cut]  # kill -> the client learnt its stream ended
@@ -142,8 +153,7 @@ def summarise(results: list[dict], killed_at: float, restart: dict, t0: float) -
         return {"n": len(xs), "p50": round(percentile(xs, 50), 1), "p95": round(percentile(xs, 95), 1),
                 "max": round(max(xs), 1)}
 
-    return {"requests": len(results), **kinds, "statuses": sorted({r["status"] for r in results}),
-            "in_flight_at_kill": len(in_flight), "in_flight_completed": len(in_flight) - len(cut),
+    return {**load, "in_flight_at_kill": len(in_flight), "in_flight_completed": len(in_flight) - len(cut),
             "cut_stream_end_ms_after_kill": ms(cut_ms), "refused_answer_ms": ms(refused_ms),
             "kill_s": round(killed_at - t0, 1), "restart_s": restart.get("seconds"),
             "leftovers_stopped_at_restart": restart.get("leftovers", []),
@@ -151,10 +161,13 @@ def summarise(results: list[dict], killed_at: float, restart: dict, t0: float) -
             "complete_after_recovery": len(after)}
 
 
-async def run(args: argparse.Namespace, soak: Soak, kill_and_restart) -> tuple[float, dict, float]:
+async def run(args: argparse.Namespace, soak: Soak, kill_and_restart) -> tuple[float | None, dict, float]:
     t0 = time.time()
-    soak.stop_at = t0 + args.max_seconds
+    soak.stop_at = t0 + (min(args.seconds, args.max_seconds) if args.no_kill else args.max_seconds)
     clients = [asyncio.create_task(soak.client(c)) for c in range(args.clients)]
+    if args.no_kill:
+        await asyncio.gather(*clients)
+        return None, {}, t0
     await asyncio.sleep(args.kill_at)
     killed_at, restart = await asyncio.to_thread(kill_and_restart)
     soak.stop_at = min(soak.stop_at, time.time() + args.after)
@@ -213,7 +226,9 @@ def main(argv: list[str]) -> int:
         rag = rag_model(plain, recipe.rag.gateway.model_suffix)
         models = [plain] + ([rag] if rag in listed else [])
         soak = Soak(gw_url, key, models, load_chats(recipe, 16), args.max_tokens)
-        print(f"   models {models}; SIGKILL at {args.kill_at} s, then {args.after} s after the restart", flush=True)
+        plan = (f"no fault, {args.seconds} s" if args.no_kill else
+                f"SIGKILL at {args.kill_at} s, then {args.after} s after the restart")
+        print(f"   models {models}; {plan}", flush=True)
         t_start = time.time()
         killed_at, restart, t0 = asyncio.run(run(args, soak, kill_and_restart))
     finally:
@@ -230,7 +245,10 @@ def main(argv: list[str]) -> int:
     print(json.dumps(summary, indent=2))
     (out / "soak.json").write_text(json.dumps(summary, indent=2))
     print(f"   written {out}/soak.json")
-    return 0 if summary["lost"] == summary["garbled"] == summary["processes_left_after_stop"] == 0 else 1
+    failed = summary["lost"] + summary["garbled"] + summary["processes_left_after_stop"]
+    if args.no_kill:  # under load alone every stream must complete
+        failed += summary["http_error"] + summary["error_event"]
+    return 0 if failed == 0 else 1
 
 
 if __name__ == "__main__":

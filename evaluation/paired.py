@@ -18,6 +18,12 @@ compare(a, b, resamples, seed) with a, b = {item id: value or None}:
                      X ~ Bin(n01 + n10, 1/2), when n01 + n10 < 25; else the chi-square
                      statistic with continuity correction (|n01 - n10| - 1)² / (n01 + n10),
                      1 degree of freedom (p = erfc(√(x/2))). 1.0 when nothing is discordant.
+    mde              the smallest true difference these n items detect with 80% power at a two-sided
+                     5% level: (z_0.975 + z_0.80) · s_d / √n, s_d the standard deviation of the item
+                     differences (normal approximation of the paired test; None when n < 2 or
+                     no item differs, so s_d = 0 and the items carry no variance to judge by)
+    underpowered     |delta| < mde: a difference smaller than the one this n can tell apart from
+                     noise; neither a shown difference nor evidence of none
 None when no item has a value on both sides.
 
 Run as (two lists of 0/1 outcomes, same items in the same order):
@@ -30,6 +36,7 @@ import sys
 from typing import Mapping, Optional
 
 RESAMPLES = 2000
+Z_POWER = 2.8016  # z_0.975 + z_0.80 = 1.95996 + 0.84162 (scipy.stats.norm.ppf; checked in the tests)
 EXACT_BELOW = 25  # discordant pairs under which McNemar's p is the exact binomial one
 
 
@@ -55,6 +62,15 @@ def bootstrap(diffs: list[float], resamples: int = RESAMPLES, seed: int = 0) -> 
     return float(low), float(high)
 
 
+def min_detectable(diffs: list[float]) -> Optional[float]:
+    """Z_POWER · s_d / √n (see the module docstring); None when it cannot be estimated."""
+    if len(diffs) < 2:
+        return None
+    mean = sum(diffs) / len(diffs)
+    sd = math.sqrt(sum((d - mean) ** 2 for d in diffs) / (len(diffs) - 1))
+    return Z_POWER * sd / math.sqrt(len(diffs)) if sd > 0 else None
+
+
 def compare(a: Mapping[str, Optional[float]], b: Mapping[str, Optional[float]],
             resamples: int = RESAMPLES, seed: int = 0, binary: bool = False) -> Optional[dict]:
     ids = [i for i in a if a[i] is not None and b.get(i) is not None]
@@ -63,8 +79,11 @@ def compare(a: Mapping[str, Optional[float]], b: Mapping[str, Optional[float]],
     xa, xb = [float(a[i]) for i in ids], [float(b[i]) for i in ids]
     diffs = [y - x for x, y in zip(xa, xb)]
     low, high = bootstrap(diffs, resamples, seed)
-    out = {"n": len(ids), "a": sum(xa) / len(ids), "b": sum(xb) / len(ids), "delta": sum(diffs) / len(ids),
-           "ci_low": low, "ci_high": high, "spans_zero": low <= 0 <= high}
+    delta = sum(diffs) / len(ids)
+    mde = min_detectable(diffs)
+    out = {"n": len(ids), "a": sum(xa) / len(ids), "b": sum(xb) / len(ids), "delta": delta,
+           "ci_low": low, "ci_high": high, "spans_zero": low <= 0 <= high,
+           "mde": mde, "underpowered": abs(delta) < mde if mde is not None else None}
     if binary:
         n01 = sum(1 for x, y in zip(xa, xb) if x == 0 and y == 1)
         n10 = sum(1 for x, y in zip(xa, xb) if x == 1 and y == 0)

@@ -18,6 +18,9 @@ CELL_LABELS[("safety", "false_refusal_rate")] = ("answered (medical)", -1)
 NS = "NS"
 LEGEND = (f"{NS} = the paired bootstrap 95% interval of the difference includes 0 (no difference shown "
           "by these items).")
+POWER_NOTE = ("MDE = the smallest difference these n items detect with 80% power at the 5% level "
+              "(2.80 · SD of the item differences / √n); \"underpowered\" = the difference is smaller than that, "
+              "so these items can neither show it nor rule it out: add items before reading it.")
 
 
 def points(delta: float) -> str:
@@ -50,6 +53,13 @@ def p_value(c: dict) -> str:
     return f"{c['mcnemar_p']:.3f} ({c['n01']}↑ {c['n10']}↓)"
 
 
+def power(c: dict) -> str:
+    """'±24.1 underpowered' / '±3.2' / '—' (older results, or no item differed)."""
+    if c.get("mde") is None:
+        return "—"
+    return f"±{c['mde'] * 100:.1f}" + (" underpowered" if c.get("underpowered") else "")
+
+
 def section_paired(results: dict) -> list[str]:
     info = results.get("paired") or {}
     rows = [(t, label, c) for t, per in (info.get("targets") or {}).items() for label, c in per.items()]
@@ -60,12 +70,12 @@ def section_paired(results: dict) -> list[str]:
            f"Each metric on the items both targets answered (n); Δ = target − {first} in points; 95% interval "
            f"from {info['resamples']} paired bootstrap resamples (seed {info['seed']}); McNemar p for accuracy "
            "(exact binomial below 25 discordant items; ↑ items only the target got right, ↓ only "
-           f"{first}). {LEGEND}", "",
-           f"| target | metric | n | {first} % | target % | Δ | 95% CI | McNemar p |",
-           "|---|---|---|---|---|---|---|---|"]
+           f"{first}). {LEGEND} {POWER_NOTE}", "",
+           f"| target | metric | n | {first} % | target % | Δ | 95% CI | McNemar p | MDE |",
+           "|---|---|---|---|---|---|---|---|---|"]
     for t, label, c in rows:
         out.append(f"| {t} | {label} | {c['n']} | {pct(c['a'])} | {pct(c['b'])} | {points(c['delta'])}"
-                   f"{' ' + NS if c['spans_zero'] else ''} | {interval(c)} | {p_value(c)} |")
+                   f"{' ' + NS if c['spans_zero'] else ''} | {interval(c)} | {p_value(c)} | {power(c)} |")
     return out + [""]
 
 

@@ -21,7 +21,8 @@ class GatewayMetrics:
         self.retrieval = Histogram("medkit_gateway_retrieval_seconds", "Retriever.search time",
                                    buckets=RETRIEVAL_BUCKETS, registry=self.registry)
         self.upstream_errors = Counter("medkit_gateway_upstream_errors",
-                                       "Failed upstream calls: unreachable, timeout, broken, http_4xx, http_5xx",
+                                       "Failed upstream calls: unreachable, timeout, broken, http_4xx, http_5xx; "
+                                       "retried: dropped before any response byte, sent again",
                                        ("kind",), registry=self.registry)
 
     @staticmethod

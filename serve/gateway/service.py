@@ -138,6 +138,7 @@ class GatewayService:
         self.language = settings.prompt
         self.timeout_s = settings.gateway.upstream_timeout_s
         self._session: Optional[aiohttp.ClientSession] = None
+        self._fresh: Optional[aiohttp.ClientSession] = None
         # hooks for metrics (set by the app): seconds spent retrieving; kind of upstream failure
         self.on_retrieval: Callable[[float], None] = lambda seconds: None
         self.on_upstream_error: Callable[[str], None] = lambda kind: None
@@ -149,25 +150,48 @@ class GatewayService:
 
     @property
     def session(self) -> aiohttp.ClientSession:
-        """Created on first use, inside the serving event loop; closed by `aclose`."""
+        """Pooled connections, created on first use inside the serving event loop; closed by `aclose`."""
         if self._session is None:
-            headers = {"accept-encoding": "identity"}  # raw relay: no compressed bytes to decode
-            if self.upstream_key:
-                headers["authorization"] = f"Bearer {self.upstream_key}"
-            # sock_read = the longest silence between two chunks, so long answers are fine;
-            # vLLM serves hundreds of sequences at once, so the pool allows as many connections
-            timeout = aiohttp.ClientTimeout(total=None, connect=min(10.0, self.timeout_s), sock_read=self.timeout_s)
             # idle connections are dropped after 4 s, before vLLM's own 5 s keep-alive timeout
-            # (VLLM_HTTP_TIMEOUT_KEEP_ALIVE) closes them under a request being sent
-            connector = aiohttp.TCPConnector(limit=1000, keepalive_timeout=4.0)
-            self._session = aiohttp.ClientSession(headers=headers, timeout=timeout, auto_decompress=False,
-                                                  connector=connector)
+            # (VLLM_HTTP_TIMEOUT_KEEP_ALIVE) closes them; the race left is retried (see _request)
+            self._session = self._new_session(aiohttp.TCPConnector(limit=1000, keepalive_timeout=4.0))
         return self._session
 
+    @property
+    def fresh_session(self) -> aiohttp.ClientSession:
+        """A new connection for every request: the one retry of a request the upstream dropped."""
+        if self._fresh is None:
+            self._fresh = self._new_session(aiohttp.TCPConnector(limit=1000, force_close=True))
+        return self._fresh
+
+    def _new_session(self, connector: aiohttp.TCPConnector) -> aiohttp.ClientSession:
+        headers = {"accept-encoding": "identity"}  # raw relay: no compressed bytes to decode
+        if self.upstream_key:
+            headers["authorization"] = f"Bearer {self.upstream_key}"
+        # sock_read = the longest silence between two chunks, so long answers are fine;
+        # vLLM serves hundreds of sequences at once, so the pool allows as many connections
+        timeout = aiohttp.ClientTimeout(total=None, connect=min(10.0, self.timeout_s), sock_read=self.timeout_s)
+        return aiohttp.ClientSession(headers=headers, timeout=timeout, auto_decompress=False, connector=connector)
+
     async def aclose(self) -> None:
-        if self._session is not None:
-            await self._session.close()
-            self._session = None
+        for session in (self._session, self._fresh):
+            if session is not None:
+                await session.close()
+        self._session = self._fresh = None
+
+    async def _request(self, method: str, path: str, payload: Optional[dict],
+                       note: Callable[[str], None]) -> aiohttp.ClientResponse:
+        """The upstream's response headers. A pooled keep-alive connection that the upstream closes
+        as the request goes out fails before any byte of a response: vLLM never started that
+        request, so it is sent once more, on a new connection. Nothing is retried once a response
+        has begun (the relay and _read see those failures): that request may be running."""
+        try:
+            return await self.session.request(method, self.upstream_url + path, json=payload)
+        except aiohttp.ClientConnectorError:
+            raise  # no connection at all: nothing was sent, and a retry would find the same
+        except (aiohttp.ServerDisconnectedError, aiohttp.ClientOSError):
+            note("retried")
+            return await self.fresh_session.request(method, self.upstream_url + path, json=payload)
 
     async def _send(self, method: str, path: str, payload: Optional[dict] = None,
                     count: bool = True) -> aiohttp.ClientResponse:
@@ -177,7 +201,7 @@ class GatewayService:
         """
         note = self.on_upstream_error if count else (lambda kind: None)
         try:
-            response = await self.session.request(method, self.upstream_url + path, json=payload)
+            response = await self._request(method, path, payload, note)
         except (aiohttp.ClientConnectorError, aiohttp.ConnectionTimeoutError) as exc:
             note("unreachable")
             raise GatewayError(503, f"upstream model server {self.upstream_url} is not reachable "

@@ -43,3 +43,13 @@ def test_summary_counts_cut_streams_refusals_and_recovery():
     assert s["in_flight_at_kill"] == 1 and s["cut_stream_end_ms_after_kill"]["max"] == pytest.approx(50, abs=1)
     assert s["refused_answer_ms"]["n"] == 1 and s["recovery_s"] == 52.0 and s["kill_s"] == 20.0
     assert s["leftovers_stopped_at_restart"] == [7, 8] and s["statuses"] == [200, 503]
+
+
+def test_a_load_only_summary_counts_by_model_without_kill_figures():
+    results = [{"started": 1, "ended": 2, "kind": "complete", "status": 200, "model": "med-lora"},
+               {"started": 1, "ended": 3, "kind": "http_error", "status": 503, "model": "med-lora"},
+               {"started": 2, "ended": 61, "kind": "complete", "status": 200, "model": "med-lora-rag"}]
+    s = summarise(results, None, {}, t0=1.0)
+    assert (s["requests"], s["complete"], s["http_error"], s["statuses"]) == (3, 2, 1, [200, 503])
+    assert s["by_model"] == {"med-lora": 2, "med-lora-rag": 1} and s["seconds"] == 60.0
+    assert "in_flight_at_kill" not in s and "recovery_s" not in s

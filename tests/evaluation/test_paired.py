@@ -47,6 +47,24 @@ def test_compare_uses_only_items_both_sides_have():
     assert "mcnemar_p" not in compare({"q1": 0.25}, {"q1": 0.5})          # scores, not outcomes
 
 
+def test_minimal_detectable_difference_and_the_underpowered_mark():
+    import numpy as np
+
+    from evaluation.paired import Z_POWER
+    assert Z_POWER == pytest.approx(stats.norm.ppf(0.975) + stats.norm.ppf(0.8), abs=1e-4)
+    # 12 yes/no items, 17% against 50%: 4 items only b got right, the 2 a got right b also got
+    a = {f"q{i}": float(i < 2) for i in range(12)}
+    b = {f"q{i}": float(i < 6) for i in range(12)}
+    c = compare(a, b, binary=True)
+    diffs = np.asarray([b[k] - a[k] for k in a])
+    assert c["mde"] == pytest.approx(Z_POWER * diffs.std(ddof=1) / np.sqrt(12))  # 0.398: 40 points
+    assert c["delta"] == pytest.approx(1 / 3) and c["underpowered"] is True
+    big = compare({f"q{i}": a[f"q{i % 12}"] for i in range(120)}, {f"q{i}": b[f"q{i % 12}"] for i in range(120)})
+    assert big["mde"] < big["delta"] and big["underpowered"] is False  # ten times the items tell it apart
+    same = compare({"q1": 1.0, "q2": 0.0}, {"q1": 1.0, "q2": 0.0})
+    assert same["mde"] is None and same["underpowered"] is None  # no item differs: nothing to judge by
+
+
 OPTIONS = {"A": "单纯扩散", "B": "钠-钾泵的主动转运"}
 
 
