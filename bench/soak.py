@@ -32,9 +32,11 @@ import argparse
 import asyncio
 import json
 import os
+import re
 import signal
 import sys
 import time
+from collections import Counter
 from dataclasses import replace
 
 import httpx
@@ -116,8 +118,11 @@ class Soak:
         except httpx.HTTPError as exc:
             return {"started": started, "ended": time.time(), "model": model, "kind": "lost",
                     "status": status, "why": f"{type(exc).__name__}: {exc}"}
-        return {"started": started, "ended": time.time(), "model": model, "status": status,
-                "kind": classify(status, raw, done) if status else "lost"}
+        result = {"started": started, "ended": time.time(), "model": model, "status": status,
+                  "kind": classify(status, raw, done) if status else "lost"}
+        if result["kind"] == "http_error":  # what the gateway said, for the summary's error_messages
+            result["why"] = json.loads(raw)["error"]["message"]
+        return result
 
     async def client(self, c: int) -> None:
         limits = httpx.Limits(max_connections=1, max_keepalive_connections=1)
@@ -137,7 +142,9 @@ def summarise(results: list[dict], killed_at: float | None, restart: dict, t0: f
     load = {"requests": len(results), **kinds, "statuses": sorted({r["status"] for r in results}),
             "by_model": {m: sum(r.get("model") == m for r in results)
                          for m in sorted({r.get("model") or "" for r in results})},
-            "seconds": round(max((r["ended"] for r in results), default=t0) - t0, 1)}
+            "seconds": round(max((r["ended"] for r in results), default=t0) - t0, 1),
+            # each distinct error text once, ports and pids replaced by N, with its count
+            "error_messages": dict(Counter(re.sub(r"\d+", "N", r["why"]) for r in results if r.get("why")))}
     if killed_at is None:  # --no-kill
         return load
     in_flight = [r for r in results if r["started"] < killed_at <= r["ended"]]

@@ -47,9 +47,11 @@ def test_summary_counts_cut_streams_refusals_and_recovery():
 
 def test_a_load_only_summary_counts_by_model_without_kill_figures():
     results = [{"started": 1, "ended": 2, "kind": "complete", "status": 200, "model": "med-lora"},
-               {"started": 1, "ended": 3, "kind": "http_error", "status": 503, "model": "med-lora"},
+               {"started": 1, "ended": 3, "kind": "http_error", "status": 503, "model": "med-lora",
+                "why": "upstream model server http://127.0.0.1:8000/v1 failed: ServerDisconnectedError"},
                {"started": 2, "ended": 61, "kind": "complete", "status": 200, "model": "med-lora-rag"}]
     s = summarise(results, None, {}, t0=1.0)
     assert (s["requests"], s["complete"], s["http_error"], s["statuses"]) == (3, 2, 1, [200, 503])
     assert s["by_model"] == {"med-lora": 2, "med-lora-rag": 1} and s["seconds"] == 60.0
     assert "in_flight_at_kill" not in s and "recovery_s" not in s
+    assert s["error_messages"] == {"upstream model server http://N.N.N.N:N/vN failed: ServerDisconnectedError": 1}
