@@ -17,9 +17,9 @@ Steps:
   4. scoring   evaluation/suites.py + evaluation/metrics.py; every target after the first
                compared with the first on the items both answered (evaluation/paired.py);
                suite perplexity asks vLLM for the references' log-probabilities
-               (evaluation/perplexity.py), eval.choice_scoring for each option's (evaluation/
-               loglikelihood.py: lm-evaluation-harness's multiple-choice scoring); eval.judge grades the answers (evaluation/judge.py,
-               cached in <run_dir>/eval/judge_cache/)
+               (evaluation/perplexity.py), eval.choice_scoring each option's (evaluation/
+               loglikelihood.py, lm-evaluation-harness's multiple-choice scoring); eval.judge
+               grades the answers (evaluation/judge.py, cached in <run_dir>/eval/judge_cache/)
   4b. multiturn eval.multiturn's consultations, turn by turn, through every target that answered
                (evaluation/multiturn.py); skipped with a note when eval.multiturn is not set
   5. report    <run_dir>/eval/report.md, results.json, predictions/, PNG plots (evaluation/report.py)
@@ -328,10 +328,9 @@ def run(recipe: Recipe, serving_items: int = suites.SERVING_ITEMS, progress: boo
         first = first or next(iter(correct), None)  # every item a choice item: no generated rows
         for name, found in suites.paired_loglikelihood(correct, first, section.seed).items():
             paired.setdefault(name, {}).update(found)
-        for target in targets:
+        for target, info in zip(targets, target_info):
             if target.name in correct:
-                rag = next(i["rag"] for i in target_info if i["name"] == target.name)
-                headline[target.name] = suites.headline(suite_results[target.name], rag)
+                headline[target.name] = suites.headline(suite_results[target.name], info["rag"])
     judged = judge_answers(recipe, section, out, rows, items, not progress)
     consultations = multiturn_suite(recipe, section, out, runner, targets, target_info, notes)
     for name, model, why in skipped:
@@ -341,7 +340,7 @@ def run(recipe: Recipe, serving_items: int = suites.SERVING_ITEMS, progress: boo
         "recipe": recipe.name, "run_dir": str(layout.root),
         "created": dt.datetime.now().astimezone().isoformat(timespec="seconds"),
         "scale": "fractions in [0, 1] unless the key ends in _ms, _chars, _mean (counts) or is tokens_per_s, "
-                 "tokens, n or (median_item_)perplexity",
+                 "tokens, n, seconds, items_per_s or (median_item_)perplexity",
         "params": {"temperature": section.temperature, "seed": section.seed, "max_tokens": section.max_tokens,
                    "choice_scoring": section.choice_scoring,
                    "concurrency": section.concurrency, "timeout_s": section.timeout_s, "retries": section.retries,

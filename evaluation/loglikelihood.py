@@ -39,6 +39,7 @@ from evaluation import metrics as M
 from evaluation.cache import Cache, file_name, request_key
 from evaluation.items import LABELS
 from evaluation.prompt_logprobs import token_logprobs, tokenize
+from evaluation.suites import CHOICE_KINDS
 
 _CJK = re.compile(r"[\u4e00-\u9fff]")
 DELIMITER = " "  # lm-evaluation-harness's target_delimiter
@@ -84,7 +85,7 @@ def score_target(base_url: str, model: str, items: list[dict], api_key: Optional
     """(rows, multiple-answer items skipped, {fresh, seconds}); Unavailable when the server cannot do it.
     With a cache, rows scored before for the same target, model, URL, context and choices are reused
     and new ones appended (an interrupted or finished run rescores without the server)."""
-    docs = [doc(i) for i in items if i["kind"] in ("choice", "label")]
+    docs = [doc(i) for i in items if i["kind"] in CHOICE_KINDS]
     todo = [d for d in docs if d is not None]
     keys = {d["id"]: request_key(target, model, base_url, d["id"], "loglikelihood",
                                  {"context": d["context"], "choices": d["choices"]}) for d in todo}
@@ -130,7 +131,7 @@ def write_lm_eval_task(items: list[dict], folder: Path, name: str = "medkit_choi
     """The scorable items as a local lm-evaluation-harness task (<folder>/<name>.yaml + its JSONL):
     `lm_eval --include_path <folder> --tasks <name> --model local-completions ...`."""
     folder.mkdir(parents=True, exist_ok=True)
-    docs = [d for d in (doc(i) for i in items if i["kind"] in ("choice", "label")) if d is not None]
+    docs = [d for d in (doc(i) for i in items if i["kind"] in CHOICE_KINDS) if d is not None]
     data = folder / f"{name}.jsonl"
     data.write_text("".join(json.dumps(d, ensure_ascii=False) + "\n" for d in docs), encoding="utf-8")
     # the fields are the task's text, choices and target as they are: no template between them
