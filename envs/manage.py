@@ -107,7 +107,8 @@ def build(name: str, target: Path, lock: Path) -> None:
         shutil.rmtree(target)
     target.parent.mkdir(parents=True, exist_ok=True)
     uv = uv_bin()
-    run_logged(name, target / "uv.log", [uv, "venv", "--quiet", "--allow-existing", "--python", sys.executable, str(target)])
+    run_logged(name, target / "uv.log",
+               [uv, "venv", "--quiet", "--allow-existing", "--python", sys.executable, str(target)])
     # sync: exactly the lock, nothing else, hashes required. --compile-bytecode writes the .pyc
     # files now, as pip did: where PYTHONDONTWRITEBYTECODE is set (these machines) nothing writes
     # them later and every start recompiles (app imports 19 s instead of 10 s); costs ~90 s here.

@@ -71,8 +71,10 @@ def tiny_wheel(folder: Path, name: str = "medkit_hash_probe", version: str = "1.
     files = {f"{name}.py": "VALUE = 1\n",
              f"{dist}/METADATA": f"Metadata-Version: 2.1\nName: {name.replace('_', '-')}\nVersion: {version}\n",
              f"{dist}/WHEEL": "Wheel-Version: 1.0\nGenerator: medkit-test\nRoot-Is-Purelib: true\nTag: py3-none-any\n"}
-    record = "".join(f"{path},sha256={base64.urlsafe_b64encode(hashlib.sha256(text.encode()).digest()).rstrip(b'=').decode()},"
-                     f"{len(text.encode())}\n" for path, text in files.items()) + f"{dist}/RECORD,,\n"
+    def digest(text: str) -> str:  # RECORD's form: urlsafe base64 of the sha256, no padding
+        return base64.urlsafe_b64encode(hashlib.sha256(text.encode()).digest()).rstrip(b"=").decode()
+    record = "".join(f"{path},sha256={digest(text)},{len(text.encode())}\n"
+                     for path, text in files.items()) + f"{dist}/RECORD,,\n"
     wheel = folder / f"{name}-{version}-py3-none-any.whl"
     with zipfile.ZipFile(wheel, "w") as zf:
         for path, text in {**files, f"{dist}/RECORD": record}.items():

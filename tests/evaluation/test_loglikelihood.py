@@ -11,15 +11,16 @@ from evaluation import loglikelihood as L
 from tests.conftest import run_module
 from tests.evaluation.conftest import eval_args, write_items
 
-CHOICE = {"id": "c1", "kind": "choice", "prompt": "维持细胞内外钾离子浓度差的主要机制是？\nA. 单纯扩散\nB. 钠-钾泵",
-          "options": {"B": "钠-钾泵", "A": "单纯扩散"}, "answer": "B"}
+CHOICE = {"id": "c1", "kind": "choice", "options": {"B": "钠-钾泵", "A": "单纯扩散"}, "answer": "B",
+          "prompt": "维持细胞内外钾离子浓度差的主要机制是？\nA. 单纯扩散\nB. 钠-钾泵"}
 LABEL = {"id": "l1", "kind": "label", "prompt": "Does aspirin lower fever?", "answer": "maybe"}
 MULTI = {"id": "m1", "kind": "choice", "prompt": "选出正确的？\nA. 甲\nB. 乙", "options": {"A": "甲", "B": "乙"},
          "answer": "AB"}
 
 
 def test_contexts_choices_and_gold_follow_lm_eval_conventions():
-    assert L.doc(CHOICE) == {"id": "c1", "context": CHOICE["prompt"] + "\n答案：", "choices": ["A", "B"], "gold": 1}
+    assert L.doc(CHOICE) == {"id": "c1", "context": CHOICE["prompt"] + "\n答案：", "choices": ["A", "B"],
+                             "gold": 1}
     assert L.doc(LABEL)["context"] == "Does aspirin lower fever?\nAnswer:" and L.doc(LABEL)["gold"] == 2
     assert L.doc(MULTI) is None
 
