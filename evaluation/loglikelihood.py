@@ -58,20 +58,24 @@ def doc(item: dict) -> Optional[dict]:
             "gold": choices.index(item["answer"])}
 
 
-def encode_pair(client: httpx.Client, base_url: str, model: str, context: str,
-                continuation: str) -> tuple[list[int], list[int]]:
-    """(context tokens, continuation tokens), split as lm-evaluation-harness splits them."""
+def encode_pairs(client: httpx.Client, base_url: str, model: str, context: str,
+                 continuations: list[str]) -> list[tuple[list[int], list[int]]]:
+    """(context tokens, continuation tokens) per continuation, split as lm-evaluation-harness splits
+    them; the context is tokenized once for all of them."""
     spaces = len(context) - len(context.rstrip())
     if spaces:
-        context, continuation = context[:-spaces], context[-spaces:] + continuation
-    whole = tokenize(client, base_url, model, text=context + continuation)
+        context, continuations = context[:-spaces], [context[-spaces:] + c for c in continuations]
     head = tokenize(client, base_url, model, text=context)
-    return head, whole[len(head):]
+    pairs = []
+    for continuation in continuations:
+        whole = tokenize(client, base_url, model, text=context + continuation)
+        pairs.append((head, whole[len(head):]))
+    return pairs
 
 
 def score_doc(client: httpx.Client, base_url: str, model: str, d: dict) -> dict:
     """The row of one item: every option's loglik, the picks with and without normalisation."""
-    pairs = [encode_pair(client, base_url, model, d["context"], DELIMITER + c) for c in d["choices"]]
+    pairs = encode_pairs(client, base_url, model, d["context"], [DELIMITER + c for c in d["choices"]])
     logprobs = token_logprobs(client, base_url, model, [h + c for h, c in pairs], [len(h) for h, _ in pairs])
     lls = [sum(found) for found in logprobs]
     pick = max(range(len(lls)), key=lambda i: lls[i])

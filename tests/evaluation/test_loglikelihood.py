@@ -41,8 +41,8 @@ def test_picks_with_and_without_length_normalisation(serve_fake):
 def test_whitespace_ending_the_context_moves_to_the_continuation(serve_fake):
     _, url = serve_fake(lambda model, messages: "", served=["m"])
     with httpx.Client() as client:
-        head, tail = L.encode_pair(client, url, "m", "Q:  ", " A")
-    assert head == [ord(c) for c in "Q:"] and tail == [ord(c) for c in "   A"]
+        [(head, tail), (_, other)] = L.encode_pairs(client, url, "m", "Q:  ", [" A", " BC"])
+    assert head == [ord(c) for c in "Q:"] and tail == [ord(c) for c in "   A"] and other == [ord(c) for c in "   BC"]
 
 
 def test_make_eval_scores_choices_by_loglikelihood_only_when_asked(tmp_path, serve_fake):
