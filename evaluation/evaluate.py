@@ -40,7 +40,7 @@ from collections import Counter
 from pathlib import Path
 from typing import Optional
 
-from evaluation import multiturn, report, suites
+from evaluation import multiturn, reading, report, suites
 from evaluation.cache import Cache, file_name
 from evaluation.items import load
 from core.endpoints import api_key, is_rag_model, rag_suffix, url_for_model, vllm_url
@@ -354,6 +354,7 @@ def run(recipe: Recipe, serving_items: int = suites.SERVING_ITEMS, progress: boo
         "targets": target_info, "suites": suite_results, "headline": headline,
         "paired": {"against": first, "resamples": suites.P.RESAMPLES, "seed": section.seed, "targets": paired},
         "judge": judged, "multiturn": consultations, "anchors": report.ANCHORS, "notes": notes,
+        "reading": {t: reading.summary(rs, section.seed) for t, rs in rows.items()},
         "runner": {k: round(v, 3) if isinstance(v, float) else v for k, v in runner.stats.items()},
     }
     report.write(out, results, rows, trainer_log=layout.trainer_log)

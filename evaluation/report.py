@@ -24,7 +24,7 @@ import sys
 from pathlib import Path
 from typing import Callable, Optional
 
-from evaluation import plots
+from evaluation import plots, reading
 from evaluation.cache import file_name
 from evaluation.report_judge import section_judge
 from evaluation.report_multiturn import section_multiturn
@@ -277,6 +277,7 @@ def render(results: dict) -> str:
     lines += section_ablation(suites, targets, params["minimal_prompt"])
     lines += section_judge(results)
     lines += section_multiturn(results)
+    lines += reading.section(results)
     pngs = [(name, title) for name, title in (("metrics_bars.png", "Metrics by target"),
                                               ("radar.png", "Profile"), ("training_loss.png", "Training loss"))
             if name in results.get("plots", [])]
