@@ -135,8 +135,7 @@ def run_logged(name: str, log: Path, cmd: list[str]) -> None:
         done = subprocess.run(cmd, stdout=out, stderr=subprocess.STDOUT)
     if done.returncode != 0:
         tail = "\n".join(log.read_text().splitlines()[-30:])
-        sys.exit(f"[setup] {name}: `{' '.join(Path(c).name if i == 0 else c for i, c in enumerate(cmd[:3]))}` "
-                 f"failed; last lines of {log}:\n{tail}")
+        sys.exit(f"[setup] {name}: `{Path(cmd[0]).name} {' '.join(cmd[1:3])}` failed; last lines of {log}:\n{tail}")
 
 
 def find_links() -> list[str]:
@@ -187,7 +186,7 @@ def check_platform() -> None:
 
 def lock_all() -> None:
     """`make lock`: re-resolve every requirements file into its lock (a few seconds each)."""
-    uv = uv_bin(for_lock=True)
+    uv, links = uv_bin(for_lock=True), find_links()
     for variant in LOCKED:
         req = HERE / f"requirements-{variant}.txt"
         with tempfile.NamedTemporaryFile("w", suffix=".txt") as overrides:
@@ -196,7 +195,7 @@ def lock_all() -> None:
             resolved = subprocess.run(
                 [uv, "pip", "compile", "--quiet", "--generate-hashes", "--no-header",
                  "--python-version", PYTHON_VERSION, "--python-platform", PYTHON_PLATFORM,
-                 "--overrides", overrides.name, *find_links(), f"envs/{req.name}"],
+                 "--overrides", overrides.name, *links, f"envs/{req.name}"],
                 capture_output=True, text=True, cwd=HERE.parent)  # relative paths in the "# via" notes
         if resolved.returncode != 0:
             sys.exit(f"[lock] envs/{req.name} does not resolve:\n{resolved.stderr.strip()}")
