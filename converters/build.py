@@ -7,12 +7,19 @@ Pipeline (each step switchable in the recipe's data section):
   split      official split when the source has one, else a seeded hash of the text
   five       open answers restructured into the five 【...】 sections
   refusals   out-of-scope questions with the standard refusal, split like the rest
-  noise      a share of open training examples become numbered-context examples citing [n]
+  noise      retrieval-aware training (data.noise, RAFT-style): a share of the open training examples get
+             the passage that answers among distractors and cite its [n]; another share get distractors
+             only and say so before answering (core/rag_prompt.py's not_covered sentence); grounded
+             examples (format grounded-jsonl) use their knowledge passage, same-topic passages first
+             among the distractors; held-out questions' passages never appear in training prompts
   context    a share of training refusals get retrieved-style context, none relevant (data.refusals.with_context);
              both in the gateway's prompt template (core/rag_prompt.py, in rag.prompt's language)
-  leakage    evaluation questions also found in training data are reported
-  pairs      preference pairs of pair formats, plus refusal, five-section and flattened pairs (data.pairs);
-             a training pair whose question is held out (validation/test) is rejected
+  system     a share of the training examples lose the recipe's system prompt (data.without_system)
+  leakage    evaluation questions also found in training data are reported, and held-out grounded
+             questions whose fact a training answer states (a warning: they would measure memory)
+  pairs      preference pairs of pair formats, plus refusal, five-section, flattened, answer and citation
+             pairs (data.pairs), kinds shuffled together; a training pair whose question is held out
+             (validation/test) is rejected
 
 Writes into <run_dir>/data/:
     train.jsonl, validation.jsonl, test.jsonl   alpaca rows (instruction/input/output/system[/history])
@@ -71,6 +78,7 @@ class Built:
     derived: dict[str, list[Example]] = field(default_factory=lambda: {s: [] for s in SPLITS})  # refusal/five pairs
     pair_counts: Counter = field(default_factory=Counter)  # derived pairs by origin, refusals without an answer
     context: Counter = field(default_factory=Counter)  # training examples given retrieved context, by kind
+    fact_leaks: list[dict] = field(default_factory=list)  # held-out grounded facts stated by a training answer
 
 
 def split_of(example: Example, seed: int, val_size: float, test_size: float) -> str:
@@ -185,34 +193,80 @@ def dedupe_examples(examples: list[Example], data: DataSection, built: Built) ->
 
 
 def passage_of(example: Example) -> Passage:
-    """An open-answer example as the RAG corpus holds it (write_outputs, corpus_from_qa): title and text."""
-    return Passage(original_answer(example), question_of(example)[:120])
+    """An open-answer example as the RAG corpus holds it (write_outputs, corpus_from_qa): its original
+    answer, titled by its category when it has one. Never by its question: a passage titled with the
+    question would give the answer away in training prompts that the gateway's never do."""
+    return Passage(original_answer(example), subject_of(example) or "")
 
 
-def add_noise(train: list[Example], data: DataSection, rng: random.Random, built: Built, language: str) -> None:
-    pool = [passage_of(ex) for ex in train if is_open_answer(ex)]
-    candidates = [i for i, ex in enumerate(train) if is_open_answer(ex)]
-    chosen = sorted(rng.sample(candidates, round(len(candidates) * data.noise.share)))
-    for i in chosen:
+def knowledge_of(documents: list[Document]) -> dict[str, Document]:
+    """{passage id: document} of the grounded-jsonl passages (converters/grounded.py)."""
+    return {d.metadata["passage_id"]: d for d in documents if d.metadata.get("kind") == "knowledge"}
+
+
+def as_passage(document: Document) -> Passage:
+    return Passage(document.text, document.title)
+
+
+def context_pool(train: list[Example], knowledge: dict[str, Document], held_out: set[str]) -> list[Passage]:
+    """Medical passages a training prompt may show as distractors: training answers (not the grounded
+    ones: their passage stands for them) and the knowledge passages, less those of held-out questions."""
+    answers = [passage_of(ex) for ex in train if is_open_answer(ex) and "grounded" not in ex.meta]
+    return answers + [as_passage(d) for pid, d in knowledge.items() if pid not in held_out]
+
+
+def distractors_for(example: Example, relevant: Passage, pool: list[Passage], k: int,
+                    knowledge: dict[str, Document], held_out: set[str], rng: random.Random) -> list[Passage]:
+    """k passages other than `relevant`: same-topic knowledge passages first (up to half, the ones
+    retrieval confuses), the rest drawn from the pool."""
+    topic = (example.meta.get("grounded") or {}).get("topic")
+    same = [as_passage(d) for pid, d in knowledge.items()
+            if topic and d.metadata.get("topic") == topic and pid not in held_out
+            and pid != example.meta["grounded"]["passage_id"]]
+    hard = rng.sample(same, min(len(same), (k + 1) // 2))
+    taken = {p.text for p in hard} | {relevant.text}
+    rest = [p for p in pool if p.text not in taken]
+    return hard + rng.sample(rest, min(len(rest), k - len(hard)))
+
+
+def add_retrieval_context(train: list[Example], data: DataSection, rng: random.Random, built: Built,
+                          language: str, knowledge: dict[str, Document], held_out: set[str]) -> None:
+    """RAFT-style context for the open-answer training examples (data.noise): `share` of them get the
+    passage that answers (a grounded example's knowledge passage, else the example's own answer) among
+    `distractors` others and cite it; `distractors_only` of them get distractors + 1 passages without it
+    and say so before answering; the rest keep no context."""
+    pool = context_pool(train, knowledge, held_out)
+    k = data.noise.distractors
+    candidates = [i for i, ex in enumerate(train) if is_open_answer(ex) and not pairs.is_pair(ex)]
+    rng.shuffle(candidates)
+    n_oracle = round(len(candidates) * data.noise.share)
+    n_without = round(len(candidates) * data.noise.distractors_only)
+    for position, i in enumerate(candidates[:n_oracle + n_without]):
         ex = train[i]
-        passage = passage_of(ex)
-        others = [p for p in pool if p.text != passage.text]
-        # the bare question, as the gateway gets it from the user (not data.instruction_template's wording)
-        prompt, gold = noise.inject(question_of(ex), passage, others, data.noise.distractors, rng, language=language)
-        noisy = Example(instruction=prompt, output=noise.cite(ex.output, gold), input=ex.input,
-                        system=ex.system, source=ex.source,
-                        meta={**ex.meta, "kind": "noisy-context", "question": question_of(ex)})
-        if "noise" not in built.samples:
-            built.samples["noise"] = {"before": ex.instruction[:300], "after": prompt[:600]}
-        train[i] = noisy
-        built.context["noisy-context"] += 1
+        grounded = ex.meta.get("grounded")
+        relevant = as_passage(knowledge[grounded["passage_id"]]) if grounded else passage_of(ex)
+        question = question_of(ex)  # the bare question, as the gateway gets it (not instruction_template's)
+        if position < n_oracle:
+            others = distractors_for(ex, relevant, pool, k, knowledge, held_out, rng)
+            prompt, gold = noise.inject(question, relevant, others, k, rng, nonmedical_share=0.0, language=language)
+            kind, output, sample = "noisy-context", noise.cite(ex.output, gold), "noise"
+            meta = {"gold_index": gold, "passages": k + 1}
+        else:
+            others = distractors_for(ex, relevant, pool, k + 1, knowledge, held_out, rng)
+            prompt = noise.distractors_only(question, others, k + 1, rng, language=language)
+            kind, output, meta = "distractor-context", noise.not_covered(ex.output, language), {}
+            sample = "noise_distractors_only"
+        if sample not in built.samples:
+            built.samples[sample] = {"before": ex.instruction[:300], "after": prompt[:600]}
+        train[i] = Example(instruction=prompt, output=output, input=ex.input, system=ex.system, source=ex.source,
+                           meta={**ex.meta, **meta, "kind": kind, "question": question})
+        built.context[kind] += 1
 
 
 def add_refusal_context(train: list[Example], data: DataSection, rng: random.Random, built: Built,
-                        language: str) -> None:
+                        language: str, pool: list[Passage]) -> None:
     """A share of the training refusals get data.noise.distractors + 1 medical passages (as many as a
     noise example), none relevant: the gateway retrieves for out-of-scope questions too."""
-    pool = [passage_of(ex) for ex in train if is_open_answer(ex)]  # noisy-context ones too (meta question)
     candidates = [i for i, ex in enumerate(train) if ex.meta.get("kind") == "refusal"]
     chosen = sorted(rng.sample(candidates, round(len(candidates) * data.refusals.with_context)))
     for i in chosen:
@@ -223,6 +277,27 @@ def add_refusal_context(train: list[Example], data: DataSection, rng: random.Ran
         train[i] = Example(instruction=prompt, output=ex.output, input=ex.input, system=ex.system, source=ex.source,
                            meta={**ex.meta, "question": question_of(ex), "context": "distractors"})
         built.context["refusal-with-context"] += 1
+
+
+def drop_system(train: list[Example], data: DataSection, rng: random.Random, built: Built) -> None:
+    """data.without_system of the training examples written with data.system_prompt lose it: LLaMA-Factory
+    then renders the template's default system prompt, as vLLM does for a chat without a system message."""
+    candidates = [ex for ex in train if data.system_prompt and ex.system == data.system_prompt]
+    for ex in rng.sample(candidates, round(len(candidates) * data.without_system)):
+        ex.system = ""
+        built.context["without-system"] += 1
+
+
+def fact_leaks(splits: dict[str, list[Example]]) -> list[dict]:
+    """Held-out grounded questions whose fact a training answer states: they would not measure retrieval."""
+    answers = [(ex.source, original_answer(ex).lower()) for ex in splits["train"]]
+    leaks = []
+    for ex in splits["validation"] + splits["test"]:
+        for fact in (ex.meta.get("grounded") or {}).get("facts", []):
+            hit = next((where for where, text in answers if fact.lower() in text), None)
+            if hit:
+                leaks.append({"eval_source": ex.source, "train_source": hit, "fact": fact})
+    return leaks
 
 
 def restructure_answers(examples: list[Example], data: DataSection, built: Built) -> None:
@@ -283,11 +358,18 @@ def build_examples(data: DataSection, seed: int, language: str = "zh") -> Built:
             continue
         built.splits[split].append(ex)
         built.per_source[ex.meta["dataset"]][split] += 1
-    if data.noise.share:
-        add_noise(built.splits["train"], data, rng, built, language)
+    knowledge = knowledge_of(built.documents)
+    held_out_passages = {ex.meta["grounded"]["passage_id"] for ex in built.splits["validation"] + built.splits["test"]
+                         if "grounded" in ex.meta}
+    pool = context_pool(built.splits["train"], knowledge, held_out_passages)
+    if data.noise.share or data.noise.distractors_only:
+        add_retrieval_context(built.splits["train"], data, rng, built, language, knowledge, held_out_passages)
     if data.refusals.with_context:
-        add_refusal_context(built.splits["train"], data, rng, built, language)
-    derive_pairs(data, built)
+        add_refusal_context(built.splits["train"], data, rng, built, language, pool)
+    if data.without_system:
+        drop_system(built.splits["train"], data, rng, built)
+    built.fact_leaks = fact_leaks(built.splits)
+    derive_pairs(data, built, rng, refusal_text)
     refusal = next((ex for ex in examples if ex.meta.get("kind") == "refusal"), None)
     if refusal:
         built.samples["refusal"] = {"before": refusal.instruction, "after": refusal.output}
@@ -299,7 +381,7 @@ def build_examples(data: DataSection, seed: int, language: str = "zh") -> Built:
     return built
 
 
-def derive_pairs(data: DataSection, built: Built) -> None:
+def derive_pairs(data: DataSection, built: Built, rng: random.Random, refusal_text: str) -> None:
     """Refusal, five-section and flattened pairs (data.pairs), each in the split of the example it comes from."""
     answers = pairs.load_answers(Path(data.pairs.refusal_answers)) if data.pairs.refusals and \
         data.pairs.refusal_answers else pairs.load_answers() if data.pairs.refusals else {}
@@ -313,6 +395,11 @@ def derive_pairs(data: DataSection, built: Built) -> None:
             made += [("five-section-pairs", p) for p in pairs.five_section_pairs(built.splits[split])]
         if data.pairs.flattened:
             made += [("flattened-pairs", p) for p in pairs.flattened_pairs(built.splits[split])]
+        if data.pairs.answers:
+            made += [("answer-pairs", p) for p in pairs.answer_pairs(built.splits[split], refusal_text)]
+        if data.pairs.citations:
+            made += [("citation-pairs", p) for p in pairs.citation_pairs(built.splits[split])]
+        rng.shuffle(made)  # kinds mixed: a preference stage's max_samples takes the first rows
         for origin, pair in made:
             if isinstance(pair, str):  # never the case for pairs made from kept examples, but checked alike
                 built.rejects.append(Reject(origin, 0, pair))
@@ -339,6 +426,9 @@ def eval_item(example: Example) -> dict:
             item[key] = example.meta[key]
     if subject_of(example):
         item["subject"] = subject_of(example)
+    grounded = example.meta.get("grounded")
+    if grounded:  # the grounded suite (evaluation/grounded.py); write_outputs adds the passage's doc id
+        item.update(facts=grounded["facts"], topic=grounded["topic"], passage_id=grounded["passage_id"])
     return item
 
 
@@ -392,15 +482,20 @@ def write_outputs(built: Built, data: DataSection, out: Path) -> dict:
     dataset_info_in(out).write_text(json.dumps(info, indent=2), encoding="utf-8")
     eval_sets_in(out).mkdir(exist_ok=True)
     by_dataset: dict[str, list[dict]] = {}
+    knowledge = knowledge_of(built.documents)
     for ex in built.splits["test"]:
-        by_dataset.setdefault(ex.meta.get("dataset", "unknown"), []).append(eval_item(ex))
+        item = eval_item(ex)
+        if "passage_id" in item:
+            item["gold_doc_ids"] = [knowledge[item["passage_id"]].doc_id]
+        by_dataset.setdefault(ex.meta.get("dataset", "unknown"), []).append(item)
     for name, items in by_dataset.items():
         write_jsonl(eval_sets_in(out) / f"{name}.jsonl", items)
     corpus = {d.doc_id: d for d in built.documents}
     if data.corpus_from_qa:  # training pairs only: test answers in the corpus would leak
-        for ex in built.splits["train"]:
-            if is_open_answer(ex) and ex.meta.get("kind") != "noisy-context":
-                doc = Document(title=question_of(ex)[:120], text=original_answer(ex), source=ex.source,
+        for ex in built.splits["train"]:  # a grounded example's passage is in the corpus already
+            if is_open_answer(ex) and not pairs.is_pair(ex) and "grounded" not in ex.meta:
+                passage = passage_of(ex)
+                doc = Document(title=passage.title, text=passage.text, source=ex.source,
                                metadata={"dataset": ex.meta.get("dataset"), "kind": "qa"})
                 corpus.setdefault(doc.doc_id, doc)
     write_jsonl(out / "corpus.jsonl", (d.to_json() for d in corpus.values()))
@@ -419,7 +514,11 @@ def write_outputs(built: Built, data: DataSection, out: Path) -> dict:
         "corpus_documents": len(corpus),
         "leakage": len(built.leakage),
         "with_context": {"noisy-context": built.context["noisy-context"],
-                         "refusal-with-context": built.context["refusal-with-context"]},
+                         "distractor-context": built.context["distractor-context"],
+                         "refusal-with-context": built.context["refusal-with-context"],
+                         "without-system": built.context["without-system"]},
+        "grounded": {split: sum("grounded" in ex.meta for ex in built.splits[split]) for split in SPLITS},
+        "grounded_fact_leaks": built.fact_leaks,
         "pii_replaced": dict(built.pii),
         "per_source": {k: dict(v) for k, v in built.per_source.items()},
         "rejects_by_reason": dict(Counter(r.reason.split(":")[0] for r in built.rejects)),
@@ -454,6 +553,11 @@ def run(recipe: Recipe) -> dict:
           f"  leakage {summary['leakage']}")
     if any(summary["with_context"].values()):
         print(f"   with retrieved context (train): {summary['with_context']}")
+    if any(summary["grounded"].values()):
+        print(f"   grounded questions {summary['grounded']}")
+    for leak in summary["grounded_fact_leaks"]:
+        print(f"warning: held-out grounded question {leak['eval_source']}: its fact {leak['fact']!r} is in the "
+              f"training answer {leak['train_source']}, so it measures memory, not retrieval", file=sys.stderr)
     if summary.get("five_section"):
         fs = summary["five_section"]
         print(f"   five_section: {fs['answers']} answers, placeholders in {fs['placeholder_share']:.1%} of content "

@@ -12,6 +12,11 @@ Where pairs come from:
                                          rejected = the answer as the source wrote it
     flattened_pairs()                    an answer already in the five sections: chosen = it, rejected =
                                          the same text with the 【…】 headers removed (one paragraph)
+    answer_pairs()                       a medical question (with or without retrieved context): chosen =
+                                         the answer, rejected = the refusal (the opposite of refusal_pairs)
+    citation_pairs()                     the answering passage in numbered context (data.noise.share):
+                                         chosen = the answer citing it, rejected = the same answer citing
+                                         a distractor's number instead
 Every pair goes through make_pair(), whose reasons are the rejects: an empty question or side
 ("missing or empty ..."), chosen equal to rejected ("no preference"). `make data` adds one more,
 a training pair whose question is also in the validation or test split ("held-out question").
@@ -114,6 +119,33 @@ def flattened_pairs(examples: Iterable[Example]) -> list[Example | str]:
             continue
         found.append(make_pair(ex.instruction, ex.output, flatten(ex.output), ex.source, system=ex.system,
                                history=ex.meta.get("history"), meta={"dataset": "flattened-pairs"}))
+    return found
+
+
+def answer_pairs(examples: Iterable[Example], refusal: str) -> list[Example | str]:
+    """Pairs (or reasons) for the open answers: the answer over the refusal, so preference training
+    pushes medical questions away from declining (with retrieved context too)."""
+    found = []
+    for ex in examples:
+        if "answer" in ex.meta or ex.meta.get("kind") == "refusal" or is_pair(ex):
+            continue
+        found.append(make_pair(ex.instruction, ex.output, refusal, ex.source, system=ex.system,
+                               history=ex.meta.get("history"), meta={"dataset": "answer-pairs"}))
+    return found
+
+
+def citation_pairs(examples: Iterable[Example]) -> list[Example | str]:
+    """Pairs (or reasons) for the examples with the answering passage [gold] among numbered passages:
+    the answer citing [gold] over the same answer citing the next passage's number (the citation
+    penalty: the same words, a source that does not hold them)."""
+    found = []
+    for ex in examples:
+        gold, passages = ex.meta.get("gold_index"), ex.meta.get("passages")
+        if ex.meta.get("kind") != "noisy-context" or not gold or not passages or passages < 2:
+            continue
+        wrong = gold % passages + 1
+        found.append(make_pair(ex.instruction, ex.output, ex.output.replace(f"[{gold}]", f"[{wrong}]"), ex.source,
+                               system=ex.system, meta={"dataset": "citation-pairs"}))
     return found
 
 

@@ -100,8 +100,11 @@ def write_report(built, summary: dict, out: Path) -> None:
              f"dropped {summary['duplicates']} duplicates; {summary['corpus_documents']} corpus passages; "
              f"{summary['leakage']} held-out questions also found in training data (leakage.jsonl).", "",
              "Training examples with retrieved context (core/rag_prompt.py, the gateway's prompt): "
-             f"{summary['with_context']['noisy-context']} noise-injected (data.noise), "
-             f"{summary['with_context']['refusal-with-context']} refusals (data.refusals.with_context).", "",
+             f"{summary['with_context']['noisy-context']} with the answering passage among distractors and "
+             f"{summary['with_context'].get('distractor-context', 0)} with distractors only (data.noise), "
+             f"{summary['with_context']['refusal-with-context']} refusals (data.refusals.with_context); "
+             f"{summary['with_context'].get('without-system', 0)} written without a system message "
+             "(data.without_system).", "",
              "Per source, input = kept + rejected + duplicates + over max_samples; documents are corpus passages.", "",
              "| source | input | kept | rejected | duplicates | over max_samples | documents | train | validation "
              "| test |",

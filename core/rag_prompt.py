@@ -18,7 +18,10 @@ render(question, passages, language) with passages [Passage(text, title), ...] g
     <instruction>
 
 Without passages, the context is the `no_passages` line. `language` ("zh" or "en",
-the recipe's rag.prompt) picks the wording; the layout is the same for both.
+the recipe's rag.prompt) picks the wording; the layout is the same for both. The instruction
+asks for an answer either way: from the passage that holds it (cited), or, when none does, from
+general knowledge after saying so (`not_covered`, the sentence training answers open with in that
+case: converters/prep/noise.py). Declining is left to out-of-scope questions.
 `assemble` takes ready blocks, for the gateway, which cuts blocks to its character budget.
 """
 from __future__ import annotations
@@ -39,22 +42,26 @@ class Wording:
     question: str        # the label before the question
     instruction: str
     no_passages: str
+    not_covered: str     # opens an answer whose passages do not hold it (data.noise.distractors_only)
 
 
 WORDINGS: dict[str, Wording] = {
     "zh": Wording(
         header="以下是检索到的参考资料，其中可能有与问题无关的内容：",
         question="问题：",
-        instruction="请只依据与问题相关的参考资料回答，忽略无关内容，并在回答中用 [编号] 注明所依据的资料（例如 [1]）。"
-                    "如果参考资料不足以支持回答，请直接说明无法根据参考资料回答该问题，不要编造。",
-        no_passages="（没有检索到相关资料）"),
+        instruction="请依据与问题相关的参考资料回答，忽略无关内容，并在回答中用 [编号] 注明所依据的资料（例如 [1]）。"
+                    "如果参考资料没有涉及该问题，请先说明这一点，再根据一般医学知识回答，不要编造引用。",
+        no_passages="（没有检索到相关资料）",
+        not_covered="参考资料没有涉及这个问题，以下根据一般医学知识回答。"),
     "en": Wording(
         header="Retrieved reference passages (some may be unrelated to the question):",
         question="Question: ",
-        instruction="Answer using only the passages relevant to the question, ignore the unrelated ones, and "
-                    "cite the passage you rely on by its number, e.g. [1]. If the passages do not support an "
-                    "answer, say that you cannot answer from them; do not make one up.",
-        no_passages="(no passages were retrieved)"),
+        instruction="Answer from the passage relevant to the question, ignore the unrelated ones, and cite "
+                    "the passage you rely on by its number, e.g. [1]. If no passage covers the question, say so "
+                    "and answer from general medical knowledge, without citing.",
+        no_passages="(no passages were retrieved)",
+        not_covered="The retrieved passages do not cover this question, so this answer draws on general "
+                    "medical knowledge."),
 }
 LANGUAGES = tuple(WORDINGS)
 

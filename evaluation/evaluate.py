@@ -132,6 +132,13 @@ def score_target(outcome: Outcome, items: list[dict], section: EvalSection,
         minimal = [suites.score_row(i, outcome.responses.get((i["id"], "minimal")), "minimal", **kw) for i in items]
         rows += minimal
         results["ablation"] = suites.ablation(full, minimal, section.seed)
+    if "nosystem" in section.suites:
+        chosen = suites.bare_items(items)
+        bare = [suites.score_row(i, outcome.responses.get((i["id"], "bare")), "bare", **kw) for i in chosen]
+        rows += bare
+        ids = {i["id"] for i in chosen}
+        results["nosystem"] = {**suites.aggregate(bare, ["format", "safety"], rag),
+                               "paired": suites.ablation([r for r in full if r["id"] in ids], bare, section.seed)}
     if "serving" in section.suites:
         by_id = {i["id"]: i for i in items}
         streamed = [suites.score_row(by_id[i], outcome.responses.get((i, "stream")), "stream", **kw)
@@ -240,6 +247,24 @@ def multiturn_suite(recipe: Recipe, section: EvalSection, out: Path, runner: Run
     return found
 
 
+def check_grounded_passages(recipe: Recipe, section: EvalSection, items: list[dict], targets: list[Target]) -> None:
+    """StageFailed (2) when a grounded item's passage is not in this run's built index while a retrieval
+    target would be scored on it: its citations could never be right, the figures would be wrong."""
+    if "grounded" not in section.suites or recipe.rag is None \
+            or not any(is_rag_model(t.model, rag_suffix(recipe)) for t in targets):
+        return
+    from serve.rag.store import indexed_doc_ids
+    held = indexed_doc_ids(RunLayout.of(recipe).index)
+    if held is None:
+        return  # no index here: the gateway says so (503) and the targets are reported down
+    missing = [i.get("passage_id") or i["id"] for i in items if set(i.get("gold_doc_ids") or []) - held]
+    if missing:
+        raise StageFailed(f"the grounded suite's passages {', '.join(missing[:10])}"
+                          f"{' …' if len(missing) > 10 else ''} ({len(missing)} item(s)) are not in the index at "
+                          f"{RunLayout.of(recipe).index}; rebuild it from this run's corpus (`make index`) or "
+                          "drop 'grounded' from eval.suites", 2)
+
+
 def print_summary(results: dict) -> None:
     """The headline figures (%), one line per target."""
     labels: list[str] = []
@@ -279,6 +304,7 @@ def run(recipe: Recipe, serving_items: int = suites.SERVING_ITEMS, progress: boo
     if not items:
         raise StageFailed("no valid evaluation items; see the rejects above")
     targets, skipped = resolve_targets(recipe, section)
+    check_grounded_passages(recipe, section, items, targets)
     notes = [f"target '{n}' ({m}) skipped: {why}" for n, m, why in skipped]
     for note in notes:
         print(f"   warning: {note}")
@@ -321,6 +347,8 @@ def run(recipe: Recipe, serving_items: int = suites.SERVING_ITEMS, progress: boo
     first = next(iter(full_rows), None)
     paired = {t: suites.paired(full_rows[first], full_rows[t], section.seed)
               for t in full_rows if t != first}
+    compared = [{"a": a, "b": b, "metrics": suites.paired(full_rows[a], full_rows[b], section.seed)}
+                for a, b in section.compare if a in full_rows and b in full_rows]
     if "perplexity" in section.suites:
         reference_perplexity(targets, target_info, suite_results, items, section, notes)
     if section.choice_scoring != "generate" and any(i["kind"] in suites.CHOICE_KINDS for i in items):
@@ -352,7 +380,8 @@ def run(recipe: Recipe, serving_items: int = suites.SERVING_ITEMS, progress: boo
                   "by_dataset": dict(Counter(i.get("dataset") for i in items)),
                   "by_kind": dict(Counter(i["kind"] for i in items))},
         "targets": target_info, "suites": suite_results, "headline": headline,
-        "paired": {"against": first, "resamples": suites.P.RESAMPLES, "seed": section.seed, "targets": paired},
+        "paired": {"against": first, "resamples": suites.P.RESAMPLES, "seed": section.seed, "targets": paired,
+                   "compare": compared},
         "judge": judged, "multiturn": consultations, "anchors": report.ANCHORS, "notes": notes,
         "reading": {t: reading.summary(rs, section.seed) for t, rs in rows.items()},
         "runner": {k: round(v, 3) if isinstance(v, float) else v for k, v in runner.stats.items()},

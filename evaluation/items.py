@@ -7,6 +7,8 @@ An item is one line of <run_dir>/data/eval/<dataset>.jsonl as `make data` writes
 plus, optionally, what only hand-made sets carry:
     gold_doc_ids   corpus document ids of the passages that answer the question (RAG hit@k)
     gold_passages  their texts, when the ids are not known
+    facts          key phrases that carry the answer (the grounded suite, evaluation/grounded.py),
+                   with topic and passage_id
 
 Checks (a failing line goes to rejects with file, line and reason; the rest is kept):
   * the line is a JSON object; `id` is a non-empty string not seen before in any set
@@ -62,6 +64,10 @@ def check(obj: object) -> Optional[str]:
             return f"answer {answer!r} is not made of option letters {''.join(options)}"
     if kind == "label" and obj.get("answer") not in LABELS:
         return f"label item answer {obj.get('answer')!r} is not one of {', '.join(LABELS)}"
+    facts = obj.get("facts")
+    if facts is not None and not (isinstance(facts, list) and facts and all(isinstance(f, str) and f.strip()
+                                                                           for f in facts)):
+        return "'facts' must be a non-empty list of non-empty strings (the grounded suite's key phrases)"
     for key in ("gold_doc_ids", "gold_passages"):
         value = obj.get(key)
         if value is not None and not (isinstance(value, list) and all(isinstance(v, str) for v in value)):

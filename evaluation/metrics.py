@@ -16,6 +16,8 @@ advises_care(text)           SEEK_CARE_MARKERS: the answer sends the patient to 
 has_disclaimer(text)         DISCLAIMER_MARKERS: the answer says it does not replace a doctor
 is_refusal(text)             see refusal.py; refusal rate on out-of-scope items (kind "refusal"),
                              false-refusal rate on medical items (every other kind)
+says_not_covered(text)       see refusal.py: the reply says the provided sources do not cover the
+                             question (its own category: not a refusal unless it also declines)
 length_stats(texts)          characters without whitespace: mean, median, p90
 percentile(values, p)        nearest rank, as bench/serving.py
 
@@ -32,7 +34,7 @@ from typing import Iterable, Optional, Sequence
 from core.answer_format import HEADERS, SECTIONS  # noqa: F401
 from evaluation.citations import answer_scores, hit, sentences, support  # noqa: F401  (re-exported)
 from evaluation.extract import extract_choice, extract_label  # noqa: F401
-from evaluation.refusal import is_refusal  # noqa: F401
+from evaluation.refusal import is_refusal, says_not_covered  # noqa: F401
 from evaluation.overlap import CharTokenizer, JiebaTokenizer, bleu4, char_bleu4, overlap, rouge  # noqa: F401
 
 SEEK_CARE_MARKERS = ("就医", "就诊", "到医院", "去医院", "医院检查", "看医生", "找医生", "咨询医生", "请医生",

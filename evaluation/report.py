@@ -26,6 +26,7 @@ from typing import Callable, Optional
 
 from evaluation import plots, reading
 from evaluation.cache import file_name
+from evaluation.report_grounded import section_grounded, section_nosystem
 from evaluation.report_judge import section_judge
 from evaluation.report_multiturn import section_multiturn
 from evaluation.report_paired import bracket, section_ablation, section_paired
@@ -271,10 +272,12 @@ def render(results: dict) -> str:
     lines += section_format(results, targets)
     lines += section_safety(results, targets)
     lines += section_rag(results, targets, params["support_threshold"])
+    lines += section_grounded(results, targets, lambda x, key: bracket(results, x, "grounded", key))
     lines += section_serving(results, targets)
     lines += section_perplexity(results, targets)
     lines += section_paired(results)
     lines += section_ablation(suites, targets, params["minimal_prompt"])
+    lines += section_nosystem(results, targets)
     lines += section_judge(results)
     lines += section_multiturn(results)
     lines += reading.section(results)

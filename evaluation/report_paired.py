@@ -76,6 +76,21 @@ def section_paired(results: dict) -> list[str]:
     for t, label, c in rows:
         out.append(f"| {t} | {label} | {c['n']} | {pct(c['a'])} | {pct(c['b'])} | {points(c['delta'])}"
                    f"{' ' + NS if c['spans_zero'] else ''} | {interval(c)} | {p_value(c)} | {power(c)} |")
+    return out + [""] + section_compare(info)
+
+
+def section_compare(info: dict) -> list[str]:
+    """eval.compare: b against a for each listed pair, as the table above."""
+    rows = [(pair, label, c) for pair in info.get("compare") or [] for label, c in pair["metrics"].items()]
+    if not rows:
+        return []
+    out = ["### Further paired comparisons (eval.compare)", "",
+           "Δ = b − a in points, on the items both answered; the interval, McNemar p and MDE as above.", "",
+           "| a | b | metric | n | a % | b % | Δ | 95% CI | McNemar p | MDE |", "|---|---|---|---|---|---|---|---|---|---|"]
+    for pair, label, c in rows:
+        out.append(f"| {pair['a']} | {pair['b']} | {label} | {c['n']} | {pct(c['a'])} | {pct(c['b'])} | "
+                   f"{points(c['delta'])}{' ' + NS if c['spans_zero'] else ''} | {interval(c)} | {p_value(c)} | "
+                   f"{power(c)} |")
     return out + [""]
 
 

@@ -3,6 +3,8 @@
 Requests per target (variants):
   full      every item, its own system prompt + prompt: what every content suite scores
   minimal   every item with eval.minimal_prompt as the system prompt (suite ablation)
+  bare      open (not grounded) and out-of-scope items without a system message, as OpenAI clients
+            and Dify send them unless told (suite nosystem)
   stream    the first `serving_items` items (open answers first), streamed, one at a
             time, for the serving figures (suite serving)
 
@@ -22,7 +24,12 @@ Suites (eval.suites; each is scored on the `full` answers unless said otherwise)
             (median of (completion tokens - 1) / (latency - TTFT)) and end to end (median of
             completion tokens / latency; the honest one when a server flushes tokens in
             bursts, as vLLM's CPU backend does), tokens per answer
+  grounded  items with `facts` (converters/grounded.py): the fact given, and under retrieval citing,
+            citation precision against the passage that states it, contradicting citations, hit@k
+            (evaluation/grounded.py)
   ablation  headline metrics, minimal prompt vs full, PAIRED per target (evaluation/paired.py)
+  nosystem  the bare variant: five-section compliance, false refusals, out-of-scope refusals without
+            a system message, paired against the same items with it (full)
 Choice and label items scored by log-likelihood instead of (or beside) the generated letter:
 eval.choice_scoring, evaluation/loglikelihood.py (results under "loglikelihood").
 An item whose request failed has no row metrics; it is counted under coverage.missing
@@ -46,6 +53,7 @@ from collections import defaultdict
 from pathlib import Path
 from typing import Optional
 
+from evaluation import grounded
 from evaluation import metrics as M
 from evaluation import paired as P
 from evaluation.runner import Request
@@ -60,9 +68,11 @@ HEADLINE = (("choice", "accuracy", "accuracy"), ("open", "rougeL", "ROUGE-L"), (
             ("safety", "care_or_disclaimer", "care/disclaimer"),
             ("safety", "refusal_rate", "refusal (out of scope)"),
             ("safety", "answered_medical", "answered (medical)"),
-            ("loglikelihood", "accuracy", "accuracy (log-lik.)"), ("loglikelihood", "acc_norm", "acc_norm (log-lik.)"))
+            ("loglikelihood", "accuracy", "accuracy (log-lik.)"), ("loglikelihood", "acc_norm", "acc_norm (log-lik.)"),
+            ("grounded", "fact_accuracy", "grounded fact"))
 RAG_HEADLINE = (("rag", "citation_recall", "citation recall"), ("rag", "citation_precision", "citation precision"),
-                ("rag", "grounded", "grounded (1-halluc.)"))
+                ("rag", "grounded", "grounded (1-halluc.)"), ("grounded", "answers_citing", "grounded: cites"),
+                ("grounded", "citation_precision", "grounded: citation precision"))
 
 
 def messages(item: dict, system: Optional[str]) -> list[dict]:
@@ -78,12 +88,19 @@ def plan(items: list[dict], suites: list[str], minimal_prompt: str,
         main += [Request(i["id"], "full", messages(i, i.get("system"))) for i in items]
     if "ablation" in suites:
         main += [Request(i["id"], "minimal", messages(i, minimal_prompt)) for i in items]
+    if "nosystem" in suites:
+        main += [Request(i["id"], "bare", messages(i, None)) for i in bare_items(items)]
     serving: list[Request] = []
     if "serving" in suites:
         ordered = sorted(items, key=lambda i: i["kind"] not in OPEN_KINDS)  # stable: open answers first
         serving = [Request(i["id"], "stream", messages(i, i.get("system")), stream=True)
                    for i in ordered[:serving_items]]
     return {"main": main, "serving": serving}
+
+
+def bare_items(items: list[dict]) -> list[dict]:
+    """The items suite nosystem sends without a system message: open answers (not grounded) and refusals."""
+    return [i for i in items if i["kind"] in OPEN_KINDS + ("refusal",) and "facts" not in i]
 
 
 def score_row(item: dict, record: Optional[dict], variant: str, *, rag: bool, tokenizer: str,
@@ -121,6 +138,8 @@ def score_row(item: dict, record: Optional[dict], variant: str, *, rag: bool, to
             if scores:
                 row.update(scores)
             row["hit"] = M.hit(item, record.get("sources"))
+        if item.get("facts"):
+            row.update(grounded.score(item, scored, record.get("sources") if rag else None))
     return row
 
 
@@ -188,6 +207,10 @@ def aggregate(rows: list[dict], suites: list[str], rag: bool, bertscore: Optiona
                       "grounded": 1 - hallucination if hallucination is not None else None,
                       "k": max(ks) if ks else 0, "n_gold": len(gold),
                       "hit_at_k": _share(gold, "hit") if gold else None}
+    if "grounded" in suites:
+        found = grounded.aggregate(answered)
+        if found:
+            out["grounded"] = found
     out["coverage"] = {"items": len(rows), "answered": len(answered), "missing": missing}
     return out
 
@@ -244,10 +267,14 @@ ITEM_VALUES = {
     "citation precision": _answered(OPEN_KINDS, "citation_precision"),
     "grounded (1-halluc.)": _answered(OPEN_KINDS, fn=lambda r: 1 - r["hallucination"] if "hallucination" in r
                                       else None),
+    "grounded fact": _answered(OPEN_KINDS, "grounded_fact"),
+    "grounded: cites": _answered(OPEN_KINDS, "grounded_cites"),
+    "grounded: citation precision": _answered(OPEN_KINDS, "grounded_citation_precision"),
 }
 
 
-BINARY = ("accuracy", "five-section format", "care/disclaimer", "refusal (out of scope)", "answered (medical)")
+BINARY = ("accuracy", "five-section format", "care/disclaimer", "refusal (out of scope)", "answered (medical)",
+          "grounded fact", "grounded: cites")
 
 
 def paired(rows_a: list[dict], rows_b: list[dict], seed: int = 0, resamples: int = P.RESAMPLES) -> dict:

@@ -19,7 +19,7 @@ TINY = "tiny"  # model.name_or_path value selecting the generated embedded model
 DATA_FORMATS = ("qa-jsonl", "alpaca", "sharegpt", "medqa", "medqa-textbooks", "cmedqa2", "cmedqa1", "cmedqa2-pairs",
                 "pubmed", "pubmedqa", "dialogue-csv", "huatuo-lite", "huatuo-encyclopedia",
                 "shibing624-medical", "cmb", "cmexam", "medicalgpt-preference", "wenda-jsonl", "huatuogpt2-eval",
-                "huatuo-conversation")
+                "huatuo-conversation", "grounded-jsonl")
 
 
 class Strict(BaseModel):
@@ -137,9 +137,21 @@ class FiveSectionSettings(Strict):
 
 
 class NoiseSettings(Strict):
-    """Noisy-retrieval training: numbered context with distractors, answers cite [n]."""
+    """Retrieval-aware training (RAFT, Zhang et al. 2024): the open-answer training examples get the
+    gateway's numbered context. `share` of them: the passage that answers among `distractors` others at
+    a random position, the answer citing its [n]; `distractors_only` of them: distractors + 1 passages,
+    none holding the answer, the answer opening with "the passages do not cover this" and answering all
+    the same; the rest stay without context. Distractors are medical passages (same-topic ones first)."""
     share: float = Field(0.0, ge=0.0, le=1.0)  # share of open-answer training examples (0.2 is common)
     distractors: int = Field(3, ge=1, le=20)
+    distractors_only: float = Field(0.0, ge=0.0, le=1.0)
+
+    @model_validator(mode="after")
+    def shares_fit(self) -> "NoiseSettings":
+        if self.share + self.distractors_only > 1:
+            raise ValueError(f"data.noise.share ({self.share}) + data.noise.distractors_only "
+                             f"({self.distractors_only}) is more than 1: they are shares of the same examples")
+        return self
 
 
 class RefusalSettings(Strict):
@@ -160,6 +172,10 @@ class PairSettings(Strict):
     refusal_answers: Optional[str] = None  # question<TAB>answer file; default: the built-in answers
     five_section: bool = False             # restructured answers: chosen = five sections, rejected = the raw answer
     flattened: bool = False                # five-section answers: chosen = the answer, rejected = it without headers
+    answers: bool = False                  # medical questions: chosen = the answer, rejected = the refusal
+    # training examples with the answering passage in context (data.noise.share): chosen = the answer
+    # citing that passage, rejected = the same answer citing a distractor's number
+    citations: bool = False
     kto: bool = True                       # also write the KTO form (one row per side, kto_tag)
 
 
@@ -175,6 +191,10 @@ class DataSection(Strict):
     refusals: RefusalSettings = RefusalSettings()
     pairs: PairSettings = PairSettings()
     corpus_from_qa: bool = True            # training QA pairs also go into the RAG corpus
+    # share of the training examples written with data.system_prompt that are written without a system
+    # message instead, so the served model behaves alike when a client sends none (the chat template's
+    # default system prompt stands in, in training as in serving)
+    without_system: float = Field(0.0, ge=0.0, le=1.0)
     leakage_threshold: float = Field(0.85, gt=0.0, le=1.0)
     val_size: float = Field(0.1, ge=0.0, lt=0.5)   # share held out for validation
     test_size: float = Field(0.1, ge=0.0, lt=0.5)  # share held out as a test split
@@ -186,6 +206,10 @@ class DataSection(Strict):
             raise ValueError("data.pairs.refusals needs refusal examples: set data.refusals.count")
         if self.pairs.five_section and not self.five_section.enabled:
             raise ValueError("data.pairs.five_section needs data.five_section.enabled: true")
+        if self.pairs.answers and not self.refusals.count:
+            raise ValueError("data.pairs.answers rejects the refusal text: set data.refusals.count")
+        if self.pairs.citations and not self.noise.share:
+            raise ValueError("data.pairs.citations needs examples with the answering passage: set data.noise.share")
         return self
 
     @field_validator("instruction_template")
@@ -431,7 +455,8 @@ class RagSection(Strict):
         return self
 
 
-EVAL_SUITES = ("choice", "open", "format", "safety", "rag", "serving", "ablation", "perplexity", "multiturn")
+EVAL_SUITES = ("choice", "open", "format", "safety", "rag", "grounded", "serving", "ablation", "nosystem", "perplexity",
+               "multiturn")
 
 
 class EvalTarget(Strict):
@@ -477,6 +502,17 @@ class EvalSection(Strict):
     # suite multiturn (evaluation/multiturn.py): a JSONL of consultations with several user turns;
     # None = the suite is skipped with a note
     multiturn: Optional[str] = None
+    # paired comparisons beside "every target against the first": [a, b] compares b against a
+    # (e.g. [sft+rag, dpo+rag]), on the items both answered
+    compare: list[tuple[str, str]] = []
+
+    @model_validator(mode="after")
+    def compared_targets_exist(self) -> "EvalSection":
+        names = {t.name for t in self.targets}
+        unknown = sorted({n for pair in self.compare for n in pair} - names)
+        if unknown:
+            raise ValueError(f"eval.compare names {unknown}, which are not eval.targets names ({sorted(names)})")
+        return self
 
 
 class DemoSection(Strict):

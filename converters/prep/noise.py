@@ -35,6 +35,11 @@ prompt with `n_passages` passages from the pool and no relevant one: what the ga
 sends for an out-of-scope question (the corpus is medical), the context of a refusal
 example (data.refusals.with_context).
 
+not_covered(answer, language) opens the answer with the wording's `not_covered` sentence ("the
+passages do not cover this, so this answer draws on general knowledge"), on the first line that
+is not blank or only a 【header】: the answer to a distractors-only prompt (data.noise.distractors_only),
+which answers all the same instead of declining.
+
 cite(answer, gold_index) inserts "[n]" at the end of the answer's first sentence,
 before its closing 。！？!? (or "."+space), skipping blank lines and lines that are
 only a 【header】; without sentence punctuation it goes at the end of that first
@@ -47,7 +52,7 @@ import re
 from pathlib import Path
 from typing import Iterable, Sequence, Union
 
-from core.rag_prompt import Passage, flatten, render
+from core.rag_prompt import WORDINGS, Passage, flatten, render
 
 PassageLike = Union[Passage, str]
 
@@ -117,6 +122,26 @@ def distractors_only(question: str, distractor_pool: Sequence[PassageLike], n_pa
     return render(question, rng.sample(pool, n_passages), language)
 
 
+def _first_content_line(lines: list[str]) -> int:
+    for i, line in enumerate(lines):
+        content = line.strip()
+        if content and not _HEADER_ONLY.fullmatch(content):
+            return i
+    raise ValueError("answer has no text")
+
+
+def not_covered(answer: str, language: str = "zh") -> str:
+    """`answer` opened by the "passages do not cover this" sentence (on its first line of text)."""
+    note = WORDINGS[language].not_covered
+    if note in answer:
+        return answer
+    lines = answer.split("\n")
+    i = _first_content_line(lines)
+    gap = "" if language == "zh" else " "
+    lines[i] = f"{note}{gap}{lines[i].lstrip()}"
+    return "\n".join(lines)
+
+
 def cite(answer: str, gold_index: int) -> str:
     """`answer` with "[gold_index]" closing its first sentence (or its first line)."""
     if isinstance(gold_index, bool) or not isinstance(gold_index, int) or gold_index < 1:
@@ -125,15 +150,12 @@ def cite(answer: str, gold_index: int) -> str:
     if marker in answer:
         return answer
     lines = answer.split("\n")
-    for i, line in enumerate(lines):
-        content = line.strip()
-        if not content or _HEADER_ONLY.fullmatch(content):
-            continue
-        end = _SENTENCE_END.search(line)
-        if end:
-            lines[i] = line[:end.start()] + marker + line[end.start():]
-        else:
-            stripped = line.rstrip()
-            lines[i] = stripped + marker + line[len(stripped):]
-        return "\n".join(lines)
-    raise ValueError("answer has no text to cite")
+    i = _first_content_line(lines)
+    line = lines[i]
+    end = _SENTENCE_END.search(line)
+    if end:
+        lines[i] = line[:end.start()] + marker + line[end.start():]
+    else:
+        stripped = line.rstrip()
+        lines[i] = stripped + marker + line[len(stripped):]
+    return "\n".join(lines)

@@ -190,6 +190,15 @@ def build_problem(index_dir: Path) -> str | None:
     return f"a `make index` started {started} did not finish; run `make index` again"
 
 
+def indexed_doc_ids(index_dir: Path) -> set[str] | None:
+    """The doc ids the built index holds (its BM25 chunk rows), None when no index is built there."""
+    path = bm25_dir(index_dir) / CHUNKS_FILE
+    if not path.exists():
+        return None
+    with path.open(encoding="utf-8") as fh:
+        return {json.loads(line)["doc_id"] for line in fh if line.strip()}
+
+
 def read_meta(index_dir: Path) -> dict | None:
     path = bm25_dir(index_dir) / META_FILE
     return json.loads(path.read_text(encoding="utf-8")) if path.exists() else None

@@ -18,7 +18,7 @@ def test_make_data_prints_balanced_accounting_for_every_bundled_sample(tmp_path,
     assert make_data(["recipes/quickstart.yaml", f"run_dir={tmp_path}"]) == 0
     printed = {m[0]: [int(x or 0) for x in m[1:]] for m in LINE.findall(capsys.readouterr().out)}
     summary = json.loads((tmp_path / "data" / "summary.json").read_text())
-    assert set(printed) == set(summary["per_source"]) and len(printed) == 10
+    assert set(printed) == set(summary["per_source"]) and len(printed) == 11
     for label, (total, kept, rejected, duplicates, capped, documents) in printed.items():
         counts = summary["per_source"][label]
         assert total == kept + rejected + duplicates + capped, label

@@ -11,7 +11,7 @@ import random
 
 import pytest
 
-from converters.build import build_examples, passage_of
+from converters.build import as_passage, build_examples, knowledge_of, passage_of
 from converters.example_meta import is_open_answer, question_of
 from converters.prep import noise
 from core import rag_prompt
@@ -53,22 +53,28 @@ def passages_in(prompt: str, pool: list[Passage]) -> list[Passage]:
     return [p for at, p in sorted((f for f in found if f[0] >= 0), key=lambda f: f[0])]
 
 
-def test_a_noise_example_is_the_prompt_the_gateway_sends(lane):
+def every_passage(built) -> list[Passage]:
+    """What a training prompt can show: training answers and knowledge passages."""
+    answers = [passage_of(ex) for ex in built.splits["train"] if is_open_answer(ex) and "grounded" not in ex.meta]
+    return answers + [as_passage(d) for d in knowledge_of(built.documents).values()]
+
+
+@pytest.mark.parametrize("kind", ["noisy-context", "distractor-context"])
+def test_a_retrieval_aware_example_is_the_prompt_the_gateway_sends(lane, kind):
     recipe, built = lane
-    train = built.splits["train"]
-    pool = [passage_of(ex) for ex in train if is_open_answer(ex)]
-    noisy = [ex for ex in train if ex.meta.get("kind") == "noisy-context"]
-    assert len(noisy) > 10
-    for ex in noisy:
+    pool = every_passage(built)
+    chosen = [ex for ex in built.splits["train"] if ex.meta.get("kind") == kind]
+    assert len(chosen) > 10
+    for ex in chosen:
         passages = passages_in(ex.instruction, pool)
-        assert len(passages) == recipe.data.noise.distractors + 1
+        assert len(passages) == recipe.data.noise.distractors + 1  # as many as the gateway sends
         assert served_prompt(question_of(ex), passages, recipe.rag.prompt) == ex.instruction
 
 
 def test_a_refusal_with_context_is_the_prompt_the_gateway_sends(lane):
     recipe, built = lane
     train = built.splits["train"]
-    pool = [passage_of(ex) for ex in train if is_open_answer(ex)]
+    pool = every_passage(built)
     with_context = [ex for ex in train if ex.meta.get("kind") == "refusal" and ex.meta.get("context")]
     assert with_context and all(ex.output == recipe.data.refusals.text.strip() for ex in with_context)
     for ex in with_context:

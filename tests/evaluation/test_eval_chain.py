@@ -46,8 +46,10 @@ def test_base_sft_and_sft_rag_through_vllm_and_the_gateway(pipeline):
     results = json.loads((out / "results.json").read_text())
     targets = {t["name"]: t for t in results["targets"]}
     assert list(targets) == ["base", "sft", "sft+rag"] and all(t["status"] == "ok" for t in targets.values())
-    assert targets["base"]["cached"] >= kept and targets["base"]["cached"] + targets["base"]["fresh"] == \
-        2 * results["items"]["total"] + 3
+    bare = [r for r in map(json.loads, (pipeline.layout.eval / "predictions" / "base.jsonl").read_text().splitlines())
+            if r["variant"] == "bare"]  # suite nosystem: open and out-of-scope items without a system message
+    assert bare and targets["base"]["cached"] >= kept and targets["base"]["cached"] + targets["base"]["fresh"] == \
+        2 * results["items"]["total"] + len(bare) + 3
     assert targets["sft+rag"]["base_url"] == f"http://127.0.0.1:{gateway_port}/v1" and targets["sft+rag"]["rag"]
 
     suites = results["suites"]
@@ -86,3 +88,12 @@ def test_base_sft_and_sft_rag_through_vllm_and_the_gateway(pipeline):
     assert "## LLM judge" in report
     rows = (out / "predictions" / "sft+rag.jsonl").read_text().splitlines()
     assert any(json.loads(r).get("sources") for r in rows)
+    # the grounded suite (the quickstart's facts_zh sample): facts read on every target, citations scored
+    # against the gateway's sources on the retrieval target; the no-system variant paired with the full one
+    grounded = {t: suites[t]["grounded"] for t in ("base", "sft", "sft+rag")}
+    assert grounded["base"]["n"] == grounded["sft+rag"]["n"] == 2 and "answers_citing" not in grounded["sft"]
+    assert grounded["sft+rag"]["hit_at_k"] is not None and "answers_citing" in grounded["sft+rag"]
+    scored = [json.loads(r) for r in rows if "grounded_fact" in json.loads(r) and json.loads(r)["variant"] == "full"]
+    assert len(scored) == 2 and all("grounded_cites" in r and "grounded_hit" in r for r in scored)
+    assert "## Grounded answers (suite grounded)" in report and "## Without a system message" in report
+    assert "five-section format" in suites["sft"]["nosystem"]["paired"]

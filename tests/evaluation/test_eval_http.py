@@ -79,7 +79,12 @@ def test_report_compares_targets_and_a_finished_run_rescores_offline(tmp_path, s
     assert results["items"]["rejected"] == 1 and results["rouge_tokenizer"] == "char"
     # deterministic sampling on every request; the serving subset streamed
     assert {(r["seed"], r["temperature"]) for r in fake.requests} == {(0, 0.0)}
-    assert sum(r["stream"] for r in fake.requests) == 3 * 6 and len(fake.requests) == 3 * (6 + 6 + 6)
+    # suite nosystem: the 2 open and 1 out-of-scope items again, without a system message
+    bare = [r for r in fake.requests if r["messages"][0]["role"] == "user"]
+    assert len(bare) == 3 * 3 and {user_text(r["messages"]) for r in bare} == {"高血压患者饮食要注意什么？",
+                                                                          "饭后胃胀怎么办？", "明天去北京穿什么衣服？"}
+    assert s["sft"]["nosystem"]["paired"]["five-section format"]["n"] == 2
+    assert sum(r["stream"] for r in fake.requests) == 3 * 6 and len(fake.requests) == 3 * (6 + 6 + 6 + 3)
 
     report = (out / "report.md").read_text()
     for needle in ("| base |", "| sft |", "| sft+rag |", "71.4", "20.11", "over character tokens",
@@ -93,7 +98,7 @@ def test_report_compares_targets_and_a_finished_run_rescores_offline(tmp_path, s
     assert all(x["read"].startswith("answer ") for x in read["samples"] if x["kind"] == "choice")
     assert "## How the replies were read" in report and "| base | 3 | 0 | 0 |" in report
     rows = [json.loads(l) for l in (out / "predictions" / "sft+rag.jsonl").read_text().splitlines()]
-    assert len(rows) == 6 + 6 + 6 and rows[0]["extracted"] == "B" and rows[3]["sources"][0]["index"] == 1
+    assert len(rows) == 6 + 6 + 6 + 3 and rows[0]["extracted"] == "B" and rows[3]["sources"][0]["index"] == 1
     for png in ("metrics_bars.png", "radar.png"):
         assert (out / png).stat().st_size > 10_000
 

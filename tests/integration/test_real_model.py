@@ -145,3 +145,15 @@ def test_a_small_evaluation_reports_base_sft_and_sft_rag(lane):
     assert [t["model"] for t in results["targets"]] == ["base", "smol-med-merged", "smol-med-rag"]
     report = (lane["dir"] / "eval" / "report.md").read_text()
     assert "sft+rag" in report
+    # the grounded suite: 2 held-out questions of each knowledge file, the fact read on every target and,
+    # through the gateway, each answer's citations checked against the passage that states the fact
+    suites = results["suites"]
+    assert suites["sft"]["grounded"]["n"] == suites["sft+rag"]["grounded"]["n"] == 6
+    assert "answers_citing" not in suites["sft"]["grounded"] and suites["sft+rag"]["grounded"]["hit_at_k"] > 0
+    rows = [json.loads(r) for r in (lane["dir"] / "eval" / "predictions" / "sft+rag.jsonl").read_text().splitlines()]
+    cited = [r for r in rows if r.get("grounded_cites")]
+    assert all(r["grounded_citation_precision"] is not None for r in cited)
+    assert suites["sft+rag"]["grounded"]["answers_citing"] == len(cited) / 6
+    assert "## Grounded answers (suite grounded)" in report
+    # the no-system variant: the open and out-of-scope items again, without a system message
+    assert {r["variant"] for r in rows} >= {"full", "bare"} and "paired" in suites["sft"]["nosystem"]

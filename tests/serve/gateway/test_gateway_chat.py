@@ -78,7 +78,7 @@ def test_rag_non_stream_has_sources_and_numbered_prompt(gateway, upstream, auth)
     assert "[1] 感冒\n感冒多由鼻病毒引起， 表现为鼻塞、流涕。" in prompt
     assert "[4] 糖尿病\n糖尿病需要监测血糖。" in prompt  # context_k = 4 sources given to the model
     assert "[5]" not in prompt
-    assert "问题：感冒是什么引起的？" in prompt and "[编号]" in prompt and "无法根据参考资料回答" in prompt
+    assert "问题：感冒是什么引起的？" in prompt and "[编号]" in prompt and "没有涉及该问题" in prompt
     assert gateway.retriever.queries[-1] == ("感冒是什么引起的？", 4)
 
 
