@@ -234,19 +234,23 @@ def add_retrieval_context(train: list[Example], data: DataSection, rng: random.R
     """RAFT-style context for the open-answer training examples (data.noise): `share` of them get the
     passage that answers (a grounded example's knowledge passage, else the example's own answer) among
     `distractors` others and cite it; `distractors_only` of them get distractors + 1 passages without it
-    and say so before answering; the rest keep no context."""
+    and say so before answering; the rest keep no context. With data.noise.answer_as_passage false only
+    grounded examples get a passage that answers."""
     pool = context_pool(train, knowledge, held_out)
     k = data.noise.distractors
     candidates = [i for i, ex in enumerate(train) if is_open_answer(ex) and not pairs.is_pair(ex)]
     rng.shuffle(candidates)
     n_oracle = round(len(candidates) * data.noise.share)
     n_without = round(len(candidates) * data.noise.distractors_only)
-    for position, i in enumerate(candidates[:n_oracle + n_without]):
+    answerable = [i for i in candidates if data.noise.answer_as_passage or "grounded" in train[i].meta]
+    oracle = set(answerable[:n_oracle])
+    without = [i for i in candidates if i not in oracle][:n_without]
+    for i in sorted(oracle) + without:
         ex = train[i]
         grounded = ex.meta.get("grounded")
         relevant = as_passage(knowledge[grounded["passage_id"]]) if grounded else passage_of(ex)
         question = question_of(ex)  # the bare question, as the gateway gets it (not instruction_template's)
-        if position < n_oracle:
+        if i in oracle:
             others = distractors_for(ex, relevant, pool, k, knowledge, held_out, rng)
             prompt, gold = noise.inject(question, relevant, others, k, rng, nonmedical_share=0.0, language=language)
             kind, output, sample = "noisy-context", noise.cite(ex.output, gold), "noise"

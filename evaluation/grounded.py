@@ -16,7 +16,8 @@ With retrieval (the answer came with the gateway's numbered `sources`):
   hit             the gold passage is among the sources (retrieval could help at all)
 The judge (eval.judge) grades these answers as every open answer; the fact test stays lexical.
 
-aggregate(rows) -> {n, fact_accuracy (Wilson 95%), refusal_rate, and with retrieval answers_citing,
+aggregate(rows) -> {n, fact_accuracy (Wilson 95%), refusal_rate, not_covered_rate (says the sources do not
+cover it, evaluation/refusal.py), and with retrieval answers_citing,
 citation_precision (mean over the answers that cite), contradicted, hit_at_k, fact_when_hit}.
 
 Run as (scores one answer):
@@ -72,7 +73,8 @@ def aggregate(rows: list[dict]) -> Optional[dict]:
     given = M.accuracy([r["grounded_fact"] for r in rows])
     out = {"n": len(rows), "facts_given": given["correct"], "fact_accuracy": given["accuracy"],
            "ci_low": given["ci_low"], "ci_high": given["ci_high"],
-           "refusal_rate": _mean([r.get("refused") for r in rows])}
+           "refusal_rate": _mean([r.get("refused") for r in rows]),
+           "not_covered_rate": _mean([r.get("not_covered") for r in rows])}
     with_sources = [r for r in rows if "grounded_cites" in r]
     if with_sources:
         citing = [r for r in with_sources if r["grounded_cites"]]

@@ -3,7 +3,8 @@
 Per target, on its `full` answers:
   choice     choice and yes/no/maybe replies: n, invalid (no valid answer read, evaluation/extract.py),
              truncated (finish_reason "length": cut by eval.max_tokens, so a final answer may be missing)
-  open       open replies: n, truncated, refused (evaluation/refusal.py), five-section format
+  open       open replies: n, truncated, refused and says the sources do not cover it (evaluation/refusal.py),
+             five-section format
   refusal    out-of-scope items: n, refused
   samples    per kind, up to SAMPLES replies drawn with eval.seed (the same draw on a rerun), each with
              what was read from it: the answer letter or label, refused or not, the format verdict
@@ -42,6 +43,7 @@ def summary(rows: list[dict], seed: int) -> dict:
                             "truncated": truncated(choice)},
                  "open": {"n": len(opened), "truncated": truncated(opened),
                           "refused": sum(r["refused"] for r in opened),
+                          "not_covered": sum(bool(r.get("not_covered")) for r in opened),
                           "five_sections": sum(bool(r.get("format_ok")) for r in opened)},
                  "refusal": {"n": len(refusal), "refused": sum(r["refused"] for r in refusal)}}
     rng, samples = random.Random(seed), []
@@ -63,14 +65,15 @@ def section(results: dict) -> list[str]:
     out = ["## How the replies were read", "",
            "Per target, on the answers with the item's own prompt: invalid = no valid answer read from a choice "
            "or yes/no/maybe reply (counted wrong, shown as the invalid rate); truncated = cut by eval.max_tokens "
-           "(finish_reason length); refused = read as a refusal. Then a few replies drawn with the evaluation's "
+           "(finish_reason length); refused = read as a refusal; not covered = says the sources do not cover the "
+           "question (its own category, not a refusal: most such replies answer all the same). Then a few replies drawn with the evaluation's "
            "seed, with what the rules read from them.", "",
-           "| target | choice n | invalid | truncated | open n | truncated | refused | five sections | "
-           "out-of-scope n | refused |", "|---|---|---|---|---|---|---|---|---|---|"]
+           "| target | choice n | invalid | truncated | open n | truncated | refused | not covered | five sections | "
+           "out-of-scope n | refused |", "|---|---|---|---|---|---|---|---|---|---|---|"]
     for target, r in reading.items():
         c, o, f = r["choice"], r["open"], r["refusal"]
         out.append(f"| {target} | {c['n']} | {c['invalid']} | {c['truncated']} | {o['n']} | {o['truncated']} | "
-                   f"{o['refused']} | {o['five_sections']} | {f['n']} | {f['refused']} |")
+                   f"{o['refused']} | {o.get('not_covered', 0)} | {o['five_sections']} | {f['n']} | {f['refused']} |")
     out.append("")
     for target, r in reading.items():
         if r["samples"]:

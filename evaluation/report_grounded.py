@@ -16,13 +16,14 @@ def section_grounded(results: dict, targets: list[str], bracket) -> list[str]:
            "every key phrase of the fact is in the answer (95% Wilson interval). Under retrieval: answers citing a "
            "source [n]; citation precision: of the sources an answer cites, the share whose passage states the fact "
            "(mean over the answers that cite); contradicted: answers citing a same-topic passage that does not state "
-           "it; hit@k: the fact's passage was among the sources; fact | hit: fact given when it was.", "",
-           "| target | n | fact given % | 95% CI | refused % | citing % | citation precision % | contradicted % "
-           "| hit@k % | fact given when hit % |", "|---|---|---|---|---|---|---|---|---|---|"]
+           "it; hit@k: the fact's passage was among the sources; fact | hit: fact given when it was; "
+           "not covered: says the sources do not cover the question (evaluation/refusal.py, not a refusal).", "",
+           "| target | n | fact given % | 95% CI | refused % | not covered % | citing % | citation precision % "
+           "| contradicted % | hit@k % | fact given when hit % |", "|---|---|---|---|---|---|---|---|---|---|---|"]
     for x in shown:
         g = suites[x]["grounded"]
         out.append(f"| {x} | {g['n']} | {pct(g['fact_accuracy'])}{bracket(x, 'fact_accuracy')} | "
-                   f"{pct(g['ci_low'])} … {pct(g['ci_high'])} | {pct(g['refusal_rate'])} | "
+                   f"{pct(g['ci_low'])} … {pct(g['ci_high'])} | {pct(g['refusal_rate'])} | {pct(g.get('not_covered_rate'))} | "
                    f"{pct(g.get('answers_citing'))}{bracket(x, 'answers_citing')} | "
                    f"{pct(g.get('citation_precision'))}{bracket(x, 'citation_precision')} | "
                    f"{pct(g.get('contradicted'))} | {pct(g.get('hit_at_k'))} | {pct(g.get('fact_when_hit'))} |")

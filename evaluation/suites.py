@@ -119,6 +119,7 @@ def score_row(item: dict, record: Optional[dict], variant: str, *, rag: bool, to
         row["sources"] = record["sources"]
     kind = item["kind"]
     row["refused"] = M.is_refusal(text)
+    row["not_covered"] = M.says_not_covered(text)  # "the sources do not say": its own category, not a refusal
     if kind in CHOICE_KINDS:
         got = M.extract_choice(text, item["options"]) if kind == "choice" else M.extract_label(text)
         row.update(gold=item["answer"], extracted=got, valid=got is not None, correct=got == item["answer"])
@@ -204,6 +205,8 @@ def aggregate(rows: list[dict], suites: list[str], rag: bool, bertscore: Optiona
                       "answers_citing": (sum(r["cited_sentences"] > 0 for r in scored) / len(scored))
                       if scored else None,
                       "hallucination": hallucination,
+                      # answers saying the sources do not cover the question (most then answer anyway)
+                      "says_not_covered": _share(opened, "not_covered"),
                       "grounded": 1 - hallucination if hallucination is not None else None,
                       "k": max(ks) if ks else 0, "n_gold": len(gold),
                       "hit_at_k": _share(gold, "hit") if gold else None}

@@ -145,6 +145,10 @@ class NoiseSettings(Strict):
     share: float = Field(0.0, ge=0.0, le=1.0)  # share of open-answer training examples (0.2 is common)
     distractors: int = Field(3, ge=1, le=20)
     distractors_only: float = Field(0.0, ge=0.0, le=1.0)
+    # an example without a knowledge passage (grounded-jsonl) may get its own original answer as the
+    # passage that answers; false: only knowledge passages do (the corpus never holds the answer to a new
+    # question, so such examples learn the distractors-only case instead), `share` filled from them first
+    answer_as_passage: bool = True
 
     @model_validator(mode="after")
     def shares_fit(self) -> "NoiseSettings":
@@ -362,6 +366,10 @@ class ServeSection(Strict):
     distributed_executor_backend: Optional[Literal["mp", "ray", "uni"]] = None
     max_num_seqs: Optional[int] = Field(None, ge=1)
     cpu_kvcache_space_gib: int = Field(2, ge=1)  # VLLM_CPU_KVCACHE_SPACE on CPU-only machines
+    # VLLM_CPU_OMP_THREADS_BIND on CPU-only machines: the cores vLLM's worker computes on ("0", "0-3", "nobind";
+    # None = vLLM's "auto", which keeps one core for its scheduler and binds the worker to the rest, the same
+    # cores for every server: two servers started side by side on auto share them)
+    cpu_threads_bind: Optional[str] = None
     # vLLM's --enforce-eager: no torch.compile at start-up. Its compile cache is keyed on the model's
     # path, so every new run directory compiles again; on CPU a small model loses nothing by it
     enforce_eager: bool = False
@@ -379,6 +387,11 @@ class ServeSection(Strict):
         if not v.strip():
             raise ValueError("host is empty; use 127.0.0.1 (local only) or 0.0.0.0 (all interfaces)")
         return v
+
+    @field_validator("cpu_threads_bind", mode="before")
+    @classmethod
+    def one_core_as_text(cls, v: Any) -> Any:
+        return str(v) if isinstance(v, int) and not isinstance(v, bool) else v  # `cpu_threads_bind: 1` in YAML
 
 
 class ParitySection(Strict):

@@ -33,6 +33,7 @@ import train.training
 from core.endpoints import api_key, gateway_url, rag_model, vllm_url
 from core.layout import RunLayout
 from core.stage import StageFailed, print_recipe
+from envs.manage import has_nvidia_gpu
 from recipes.load import load_or_exit
 from recipes.schema import Recipe
 from serve import control
@@ -109,6 +110,19 @@ def merged_twin(recipe: Recipe) -> Recipe:
     return twin
 
 
+def split_cores(recipe: Recipe, twin: Recipe) -> None:
+    """On a CPU-only machine, each of the two servers computes on its own half of the cores
+    (serve.cpu_threads_bind), unless the recipe sets them: vLLM's automatic binding puts every server's
+    worker on the same cores (all but one, kept for its scheduler), so side by side they would share
+    one core on a 2-core machine while the other waits."""
+    cores = sorted(os.sched_getaffinity(0))
+    if len(cores) < 2 or recipe.serve.cpu_threads_bind or has_nvidia_gpu():
+        return
+    half = len(cores) // 2
+    recipe.serve.cpu_threads_bind = ",".join(map(str, cores[:half]))
+    twin.serve.cpu_threads_bind = ",".join(map(str, cores[half:]))
+
+
 def train_and_index(recipe: Recipe, timings: dict) -> None:
     """The index needs the corpus, not the model, so it is built while LLaMA-Factory trains: a small
     model's training keeps about one of two cores busy (their output lines interleave)."""
@@ -157,6 +171,7 @@ def run(recipe: Recipe, keep_serving: bool = False) -> dict[str, float]:
         raise SystemExit(f"error: the quickstart needs a recipe with a `rag` section and a LoRA adapter in "
                          f"serve.adapters; '{recipe.name}' lacks {'rag' if recipe.rag is None else 'serve.adapters'}")
     merged = merged_twin(recipe)
+    split_cores(recipe, merged)
     timings: dict[str, float] = {}
     finished = False
     try:

@@ -148,6 +148,8 @@ def plan(recipe: Recipe, mode: str | None = None, port: int | None = None) -> La
         env["VLLM_ALLOW_RUNTIME_LORA_UPDATING"] = "1"  # /v1/load_lora_adapter and /v1/unload_lora_adapter
     if not gpu:
         env["VLLM_CPU_KVCACHE_SPACE"] = str(s.cpu_kvcache_space_gib)  # GiB
+        if s.cpu_threads_bind:
+            env["VLLM_CPU_OMP_THREADS_BIND"] = s.cpu_threads_bind
     if recipe.model.offline:
         env["HF_HUB_OFFLINE"] = "1"
     key = api_key(recipe)

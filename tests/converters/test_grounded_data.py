@@ -131,3 +131,14 @@ def test_eval_items_carry_the_facts_and_the_passages_doc_id(tmp_path):
         doc = corpus[item["gold_doc_ids"][0]]
         assert doc["metadata"]["passage_id"] == item["passage_id"] and all(f in doc["text"] for f in item["facts"])
     assert not [d for d in corpus.values() if d["title"] and d["title"] in {i["question"] for i in items}]
+
+
+def test_without_answer_as_passage_only_knowledge_passages_answer_and_other_questions_learn_the_uncovered_case():
+    data = data_section(noise={"share": 0.3, "distractors": 2, "distractors_only": 0.3, "answer_as_passage": False})
+    train = build_examples(data, seed=7, language="zh").splits["train"]
+    opened = [ex for ex in train if ex.meta.get("kind") != "refusal" and "answer" not in ex.meta]
+    oracle = [ex for ex in opened if ex.meta.get("kind") == "noisy-context"]
+    assert oracle and all("grounded" in ex.meta for ex in oracle)
+    assert len(oracle) == min(round(len(opened) * 0.3), sum("grounded" in ex.meta for ex in opened))
+    uncovered = [ex for ex in opened if ex.meta.get("kind") == "distractor-context"]
+    assert len(uncovered) == round(len(opened) * 0.3) and any("grounded" not in ex.meta for ex in uncovered)

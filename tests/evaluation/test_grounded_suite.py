@@ -51,7 +51,8 @@ def test_without_retrieval_only_the_fact_is_read_and_a_snippet_holding_the_fact_
 
 
 def test_the_suite_aggregates_answers_and_the_report_shows_it():
-    rows = [{"id": str(i), "kind": "open", "refused": False, **grounded.score(ITEM, a, SOURCES)} for i, a in
+    rows = [{"id": str(i), "kind": "open", "refused": False, "not_covered": False, **grounded.score(ITEM, a, SOURCES)}
+            for i, a in
             enumerate(["500 mg every 8 hours [2].", "500 mg every 8 hours [1][2].", "I am not sure.", "500 mg [3]."])]
     found = grounded.aggregate(rows)
     assert (found["n"], found["facts_given"], found["fact_accuracy"]) == (4, 2, 0.5)
@@ -60,7 +61,7 @@ def test_the_suite_aggregates_answers_and_the_report_shows_it():
     assert 0.15 < found["ci_low"] < 0.5 < found["ci_high"] < 0.85
     results = {"suites": {"sft+rag": {"grounded": found}}}
     table = "\n".join(section_grounded(results, ["sft+rag"], lambda x, key: ""))
-    assert "| sft+rag | 4 | 50.0 |" in table and "| 75.0 | 50.0 | 25.0 | 100.0 | 50.0 |" in table
+    assert "| sft+rag | 4 | 50.0 |" in table and "| 0.0 | 0.0 | 75.0 | 50.0 | 25.0 | 100.0 | 50.0 |" in table
 
 
 def test_nosystem_sends_open_and_out_of_scope_items_without_a_system_message():

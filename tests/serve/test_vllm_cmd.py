@@ -152,3 +152,22 @@ def test_gpu_servers_get_no_spare_lora_slot(tmp_path, monkeypatch):
     monkeypatch.setenv("MEDKIT_SERVE_DEVICE", "cpu")
     cpu = plan(recipe)
     assert "--max-loras 4" in " ".join(cpu.argv) and cpu.max_adapters == 3
+
+
+def test_cores_are_vllms_own_binding_and_the_quickstart_splits_them_between_its_two_servers(tmp_path, monkeypatch):
+    from scripts.quickstart import merged_twin, split_cores
+    monkeypatch.delenv("MEDKIT_API_KEY", raising=False)
+    fake_adapter(tmp_path / "run" / "adapter", 16)
+    recipe = load_recipe(ROOT / "recipes/quickstart.yaml", [f"run_dir={tmp_path}/run", "serve.cpu_threads_bind=1"])
+    assert plan(recipe).env["VLLM_CPU_OMP_THREADS_BIND"] == "1"
+    split_cores(recipe, twin := merged_twin(recipe))
+    assert recipe.serve.cpu_threads_bind == "1" and twin.serve.cpu_threads_bind == "1"  # the recipe's own: kept
+    recipe = load_recipe(ROOT / "recipes/quickstart.yaml", [f"run_dir={tmp_path}/run"])
+    assert "VLLM_CPU_OMP_THREADS_BIND" not in plan(recipe).env  # vLLM's auto binding
+    twin = merged_twin(recipe)
+    split_cores(recipe, twin)
+    cores = sorted(os.sched_getaffinity(0))
+    if len(cores) < 2:
+        pytest.skip("one core: nothing to split")
+    lora, merged = ([int(c) for c in r.serve.cpu_threads_bind.split(",")] for r in (recipe, twin))
+    assert lora and merged and sorted(lora + merged) == cores and not set(lora) & set(merged)
