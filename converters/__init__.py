@@ -7,8 +7,8 @@ Record-per-line formats share one loop, common.convert_records: the module suppl
 reader of (line, object | Reject) pairs (common.read_jsonl, read_json_records, csv_records)
 and a `convert(obj, where)` that returns its Example(s) / Document(s) or a reject reason.
 """
-from converters import (alpaca, grounded, cmb, cmedqa2, cmedqa2_pairs, cmexam, dialogue_csv, huatuo2_eval, huatuo_conversation, huatuo_encyclopedia,
-                        huatuo_lite,
+from converters import (alpaca, cmb, cmedqa2, cmedqa2_pairs, cmexam, dialogue_csv, grounded, huatuo2_eval,
+                        huatuo_conversation, huatuo_encyclopedia, huatuo_lite,
                         medicalgpt_preference, medqa, medqa_textbooks, pubmed, pubmedqa, qa_jsonl, sharegpt,
                         shibing624_medical, wenda_jsonl)
 
@@ -32,6 +32,6 @@ FORMATS = {
     "medicalgpt-preference": medicalgpt_preference.read,  # chosen/rejected pairs (+ a ranking dataset)
     "wenda-jsonl": wenda_jsonl.read,          # {"问", "答"} lines (MedicalGPT's RAG corpus text)
     "huatuogpt2-eval": huatuo2_eval.read,     # HuatuoGPT-II evaluation files (instruction + conversation sets)
-    "huatuo-conversation": huatuo_conversation.read,
-    "grounded-jsonl": grounded.read,          # knowledge passages with the questions they answer (grounded suite)  # multi-turn lists of turns (HuatuoGPT-II, MedDialog-style)
+    "huatuo-conversation": huatuo_conversation.read,  # multi-turn lists of turns (HuatuoGPT-II, MedDialog-style)
+    "grounded-jsonl": grounded.read,          # knowledge passages with the questions they answer (grounded suite)
 }

@@ -425,7 +425,8 @@ def eval_item(example: Example) -> dict:
         item["expected_format"] = "five_section"
     if example.meta.get("history"):  # a multi-turn item: the earlier rounds come before the prompt
         item["history"] = example.meta["history"]
-    for key in ("options", "answer"):
+    # exam_type / exam_class / question_type: CMB's, for eval.prompt_preset opencompass (evaluation/presets.py)
+    for key in ("options", "answer", "exam_type", "exam_class", "question_type"):
         if example.meta.get(key) is not None:
             item[key] = example.meta[key]
     if subject_of(example):

@@ -303,6 +303,11 @@ def run(recipe: Recipe, serving_items: int = suites.SERVING_ITEMS, progress: boo
         print(f"     {r.file}:{r.line}: {r.reason}")
     if not items:
         raise StageFailed("no valid evaluation items; see the rejects above")
+    if section.prompt_preset:  # OpenCompass's prompts for CMB / MedQA items (evaluation/presets.py)
+        from evaluation import presets
+        applied = presets.apply(items, section.prompt_preset)
+        items = applied.items
+        print(f"   {presets.describe(section.prompt_preset, applied)}")
     targets, skipped = resolve_targets(recipe, section)
     check_grounded_passages(recipe, section, items, targets)
     notes = [f"target '{n}' ({m}) skipped: {why}" for n, m, why in skipped]
@@ -370,7 +375,7 @@ def run(recipe: Recipe, serving_items: int = suites.SERVING_ITEMS, progress: boo
         "scale": "fractions in [0, 1] unless the key ends in _ms, _chars, _mean (counts) or is tokens_per_s, "
                  "tokens, n, seconds, items_per_s or (median_item_)perplexity",
         "params": {"temperature": section.temperature, "seed": section.seed, "max_tokens": section.max_tokens,
-                   "choice_scoring": section.choice_scoring,
+                   "choice_scoring": section.choice_scoring, "prompt_preset": section.prompt_preset,
                    "concurrency": section.concurrency, "timeout_s": section.timeout_s, "retries": section.retries,
                    "limit": section.limit, "minimal_prompt": section.minimal_prompt,
                    "support_threshold": section.support_threshold, "suites": list(section.suites),

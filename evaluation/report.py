@@ -261,7 +261,8 @@ def render(results: dict) -> str:
              f"({', '.join(f'{k} {v}' for k, v in items['by_kind'].items())}) from "
              f"{len(items['by_dataset'])} sets, {items['rejected']} rejected lines · temperature "
              f"{params['temperature']}, seed {params['seed']}, max_tokens {params['max_tokens']}, "
-             f"concurrency {params['concurrency']}" + (f", limit {params['limit']} per set" if params["limit"] else ""),
+             f"concurrency {params['concurrency']}" + (f", limit {params['limit']} per set" if params["limit"] else "")
+             + (f", prompt preset {params['prompt_preset']}" if params.get("prompt_preset") else ""),
              "", f"Differences in brackets are against the first target, **{targets[0] if targets else '—'}**, "
              "in percentage points, computed on the items both answered (paired; n and intervals under "
              "Paired differences); NS: the 95% interval includes 0. Serving figures: plain differences.", "",

@@ -505,6 +505,10 @@ class EvalSection(Strict):
     # option's log-likelihood as lm-evaluation-harness does (loglikelihood: those items are not
     # generated), or both (evaluation/loglikelihood.py; vLLM targets only, not the RAG gateway)
     choice_scoring: Literal["generate", "loglikelihood", "both"] = "generate"
+    # choice items asked as another tool asks them, so a figure can be set beside a published one
+    # (evaluation/presets.py): opencompass = OpenCompass's CMB and MedQA prompts (cmb_gen, MedQA_gen_3bf756)
+    # for items of those formats; other items unchanged. None: the prompts `make data` wrote
+    prompt_preset: Optional[Literal["opencompass"]] = None
     bertscore_model: Optional[str] = None
     support_threshold: float = Field(0.5, gt=0.0, le=1.0)  # lexical support test for citations
     minimal_prompt: str = "你是一名医生，请回答用户的问题。"
