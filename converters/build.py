@@ -194,9 +194,9 @@ def dedupe_examples(examples: list[Example], data: DataSection, built: Built) ->
 
 def passage_of(example: Example) -> Passage:
     """An open-answer example as the RAG corpus holds it (write_outputs, corpus_from_qa): its original
-    answer, titled by its category when it has one. Never by its question: a passage titled with the
-    question would give the answer away in training prompts that the gateway's never do."""
-    return Passage(original_answer(example), subject_of(example) or "")
+    answer, titled by its category, else its source's name. Never by its question: a passage titled with
+    the question would give the answer away in training prompts that the gateway's never do."""
+    return Passage(original_answer(example), subject_of(example) or example.meta.get("dataset") or "")
 
 
 def knowledge_of(documents: list[Document]) -> dict[str, Document]:
