@@ -230,13 +230,13 @@ def distractors_for(example: Example, relevant: Passage, pool: list[Passage], k:
 
 
 def add_retrieval_context(train: list[Example], data: DataSection, rng: random.Random, built: Built,
-                          language: str, knowledge: dict[str, Document], held_out: set[str]) -> None:
+                          language: str, knowledge: dict[str, Document], held_out: set[str],
+                          pool: list[Passage]) -> None:
     """RAFT-style context for the open-answer training examples (data.noise): `share` of them get the
     passage that answers (a grounded example's knowledge passage, else the example's own answer) among
     `distractors` others and cite it; `distractors_only` of them get distractors + 1 passages without it
     and say so before answering; the rest keep no context. With data.noise.answer_as_passage false only
     grounded examples get a passage that answers."""
-    pool = context_pool(train, knowledge, held_out)
     k = data.noise.distractors
     candidates = [i for i, ex in enumerate(train) if is_open_answer(ex) and not pairs.is_pair(ex)]
     rng.shuffle(candidates)
@@ -365,9 +365,9 @@ def build_examples(data: DataSection, seed: int, language: str = "zh") -> Built:
     knowledge = knowledge_of(built.documents)
     held_out_passages = {ex.meta["grounded"]["passage_id"] for ex in built.splits["validation"] + built.splits["test"]
                          if "grounded" in ex.meta}
-    pool = context_pool(built.splits["train"], knowledge, held_out_passages)
+    pool = context_pool(built.splits["train"], knowledge, held_out_passages)  # the distractors of every context
     if data.noise.share or data.noise.distractors_only:
-        add_retrieval_context(built.splits["train"], data, rng, built, language, knowledge, held_out_passages)
+        add_retrieval_context(built.splits["train"], data, rng, built, language, knowledge, held_out_passages, pool)
     if data.refusals.with_context:
         add_refusal_context(built.splits["train"], data, rng, built, language, pool)
     if data.without_system:
