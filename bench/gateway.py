@@ -38,7 +38,8 @@ from pathlib import Path
 import httpx
 from openai import AsyncOpenAI
 
-from bench.serving import DISTINCT_PROMPTS, percentile
+from bench.load_client import percentile
+from bench.serving import DISTINCT_PROMPTS
 from core.endpoints import api_key, rag_model as rag_variant
 from core.layout import RunLayout
 from envs.manage import has_nvidia_gpu

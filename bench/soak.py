@@ -41,7 +41,7 @@ from dataclasses import replace
 
 import httpx
 
-from bench.serving import percentile
+from bench.load_client import percentile
 from core.endpoints import api_key, rag_model
 from core.layout import RunLayout
 from recipes.load import load_or_exit

@@ -6,7 +6,8 @@ Pipeline (each step switchable in the recipe's data section):
   dedupe     exact and near-duplicate examples dropped (first occurrence kept)
   split      official split when the source has one, else a seeded hash of the text
   five       open answers restructured into the five 【...】 sections
-  refusals   out-of-scope questions with the standard refusal, split like the rest
+  refusals   out-of-scope questions with the standard refusal, split like the rest; data.refusals.eval_questions
+             ones in the test split only
   noise      retrieval-aware training (data.noise, RAFT-style): a share of the open training examples get
              the passage that answers among distractors and cite its [n]; another share get distractors
              only and say so before answering (core/rag_prompt.py's not_covered sentence); grounded
@@ -342,6 +343,11 @@ def build_examples(data: DataSection, seed: int, language: str = "zh") -> Built:
         ex.meta.update(dataset="refusals", format="refusal")
         built.per_source.setdefault("refusals", Counter()).update(input=1, read=1)
         examples.append(ex)
+    if data.refusals.eval_questions:
+        for ex in refusals.held_out_refusals(Path(data.refusals.eval_questions), refusal_text):
+            ex.meta.update(dataset="refusals", format="refusal")
+            built.per_source.setdefault("refusals", Counter()).update(input=1, read=1)
+            examples.append(ex)
     if data.five_section.enabled:
         restructure_answers(examples, data, built)
     questions = [dedupe.normalise(question_of(ex)) for ex in examples]  # before the instruction template

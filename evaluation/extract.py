@@ -528,6 +528,17 @@ def extract_choice(text: Optional[str], options: Mapping[str, str]) -> Optional[
     return _option_text(norm, options)
 
 
+def conflicting_choice(text: Optional[str], options: Mapping[str, str]) -> bool:
+    """True when the reply states answers and they read as none: two that disagree after the last change of
+    mind, a hedge between options ("B或C"), or a letter that is no option. Counted apart from replies
+    that state nothing at all (report.md's reading section)."""
+    norm = normalise(text)
+    if not norm or not options or _json_choice(norm, options)[0]:
+        return False
+    statements = _statements(norm, _Patterns("".join(sorted(k.upper() for k in options))), options)
+    return bool(statements) and _final_answer(norm, statements) is None
+
+
 LABELS = ("yes", "no", "maybe")
 _LABEL_WORDS = {"yes": "yes", "no": "no", "maybe": "maybe", "是": "yes", "是的": "yes", "否": "no",
                 "不是": "no", "不确定": "maybe", "可能": "maybe", "不能确定": "maybe", "无法确定": "maybe",
@@ -586,6 +597,14 @@ def extract_label(text: Optional[str]) -> Optional[str]:
         return _LABEL_WORDS[(hit.group(1) or hit.group(2)).lower()]
     found = {w.lower() for w in re.findall(r"\b(yes|no|maybe)\b", norm, re.IGNORECASE)}
     return found.pop() if len(found) == 1 else None
+
+
+def conflicting_label(text: Optional[str]) -> bool:
+    """True when the reply states yes/no/maybe more than once and they disagree or hedge ("yes or maybe")."""
+    norm = normalise(text)
+    if not norm or _JSON_LABEL.search(norm):
+        return False
+    return bool(_label_statements(norm)) and extract_label(text) is None
 
 
 def main(argv: list[str]) -> int:

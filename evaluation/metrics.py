@@ -33,7 +33,7 @@ from typing import Iterable, Optional, Sequence
 
 from core.answer_format import HEADERS, SECTIONS  # noqa: F401
 from evaluation.citations import answer_scores, hit, sentences, support  # noqa: F401  (re-exported)
-from evaluation.extract import extract_choice, extract_label  # noqa: F401
+from evaluation.extract import conflicting_choice, conflicting_label, extract_choice, extract_label  # noqa: F401
 from evaluation.refusal import is_refusal, says_not_covered  # noqa: F401
 from evaluation.overlap import CharTokenizer, JiebaTokenizer, bleu4, char_bleu4, overlap, rouge  # noqa: F401
 

@@ -1,8 +1,9 @@
 """How the replies were read: the counts and samples behind report.md's audit section.
 
 Per target, on its `full` answers:
-  choice     choice and yes/no/maybe replies: n, invalid (no valid answer read, evaluation/extract.py),
-             truncated (finish_reason "length": cut by eval.max_tokens, so a final answer may be missing)
+  choice     choice and yes/no/maybe replies: n, invalid (no valid answer read, evaluation/extract.py), of
+             those conflicting (answers stated that disagree, or a hedge between options), truncated
+             (finish_reason "length": cut by eval.max_tokens, so a final answer may be missing)
   open       open replies: n, truncated, refused and says the sources do not cover it (evaluation/refusal.py),
              five-section format
   refusal    out-of-scope items: n, refused
@@ -40,6 +41,7 @@ def summary(rows: list[dict], seed: int) -> dict:
     opened = [r for r in full if r["kind"] in OPEN_KINDS]
     refusal = [r for r in full if r["kind"] == "refusal"]
     out: dict = {"choice": {"n": len(choice), "invalid": sum(not r.get("valid") for r in choice),
+                            "conflicting": sum(bool(r.get("conflicting")) for r in choice),
                             "truncated": truncated(choice)},
                  "open": {"n": len(opened), "truncated": truncated(opened),
                           "refused": sum(r["refused"] for r in opened),
@@ -64,16 +66,19 @@ def section(results: dict) -> list[str]:
         return []
     out = ["## How the replies were read", "",
            "Per target, on the answers with the item's own prompt: invalid = no valid answer read from a choice "
-           "or yes/no/maybe reply (counted wrong, shown as the invalid rate); truncated = cut by eval.max_tokens "
-           "(finish_reason length); refused = read as a refusal; not covered = says the sources do not cover the "
-           "question (its own category, not a refusal: most such replies answer all the same). Then a few replies drawn with the evaluation's "
-           "seed, with what the rules read from them.", "",
-           "| target | choice n | invalid | truncated | open n | truncated | refused | not covered | five sections | "
-           "out-of-scope n | refused |", "|---|---|---|---|---|---|---|---|---|---|---|"]
+           "or yes/no/maybe reply (counted wrong, shown as the invalid rate), of which conflicting = the reply "
+           "states answers that disagree, hedges between options or names a letter that is no option; "
+           "truncated = cut by eval.max_tokens (finish_reason length); refused = read as a refusal; not covered = "
+           "says the sources do not cover the question (its own category, not a refusal: most such replies "
+           "answer all the same). Then a few replies drawn with the evaluation's seed, with what the rules read "
+           "from them.", "",
+           "| target | choice n | invalid | conflicting | truncated | open n | truncated | refused | not covered | "
+           "five sections | out-of-scope n | refused |", "|---|---|---|---|---|---|---|---|---|---|---|---|"]
     for target, r in reading.items():
         c, o, f = r["choice"], r["open"], r["refusal"]
-        out.append(f"| {target} | {c['n']} | {c['invalid']} | {c['truncated']} | {o['n']} | {o['truncated']} | "
-                   f"{o['refused']} | {o.get('not_covered', 0)} | {o['five_sections']} | {f['n']} | {f['refused']} |")
+        out.append(f"| {target} | {c['n']} | {c['invalid']} | {c.get('conflicting', 0)} | {c['truncated']} | "
+                   f"{o['n']} | {o['truncated']} | {o['refused']} | {o.get('not_covered', 0)} | "
+                   f"{o['five_sections']} | {f['n']} | {f['refused']} |")
     out.append("")
     for target, r in reading.items():
         if r["samples"]:

@@ -123,6 +123,9 @@ def score_row(item: dict, record: Optional[dict], variant: str, *, rag: bool, to
     if kind in CHOICE_KINDS:
         got = M.extract_choice(text, item["options"]) if kind == "choice" else M.extract_label(text)
         row.update(gold=item["answer"], extracted=got, valid=got is not None, correct=got == item["answer"])
+        if got is None:  # two answers or a hedge, apart from replies that state none
+            row["conflicting"] = (M.conflicting_choice(text, item["options"]) if kind == "choice"
+                                  else M.conflicting_label(text))
     if kind in OPEN_KINDS:
         row["reference"] = item.get("reference")
         scored = text[:MAX_SCORED_CHARS]

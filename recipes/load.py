@@ -121,11 +121,12 @@ def check_paths(tree: dict) -> list[str]:
         fmt = source.get("format") if isinstance(source, dict) else None
         if isinstance(path, str):  # existence, empty files and folders, zips that fail, release files missing
             problems += [f"data.sources.{i}.path = {path!r}: {p}" for p in check_source(str(fmt), path)]
-    questions = (section("data").get("refusals") or {}).get("questions") \
-        if isinstance(section("data").get("refusals"), dict) else None
-    if isinstance(questions, str) and not Path(questions).is_file():
-        problems.append(f"data.refusals.questions = {questions!r}: file not found "
-                        f"(one out-of-scope question per line; paths are relative to the repository root)")
+    refusal_settings = section("data").get("refusals")
+    for key in ("questions", "eval_questions"):
+        questions = refusal_settings.get(key) if isinstance(refusal_settings, dict) else None
+        if isinstance(questions, str) and not Path(questions).is_file():
+            problems.append(f"data.refusals.{key} = {questions!r}: file not found "
+                            f"(one out-of-scope question per line; paths are relative to the repository root)")
     multiturn = section("eval").get("multiturn")
     if isinstance(multiturn, str) and not Path(multiturn).is_file():
         problems.append(f"eval.multiturn = {multiturn!r}: file not found (a JSONL of multi-turn consultations, "

@@ -163,6 +163,9 @@ class RefusalSettings(Strict):
     count: int = Field(0, ge=0)
     text: Optional[str] = None             # default: the built-in refusal sentence
     questions: Optional[str] = None        # file of out-of-scope questions; default: the built-in Chinese list
+    # file of out-of-scope questions for evaluation only (same format): every one is a refusal item of the
+    # test split and never trained on, so the refusal suite can have enough items to decide (eval report's MDE)
+    eval_questions: Optional[str] = None
     # share of the training split's refusals given retrieved-style context (data.noise.distractors + 1
     # medical passages, none relevant, in the rag.prompt template): the gateway retrieves for every
     # question, so an out-of-scope one reaches the model with medical context and must be refused there too
@@ -359,6 +362,8 @@ class ServeSection(Strict):
     port: int = Field(8000, ge=1, le=65535)
     api_key_env: Optional[str] = "MEDKIT_API_KEY"  # env var holding the key; unset var = no auth
     max_model_len: Optional[int] = Field(4096, ge=16)
+    # auto: on a CPU-only machine bfloat16 where the CPU has AVX-512 BF16 or AMX, else float32 (core/cpu.py);
+    # on a GPU vLLM's own auto. `make parity` needs float32 on CPU and starts one for the check otherwise
     dtype: Literal["auto", "bfloat16", "float16", "float32"] = "auto"
     gpu_memory_utilization: float = Field(0.9, gt=0.0, le=1.0)
     tensor_parallel_size: int = Field(1, ge=1)
@@ -370,6 +375,15 @@ class ServeSection(Strict):
     # None = vLLM's "auto", which keeps one core for its scheduler and binds the worker to the rest, the same
     # cores for every server: two servers started side by side on auto share them)
     cpu_threads_bind: Optional[str] = None
+    # Nice value of the server's scheduler autogroup on CPU-only machines (Linux with
+    # /proc/sys/kernel/sched_autogroup_enabled = 1: one CFS group per session, and `make serve` gives each
+    # server its own session). vLLM's CPU processes busy-wait while requests are in flight (its shared-memory
+    # queue readers spin on sched_yield for 1 s after each read), so at nice 0 a server's group holds every
+    # core and a client in any other session waits on the run queue: measured 954-1,500 vs 4,658-5,888
+    # tok/s from the server's own session (2 cores, docs/measurements.md). At 10 a waking client runs at
+    # once, and the server yields to other busy work (a training in another terminal gets ~90% of the
+    # cores while both compete). 0 = leave it; only raised, never lowered (that needs privileges).
+    cpu_autogroup_nice: int = Field(10, ge=0, le=19)
     # vLLM's --enforce-eager: no torch.compile at start-up. Its compile cache is keyed on the model's
     # path, so every new run directory compiles again; on CPU a small model loses nothing by it
     enforce_eager: bool = False

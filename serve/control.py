@@ -40,6 +40,9 @@ def start(recipe: Recipe) -> Served:
     print(f"   ready after {record.get('ready_after_s', 0)} s, pid {record['pid']}")
     print(f"   base URL  {record['url']}{key_note}")
     print(f"   models    {', '.join(record['models'])}")
+    if record.get("autogroup_nice"):
+        print(f"   scheduler its session's autogroup at nice {record['autogroup_nice']}: clients in any session "
+              f"get a core at once (serve.cpu_autogroup_nice)")
     served = Served(record)
     if recipe.rag is not None:
         gw_spec = gateway_server(recipe, record["models"])

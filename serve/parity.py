@@ -42,6 +42,7 @@ from core.endpoints import api_key, bearer
 from core.layout import RunLayout
 from core.stage import StageFailed, begin, cli
 from envs import bin_of
+from envs.manage import has_nvidia_gpu
 from recipes.render import base_model_path, train_config
 from recipes.schema import Recipe
 from serve import process
@@ -191,12 +192,20 @@ def compare(ref: dict, got: dict, eos_ids: set[int], tolerance: float) -> str:
 
 
 def ensure_server(recipe: Recipe, mode: str, started: list) -> dict:
+    """The running server of `mode`, or a temporary one. On CPU a running server that computes in another
+    dtype than float32 is not used: against the float32 transformers reference, bfloat16's rounding alone
+    turns greedy choices that are not near-ties (measured on the tiny model), so a float32 one is started."""
     running = process.read_record(RunLayout.of(recipe).pid_file(f"vllm-{mode}"))
-    if running:
+    dtype = running.get("dtype", "float32") if running else None  # pid files from before the field: float32
+    if running and (has_nvidia_gpu() or dtype == "float32"):
         return running
+    if not has_nvidia_gpu():
+        recipe = recipe.model_copy(deep=True)
+        recipe.serve.dtype = "float32"
     spec = vllm_server(recipe, mode=mode, port=process.free_port(), server=f"parity-{mode}",
                        name=f"vLLM parity ({mode})")
-    print(f"   starting a temporary vLLM ({mode}) on port {spec.port}")
+    why = f" (the running one on port {running['port']} computes in {dtype}; parity needs float32)" if running else ""
+    print(f"   starting a temporary vLLM ({mode}) on port {spec.port}{why}")
     record = process.start(spec)
     started.append(spec.pid_file)
     return record

@@ -15,6 +15,7 @@ in that session with an ordinary environment but without the tag is never touche
 """
 from __future__ import annotations
 
+import errno
 import json
 import os
 import secrets
@@ -28,6 +29,7 @@ from typing import Optional
 
 import httpx
 
+from core.cpu import autogroups_enabled
 from core.endpoints import bearer
 from core.layout import pid_files_under
 
@@ -183,6 +185,23 @@ def end_server(record: dict, grace_s: float = 20.0) -> None:
         kill_server(record, grace_s)
 
 
+def set_autogroup_nice(pid: int, nice: int) -> str | None:
+    """Give the scheduler autogroup of `pid` (the CFS group of its session) the nice value `nice`.
+    None when done or when there is nothing to do (nice 0, a kernel without autogroups); else why not."""
+    if nice <= 0 or not autogroups_enabled():
+        return None
+    target = Path(f"/proc/{pid}/autogroup")
+    for _ in range(30):  # an unprivileged write is refused (EAGAIN) within 100 ms of any other one
+        try:
+            target.write_text(str(nice))
+            return None
+        except OSError as exc:
+            if exc.errno != errno.EAGAIN:
+                return f"could not set its autogroup nice value to {nice} ({exc.strerror})"
+            time.sleep(0.1)
+    return f"could not set its autogroup nice value to {nice} (the kernel kept answering EAGAIN)"
+
+
 @dataclass
 class ServerSpec:
     """Everything needed to start one background server and to know when it is ready."""
@@ -198,6 +217,7 @@ class ServerSpec:
     timeout_s: int
     api_key: Optional[str] = None
     extra: dict = field(default_factory=dict)  # kept in the pid file (e.g. the serve mode)
+    autogroup_nice: int = 0    # set_autogroup_nice on its session once started (serve.cpu_autogroup_nice)
 
 
 def start(spec: ServerSpec) -> dict:
@@ -228,9 +248,13 @@ def start(spec: ServerSpec) -> dict:
         tag = secrets.token_hex(8)
         proc = subprocess.Popen(argv, stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
                                 env={**os.environ, **env, TAG_VAR: tag}, start_new_session=True)
+    refused = set_autogroup_nice(proc.pid, spec.autogroup_nice)  # its own session: a group of its own
+    if refused:
+        print(f"   warning: {name}: {refused}; clients in other sessions may be served several times "
+              f"slower (serve.cpu_autogroup_nice in the recipe explains why)")
     record = {"name": name, "pid": proc.pid, "pgid": proc.pid, "tag": tag, "port": port, "url": url,
               "models": expect_models, "log": str(log), "marker": argv[2] if len(argv) > 2 else argv[0],
-              "started": time.time(), **spec.extra}
+              "started": time.time(), "autogroup_nice": None if refused else spec.autogroup_nice, **spec.extra}
     pid_file.write_text(json.dumps(record, indent=2))
     started = time.time()
     try:

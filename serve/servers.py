@@ -31,7 +31,8 @@ def vllm_server(recipe: Recipe, mode: Optional[str] = None, port: Optional[int] 
     return ServerSpec(name or f"vLLM ({mode})", launch.argv, launch.env, launch.host, launch.port, launch.url,
                       launch.models, layout.pid_file(server), layout.log(server), recipe.serve.startup_timeout_s,
                       api_key(recipe), {"mode": mode, "max_lora_rank": launch.max_lora_rank,
-                                          "max_adapters": launch.max_adapters})
+                                          "max_adapters": launch.max_adapters, "dtype": launch.dtype},
+                      launch.autogroup_nice)
 
 
 def gateway_plan(recipe: Recipe, recipe_file: Path) -> LaunchPlan:

@@ -15,6 +15,7 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
+from core import cpu
 from core.endpoints import api_key, vllm_url
 from core.layout import RunLayout
 from envs import bin_of
@@ -51,6 +52,8 @@ class LaunchPlan:
     port: int = 0
     max_lora_rank: int | None = None  # lora mode: the largest rank the server can mount
     max_adapters: int | None = None   # CPU: the most adapters it may serve at once (see SPARE_LORA_SLOT)
+    autogroup_nice: int = 0           # CPU: serve.cpu_autogroup_nice (serve/process.py sets it)
+    dtype: str = "auto"               # what --dtype says (auto: vLLM chooses)
 
 
 def adapter_paths(recipe: Recipe) -> dict[str, Path]:
@@ -113,8 +116,11 @@ def plan(recipe: Recipe, mode: str | None = None, port: int | None = None) -> La
     argv = [bin_of("serve"), "-m", "vllm.entrypoints.openai.api_server",
             "--model", model_arg, "--served-model-name", names[0], "--host", s.host, "--port", str(port),
             "--enable-tokenizer-info-endpoint"]
-    if s.dtype != "auto":
-        argv += ["--dtype", s.dtype]
+    # auto: on CPU the dtype this CPU computes natively (core/cpu.py), where vLLM's own auto takes bfloat16
+    # for a float32 checkpoint even on CPUs that only emulate it; on a GPU vLLM's auto
+    dtype = s.dtype if s.dtype != "auto" or gpu else cpu.serving_dtype()
+    if dtype != "auto":
+        argv += ["--dtype", dtype]
     if s.tensor_parallel_size > 1:
         argv += ["--tensor-parallel-size", str(s.tensor_parallel_size)]
     if s.pipeline_parallel_size > 1:
@@ -159,4 +165,5 @@ def plan(recipe: Recipe, mode: str | None = None, port: int | None = None) -> La
         argv += ["--middleware", KEY_GUARD]
         env["PYTHONPATH"] = os.pathsep.join(p for p in (str(KEY_GUARD_DIR), os.environ.get("PYTHONPATH")) if p)
     return LaunchPlan(argv=argv, env=env, models=names, url=vllm_url(recipe, port), host=s.host, port=port,
-                      max_lora_rank=max_rank, max_adapters=None if gpu else max_adapters)
+                      max_lora_rank=max_rank, max_adapters=None if gpu else max_adapters,
+                      autogroup_nice=0 if gpu else s.cpu_autogroup_nice, dtype=dtype)

@@ -78,3 +78,13 @@ def refusal_examples(count: int, rng: random.Random, refusal_text: str = DEFAULT
         examples.append(Example(instruction=f"{prefix}{question}{suffix}", output=refusal_text.strip(),
                                 source=f"{source.name}:{line}", meta={"kind": "refusal"}))
     return examples
+
+
+def held_out_refusals(questions_file: Path, refusal_text: str = DEFAULT_REFUSAL) -> list[Example]:
+    """One refusal example per question of `questions_file`, in the test split (meta split "test"): questions
+    held out for evaluation, never trained on. No randomness: the training examples stay as they were."""
+    questions = _load(questions_file)
+    if not questions:
+        raise ValueError(f"{questions_file}: no questions (one per line; # starts a comment)")
+    return [Example(instruction=question, output=refusal_text.strip(), source=f"{questions_file.name}:{line}",
+                    meta={"kind": "refusal", "split": "test"}) for line, question in questions]

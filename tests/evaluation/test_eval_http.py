@@ -93,10 +93,10 @@ def test_report_compares_targets_and_a_finished_run_rescores_offline(tmp_path, s
     assert json.loads((out / "rejects.jsonl").read_text())["line"] == 7
     # the audit section: counts behind the figures, and seeded sample replies with what was read
     read = results["reading"]["base"]
-    assert read["choice"] == {"n": 3, "invalid": 0, "truncated": 0} and read["refusal"]["refused"] == 1
+    assert read["choice"] == {"n": 3, "invalid": 0, "conflicting": 0, "truncated": 0} and read["refusal"]["refused"] == 1
     assert {x["kind"] for x in read["samples"]} == {"choice", "open", "refusal"}
     assert all(x["read"].startswith("answer ") for x in read["samples"] if x["kind"] == "choice")
-    assert "## How the replies were read" in report and "| base | 3 | 0 | 0 |" in report
+    assert "## How the replies were read" in report and "| base | 3 | 0 | 0 | 0 |" in report
     rows = [json.loads(l) for l in (out / "predictions" / "sft+rag.jsonl").read_text().splitlines()]
     assert len(rows) == 6 + 6 + 6 + 3 and rows[0]["extracted"] == "B" and rows[3]["sources"][0]["index"] == 1
     for png in ("metrics_bars.png", "radar.png"):

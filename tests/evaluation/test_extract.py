@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import pytest
 
-from evaluation.extract import extract_choice, extract_label
+from evaluation.extract import conflicting_choice, conflicting_label, extract_choice, extract_label
 from evaluation.refusal import is_refusal
 
 OPTIONS = {"A": "单纯扩散", "B": "钠-钾泵的主动转运", "C": "通道介导的易化扩散", "D": "载体介导的易化扩散",
@@ -60,6 +60,34 @@ def test_extract_choice_longest_option_text_wins():
 def test_letters_outside_the_options_are_invalid():
     assert extract_choice("答案：E", {"A": "是", "B": "否", "C": "不确定", "D": "都不是"}) is None
     assert extract_choice("C", {"A": "x1", "B": "x2"}) is None
+
+
+@pytest.mark.parametrize("reply, conflicting", [
+    ("答案：B。再想想，最终答案：D", False),          # a change of mind: D is the answer
+    ("答案是B。答案是D。", True),                    # two answers, no change of mind
+    ("答案是B或C", True),                            # a hedge between options
+    ("The answer is A, although it could be between B and D.", True),
+    ("我不太确定这道题。", False),                     # states nothing: invalid, not conflicting
+    ("答案：B", False),
+    ("", False),
+])
+def test_conflicting_choice_replies_are_told_apart_from_empty_ones(reply, conflicting):
+    assert conflicting_choice(reply, OPTIONS) is conflicting
+    if conflicting:
+        assert extract_choice(reply, OPTIONS) is None  # conflicting is a kind of invalid
+
+
+@pytest.mark.parametrize("reply, conflicting", [
+    ("Answer: yes. Final answer: no.", True),
+    ("The answer is yes or maybe.", True),
+    ("Yes, the trial showed a benefit, so overall, no.", False),  # the conclusion decides
+    ("I cannot tell from this abstract.", False),
+    ("Final decision: maybe", False),
+])
+def test_conflicting_label_replies(reply, conflicting):
+    assert conflicting_label(reply) is conflicting
+    if conflicting:
+        assert extract_label(reply) is None
 
 
 LABEL_CASES = [

@@ -12,6 +12,7 @@ from pathlib import Path
 
 import pytest
 
+from core.cpu import autogroups_enabled
 from envs import bin_of
 from serve import process
 from serve.process import ServerSpec
@@ -194,3 +195,33 @@ def test_a_process_outside_the_server_is_never_touched(tmp_path):
         assert bystander.poll() is None
     finally:
         bystander.kill()
+
+
+def autogroup_nice(pid: int) -> int:
+    return int(Path(f"/proc/{pid}/autogroup").read_text().split("nice")[1])
+
+
+@pytest.mark.skipif(not autogroups_enabled(), reason="the kernel has no scheduler autogroups")
+def test_a_server_gets_its_own_autogroup_at_the_nice_value_it_was_given(tmp_path):
+    """serve.cpu_autogroup_nice: the server's session (its own CFS group) runs at that nice value,
+    which a client in another session never inherits; 0 leaves the group alone."""
+    mine = autogroup_nice(os.getpid())
+    found = {}
+    for nice in (10, 0):
+        port = process.free_port()
+        server = ("import http.server, json\n"
+                  "class H(http.server.BaseHTTPRequestHandler):\n"
+                  "    def do_GET(self):\n"
+                  "        body = json.dumps({'data': [{'id': 'm1'}]}).encode()\n"
+                  "        self.send_response(200); self.end_headers(); self.wfile.write(body)\n"
+                  f"http.server.HTTPServer(('127.0.0.1', {port}), H).serve_forever()\n")
+        pid_file = tmp_path / f"nice{nice}.json"
+        record = process.start(ServerSpec("fake", [sys.executable, "-c", server], {}, "127.0.0.1", port,
+                               f"http://127.0.0.1:{port}/v1", ["m1"], pid_file, tmp_path / "f.log", 20,
+                               autogroup_nice=nice))
+        try:
+            found[nice] = (autogroup_nice(record["pid"]), json.loads(pid_file.read_text())["autogroup_nice"])
+        finally:
+            process.stop(pid_file)
+    assert found == {10: (10, 10), 0: (0, 0)}
+    assert autogroup_nice(os.getpid()) == mine, "the caller's own group is never touched"

@@ -71,12 +71,15 @@ def test_lora_plan_without_training_says_what_to_run(tmp_path):
 
 
 def test_plan_passes_only_flags_that_change_vllm_defaults(tmp_path, monkeypatch):
-    """Parallel sizes of 1, dtype auto and --generation-config auto are vLLM's defaults: not passed."""
+    """Parallel sizes of 1, dtype auto (on a GPU) and --generation-config auto are vLLM's defaults: not passed."""
     monkeypatch.delenv("MEDKIT_API_KEY", raising=False)
     fake_adapter(tmp_path / "run" / "adapter", 16)
     recipe = load_recipe(ROOT / "recipes/quickstart.yaml", [f"run_dir={tmp_path}/run", "serve.dtype=auto",
                                                              "serve.enforce_eager=false"])
+    monkeypatch.setenv("MEDKIT_SERVE_DEVICE", "gpu")
+    monkeypatch.setattr("serve.vllm_cmd.bin_of", lambda env: f"envs/{env}/bin/python")  # no GPU env built here
     argv = plan(recipe).argv
+    monkeypatch.setenv("MEDKIT_SERVE_DEVICE", "cpu")
     for flag in ("--tensor-parallel-size", "--pipeline-parallel-size", "--dtype", "--generation-config",
                  "--middleware", "--enforce-eager"):
         assert flag not in argv, flag
@@ -171,3 +174,37 @@ def test_cores_are_vllms_own_binding_and_the_quickstart_splits_them_between_its_
         pytest.skip("one core: nothing to split")
     lora, merged = ([int(c) for c in r.serve.cpu_threads_bind.split(",")] for r in (recipe, twin))
     assert lora and merged and sorted(lora + merged) == cores and not set(lora) & set(merged)
+
+
+def test_cpu_servers_get_the_recipes_autogroup_nice_and_gpu_servers_none(tmp_path, monkeypatch):
+    """vLLM's CPU processes busy-wait; serve.cpu_autogroup_nice (default 10) lowers their session's
+    share so clients in other sessions get a core. A GPU server's worker waits on the GPU: left alone."""
+    monkeypatch.delenv("MEDKIT_API_KEY", raising=False)
+    fake_adapter(tmp_path / "run" / "adapter", 16)
+    monkeypatch.setenv("MEDKIT_SERVE_DEVICE", "cpu")
+    assert plan(load_recipe(ROOT / "recipes/quickstart.yaml", [f"run_dir={tmp_path}/run"])).autogroup_nice == 10
+    recipe = load_recipe(ROOT / "recipes/quickstart.yaml", [f"run_dir={tmp_path}/run", "serve.cpu_autogroup_nice=0"])
+    assert plan(recipe).autogroup_nice == 0
+    from serve.servers import vllm_server
+    recipe.serve.cpu_autogroup_nice = 5
+    assert vllm_server(recipe).autogroup_nice == 5  # what make serve passes to serve/process.py
+    monkeypatch.setenv("MEDKIT_SERVE_DEVICE", "gpu")
+    monkeypatch.setattr("serve.vllm_cmd.bin_of", lambda env: f"envs/{env}/bin/python")  # no GPU env built here
+    assert plan(recipe).autogroup_nice == 0
+    with pytest.raises(Exception, match="cpu_autogroup_nice"):
+        load_recipe(ROOT / "recipes/quickstart.yaml", [f"run_dir={tmp_path}/run", "serve.cpu_autogroup_nice=-5"])
+
+
+@pytest.mark.parametrize("flags, expected", [({"avx2"}, "float32"), ({"avx2", "avx512f", "avx512_bf16"}, "bfloat16"),
+                                             ({"avx2", "amx_bf16"}, "bfloat16"), (set(), "float32")])
+def test_cpu_dtype_auto_is_what_the_cpu_computes_natively_unless_the_recipe_pins_it(tmp_path, monkeypatch,
+                                                                                      flags, expected):
+    """vLLM's own auto serves a float32 checkpoint in bfloat16 on every CPU, also where it is emulated."""
+    monkeypatch.delenv("MEDKIT_API_KEY", raising=False)
+    monkeypatch.setenv("MEDKIT_SERVE_DEVICE", "cpu")
+    monkeypatch.setattr("core.cpu.flags", lambda: frozenset(flags))
+    fake_adapter(tmp_path / "run" / "adapter", 16)
+    auto = plan(load_recipe(ROOT / "recipes/quickstart.yaml", [f"run_dir={tmp_path}/run", "serve.dtype=auto"]))
+    assert f"--dtype {expected}" in " ".join(auto.argv) and auto.dtype == expected
+    pinned = plan(load_recipe(ROOT / "recipes/quickstart.yaml", [f"run_dir={tmp_path}/run", "serve.dtype=float16"]))
+    assert "--dtype float16" in " ".join(pinned.argv) and pinned.dtype == "float16"

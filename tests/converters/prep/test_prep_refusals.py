@@ -69,3 +69,26 @@ def test_custom_text_zero_and_negative_count():
         refusal_examples(-1, random.Random(0))
     with pytest.raises(ValueError):
         refusal_examples(1, random.Random(0), refusal_text=" ")
+
+
+def test_eval_questions_are_test_items_only_and_leave_the_training_data_as_it_was(tmp_path):
+    """data.refusals.eval_questions: more out-of-scope items for the refusal suite, never trained on."""
+    from converters.build import build_examples
+    from recipes.schema import DataSection
+    from tests.conftest import ROOT
+    held_out = tmp_path / "held_out.txt"
+    held_out.write_text("# comment\nWhich planet has the longest day?\nHow do I tune a guitar by ear?\n",
+                        encoding="utf-8")
+    settings = {"sources": [{"format": "qa-jsonl", "path": str(ROOT / "data" / "samples" / "qa.jsonl")}],
+                "test_size": 0.2, "val_size": 0.1, "refusals": {"count": 12}}
+    before = build_examples(DataSection.model_validate(settings), seed=7)
+    settings["refusals"]["eval_questions"] = str(held_out)
+    after = build_examples(DataSection.model_validate(settings), seed=7)
+    rows = lambda built, split: [(e.instruction, e.output) for e in built.splits[split]]  # noqa: E731
+    assert rows(after, "train") == rows(before, "train") and rows(after, "validation") == rows(before, "validation")
+    added = [e for e in after.splits["test"] if e.source.startswith("held_out.txt")]
+    assert [(e.instruction, e.meta["kind"], e.source) for e in added] == [
+        ("Which planet has the longest day?", "refusal", "held_out.txt:2"),
+        ("How do I tune a guitar by ear?", "refusal", "held_out.txt:3")]
+    assert rows(after, "test")[:len(before.splits["test"])] == rows(before, "test")
+    assert added[0].output == DEFAULT_REFUSAL
