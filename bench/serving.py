@@ -46,6 +46,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import signal
 import statistics
 import subprocess
 import sys
@@ -276,6 +277,9 @@ def print_summary(summary: list[dict]) -> None:
 
 def main(argv: list[str]) -> int:
     args = parse_args(argv)
+    # a SIGTERM (kill, a CI timeout) unwinds like Ctrl-C: the finally blocks stop what this run started,
+    # the hand-launched vLLM included, which has no pid file for `make stop` to find
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
     recipe = load_or_exit([args.recipe, *args.overrides])
     args.with_gateway = recipe.rag is not None and "make-serve" in args.engine_list and not args.no_gateway
     out = RunLayout.of(recipe).bench

@@ -23,7 +23,8 @@ mismatch, and the command exits 1.
 
 Servers already started by `make serve` for this recipe (either mode) are used
 as they are (one started before the preference adapter was trained does not serve it: restart it);
-a missing one is started on a free port for the check and stopped after.
+a missing one is started on a free port for the check and stopped after, and so is a float32 one on CPU
+when the running one computes in another dtype (serve.dtype auto picks bfloat16 on some CPUs).
 
 Run as:
     python -m serve.parity recipes/quickstart.yaml [parity.prompts=16 ...]
@@ -35,6 +36,7 @@ import sys
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Optional
 
 import httpx
 
@@ -191,21 +193,30 @@ def compare(ref: dict, got: dict, eos_ids: set[int], tolerance: float) -> str:
     return f"numerics@{i}" if margin < tolerance else f"MISMATCH@{i}"
 
 
+def not_float32(running: Optional[dict]) -> Optional[str]:
+    """Why a running server cannot be used for parity, or None. On CPU it must compute in float32: against
+    the float32 transformers reference, bfloat16 (8 significant bits) moves logits by far more than
+    parity.tolerance, so its divergences could not be told from real mismatches.
+    A pid file written before the dtype was recorded, and a GPU server, are used as they are."""
+    if running is None or has_nvidia_gpu():
+        return None
+    dtype = running.get("dtype", "float32")
+    return None if dtype == "float32" else f"the running one on port {running['port']} computes in {dtype}; " \
+                                           f"parity needs float32"
+
+
 def ensure_server(recipe: Recipe, mode: str, started: list) -> dict:
-    """The running server of `mode`, or a temporary one. On CPU a running server that computes in another
-    dtype than float32 is not used: against the float32 transformers reference, bfloat16's rounding alone
-    turns greedy choices that are not near-ties (measured on the tiny model), so a float32 one is started."""
+    """The running server of `mode`, or a temporary one (float32 on CPU) when there is none or it cannot be used."""
     running = process.read_record(RunLayout.of(recipe).pid_file(f"vllm-{mode}"))
-    dtype = running.get("dtype", "float32") if running else None  # pid files from before the field: float32
-    if running and (has_nvidia_gpu() or dtype == "float32"):
+    why = not_float32(running)
+    if running and not why:
         return running
     if not has_nvidia_gpu():
         recipe = recipe.model_copy(deep=True)
         recipe.serve.dtype = "float32"
     spec = vllm_server(recipe, mode=mode, port=process.free_port(), server=f"parity-{mode}",
                        name=f"vLLM parity ({mode})")
-    why = f" (the running one on port {running['port']} computes in {dtype}; parity needs float32)" if running else ""
-    print(f"   starting a temporary vLLM ({mode}) on port {spec.port}{why}")
+    print(f"   starting a temporary vLLM ({mode}) on port {spec.port}" + (f" ({why})" if why else ""))
     record = process.start(spec)
     started.append(spec.pid_file)
     return record

@@ -59,3 +59,16 @@ def test_a_running_server_that_does_not_serve_the_adapter_says_to_restart_it():
             vllm_outputs(server.url, "med-lora-dpo", None, [[{"role": "user", "content": "q"}]], 4)
     finally:
         server.stop()
+
+
+def test_on_cpu_parity_uses_only_a_float32_server(monkeypatch):
+    """A server make serve started in bfloat16 (serve.dtype auto on an AVX-512 BF16 / AMX CPU) is not
+    compared token for token with the float32 reference; parity starts a float32 one instead."""
+    from serve.parity import not_float32
+    monkeypatch.setenv("MEDKIT_SERVE_DEVICE", "cpu")
+    assert "computes in bfloat16; parity needs float32" in not_float32({"dtype": "bfloat16", "port": 8000})
+    assert not_float32({"dtype": "float32", "port": 8000}) is None
+    assert not_float32({"port": 8000}) is None  # a pid file from before the dtype was recorded
+    assert not_float32(None) is None
+    monkeypatch.setenv("MEDKIT_SERVE_DEVICE", "gpu")
+    assert not_float32({"dtype": "bfloat16", "port": 8000}) is None
