@@ -37,7 +37,14 @@ def parse_overrides(pairs: list[str]) -> list[tuple[list[str], Any]]:
         key, sep, raw = pair.partition("=")
         if not sep or not key.strip():
             raise RecipeError("ARGS", [f"override '{pair}' is not key.sub=value"])
-        out.append((key.strip().split("."), yaml.safe_load(raw) if raw != "" else None))
+        try:
+            value = yaml.safe_load(raw) if raw != "" else None
+        except yaml.YAMLError as exc:
+            problem = str(getattr(exc, "problem", None) or exc).strip()
+            raise RecipeError("ARGS", [f"override '{pair}': the value is not valid YAML ({problem}); a list or "
+                                       f"mapping must stay one argument: quote it whole, e.g. "
+                                       f"ARGS=\"'{key.strip()}=[a, b]'\" (make splits ARGS at spaces)"]) from None
+        out.append((key.strip().split("."), value))
     return out
 
 

@@ -73,6 +73,9 @@ def test_overrides_reach_nested_keys_and_list_items():
 def test_override_syntax_error_is_reported():
     with pytest.raises(RecipeError, match="not key.sub=value"):
         parse_overrides(["finetune.epochs"])
+    # a list split at its spaces by make's ARGS: a clear error naming the override, not a YAML traceback
+    with pytest.raises(RecipeError, match=r"override 'eval.targets=\[\{name:': the value is not valid YAML.*quote"):
+        parse_overrides(["eval.targets=[{name:", "sft}]"])
 
 
 def test_apply_override_creates_sections():
