@@ -52,7 +52,7 @@ parity: setup  ## greedy outputs: HF+peft vs vLLM merged vs vLLM LoRA-mounted
 eval: setup  ## base vs SFT vs SFT+RAG over HTTP: metrics, report.md, plots in <run_dir>/eval (resumes)
 	@$(APP) -m evaluation $(RECIPE) $(ARGS)
 
-bench: setup  ## serving throughput: vLLM vs a hand-written transformers server
+bench: setup  ## serving throughput: make serve vs vLLM by hand vs transformers, clients in two sessions
 	@$(APP) -m bench.serving $(RECIPE) $(ARGS)
 
 demo: setup  ## Gradio demo over the served endpoint on demo.host:demo.port (127.0.0.1:7860)
