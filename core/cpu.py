@@ -2,7 +2,8 @@
 which dtype runs fastest, and how the scheduler groups processes.
 
 vLLM's CPU kernels run bfloat16 natively with AVX-512 BF16 or AMX; without them (AVX2 only) bfloat16 is
-emulated, and float32 ran about twice as fast on an AVX2 machine (docs/measurements.md).
+emulated, and float32 served about twice as fast with `make bench` on an AVX2-only machine (an earlier
+measurement; its figures were not kept).
 """
 from __future__ import annotations
 

@@ -381,8 +381,9 @@ class ServeSection(Strict):
     # queue readers spin on sched_yield for 1 s after each read), so at nice 0 a server's group holds every
     # core and a client in any other session waits on the run queue: measured 954-1,500 vs 4,658-5,888
     # tok/s from the server's own session (2 cores, docs/measurements.md). At 10 a waking client runs at
-    # once, and the server yields to other busy work (a training in another terminal gets ~90% of the
-    # cores while both compete). 0 = leave it; only raised, never lowered (that needs privileges).
+    # once, and the server yields to other busy work (by the scheduler's weights, not measured: a training in
+    # another terminal would get ~90% of the cores while both compete). 0 = leave it; only raised, never
+    # lowered (that needs privileges).
     cpu_autogroup_nice: int = Field(10, ge=0, le=19)
     # vLLM's --enforce-eager: no torch.compile at start-up. Its compile cache is keyed on the model's
     # path, so every new run directory compiles again; on CPU a small model loses nothing by it

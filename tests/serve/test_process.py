@@ -27,6 +27,16 @@ def alive(pid: int) -> bool:
     return subprocess.run(["ps", "-o", "stat=", "-p", str(pid)], capture_output=True, text=True).stdout.strip()[:1] != "Z"
 
 
+def models_server(port: int) -> str:
+    """A Python program serving GET /v1/models with one model, m1, on `port`."""
+    return ("import http.server, json\n"
+            "class H(http.server.BaseHTTPRequestHandler):\n"
+            "    def do_GET(self):\n"
+            "        body = json.dumps({'data': [{'id': 'm1'}]}).encode()\n"
+            "        self.send_response(200); self.end_headers(); self.wfile.write(body)\n"
+            f"http.server.HTTPServer(('127.0.0.1', {port}), H).serve_forever()\n")
+
+
 def test_port_in_use_is_a_clear_error(tmp_path):
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
@@ -66,12 +76,7 @@ def test_server_never_ready_times_out_and_is_stopped(tmp_path):
 
 def test_start_wait_status_stop_with_a_real_http_server(tmp_path):
     port = process.free_port()
-    server = ("import http.server, json\n"
-              "class H(http.server.BaseHTTPRequestHandler):\n"
-              "    def do_GET(self):\n"
-              "        body = json.dumps({'data': [{'id': 'm1'}]}).encode()\n"
-              "        self.send_response(200); self.end_headers(); self.wfile.write(body)\n"
-              f"http.server.HTTPServer(('127.0.0.1', {port}), H).serve_forever()\n")
+    server = models_server(port)
     pid_file = tmp_path / "run" / "serve" / "fake.json"
     record = process.start(ServerSpec("fake", [sys.executable, "-c", server], {}, "127.0.0.1", port,
                            f"http://127.0.0.1:{port}/v1", ["m1"], pid_file, tmp_path / "f.log", 20))
@@ -209,12 +214,7 @@ def test_a_server_gets_its_own_autogroup_at_the_nice_value_it_was_given(tmp_path
     found = {}
     for nice in (10, 0):
         port = process.free_port()
-        server = ("import http.server, json\n"
-                  "class H(http.server.BaseHTTPRequestHandler):\n"
-                  "    def do_GET(self):\n"
-                  "        body = json.dumps({'data': [{'id': 'm1'}]}).encode()\n"
-                  "        self.send_response(200); self.end_headers(); self.wfile.write(body)\n"
-                  f"http.server.HTTPServer(('127.0.0.1', {port}), H).serve_forever()\n")
+        server = models_server(port)
         pid_file = tmp_path / f"nice{nice}.json"
         record = process.start(ServerSpec("fake", [sys.executable, "-c", server], {}, "127.0.0.1", port,
                                f"http://127.0.0.1:{port}/v1", ["m1"], pid_file, tmp_path / "f.log", 20,
