@@ -5,9 +5,10 @@ choice and yes/no/maybe evaluation items (<run_dir>/data/eval/*.jsonl) that log-
 can score (one answer letter), cycled to --items with distinct ids. Then --rounds alternating rounds of:
   generation     the eval runner (evaluation/runner.py) as `make eval` sends them: eval.concurrency,
                  eval.max_tokens, greedy, a fresh cache (every request really sent)
-  loglikelihood  evaluation/loglikelihood.py as eval.choice_scoring sends them: one request per item
-                 with every option, the same concurrency, no cache
-after one unmeasured warm-up of each. Printed: the CPU's flags, every round's items/s, the means and
+  loglikelihood  evaluation/loglikelihood.py as eval.choice_scoring sends them: one next-token request
+                 per item when every option is one token, the same concurrency, no cache
+after one unmeasured warm-up of each. vLLM's prefix cache is off (--no-enable-prefix-caching), so a
+round never reads what an earlier one computed: each item costs what it costs the first time. Printed: the CPU's flags, every round's items/s, the means and
 the ratio loglikelihood/generation (target >= 10). Results: <run_dir>/bench/choice_scoring.json.
 
 Run as:
@@ -68,8 +69,11 @@ def main(argv: list[str]) -> int:
     if not items:
         raise SystemExit(f"error: no single-answer choice or yes/no/maybe items in {layout.eval_sets}/; "
                          f"run `make data` with a source that has them")
-    spec = replace(vllm_server(recipe, mode="merged", port=process.free_port(), server="bench-choice-vllm",
-                               name="vLLM bench (choice scoring)"), log=layout.bench / "choice_scoring-vllm.log")
+    spec = vllm_server(recipe, mode="merged", port=process.free_port(), server="bench-choice-vllm",
+                       name="vLLM bench (choice scoring)")
+    # no prefix cache: every round computes every prompt afresh, as an eval asks each item once (with it,
+    # a later round of the same items would only read the cache)
+    spec = replace(spec, argv=[*spec.argv, "--no-enable-prefix-caching"], log=layout.bench / "choice_scoring-vllm.log")
     layout.bench.mkdir(parents=True, exist_ok=True)
     ev = recipe.eval
     print(f"== bench choice scoring: '{recipe.name}', merged model, {args.items} items per round ({len(items)} "

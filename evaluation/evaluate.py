@@ -195,8 +195,9 @@ def choice_loglikelihood(targets: list[Target], info: list[dict], suite_results:
                                                                  section.concurrency, cache, target.name)
         except Exception as exc:  # no /tokenize, no prompt_logprobs (not vLLM), connection lost
             failed.append(f"target '{target.name}' ({target.base_url}): eval.choice_scoring "
-                          f"'{section.choice_scoring}' needs prompt log-probabilities (vLLM's /tokenize and "
-                          f"/v1/completions with prompt_logprobs), and it answered {type(exc).__name__}: {exc}; "
+                          f"'{section.choice_scoring}' needs token log-probabilities (vLLM's /tokenize and "
+                          f"/v1/completions with logprob_token_ids or prompt_logprobs), and it answered "
+                          f"{type(exc).__name__}: {exc}; "
                           "use eval.choice_scoring: generate for this endpoint")
             print(f"   error: {failed[-1]}", file=sys.stderr)
             continue

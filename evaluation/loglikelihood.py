@@ -1,7 +1,10 @@
 """Choice and yes/no/maybe items scored by log-likelihood over HTTP, the way lm-evaluation-harness
 scores multiple choice (eval.choice_scoring: loglikelihood or both).
 
-Per item, one request holding every option (evaluation/prompt_logprobs.py):
+Per item (evaluation/prompt_logprobs.py): when every option is one token after the context (option
+letters, yes/no/maybe, as tokenizers usually split " A" and " yes"), ONE next-token request returns
+the log-probability of each option's token (vLLM's logprob_token_ids: one prefill, prefix-cached);
+else one request holding every option with prompt_logprobs (a prefill of each option's sequence):
   context       the item's prompt, a newline and an answer cue: "答案：" when the prompt holds CJK
                 characters, else "Answer:" (the raw-completion form of lm-evaluation-harness's own
                 tasks such as MMLU and CMMLU: no chat template)
@@ -38,7 +41,7 @@ import httpx
 from evaluation import metrics as M
 from evaluation.cache import Cache, file_name, request_key
 from evaluation.items import LABELS
-from evaluation.prompt_logprobs import token_logprobs, tokenize
+from evaluation.prompt_logprobs import next_token_logprobs, token_logprobs, tokenize
 from evaluation.suites import CHOICE_KINDS
 
 _CJK = re.compile(r"[\u4e00-\u9fff]")
@@ -73,14 +76,26 @@ def encode_pairs(client: httpx.Client, base_url: str, model: str, context: str,
     return pairs
 
 
+def logliks(client: httpx.Client, base_url: str, model: str,
+            pairs: list[tuple[list[int], list[int]]]) -> tuple[list[float], str]:
+    """(loglik per pair, how it was read). Every continuation one token after one shared context (the
+    option letters, yes/no/maybe): one next-token request. Else every sequence's prompt_logprobs."""
+    heads = {tuple(h) for h, _ in pairs}
+    if len(heads) == 1 and all(len(c) == 1 for _, c in pairs):
+        found = next_token_logprobs(client, base_url, model, pairs[0][0], [c[0] for _, c in pairs])
+        return [found[c[0]] for _, c in pairs], "next_token"
+    logprobs = token_logprobs(client, base_url, model, [h + c for h, c in pairs], [len(h) for h, _ in pairs])
+    return [sum(found) for found in logprobs], "prompt_logprobs"
+
+
 def score_doc(client: httpx.Client, base_url: str, model: str, d: dict) -> dict:
     """The row of one item: every option's loglik, the picks with and without normalisation."""
     pairs = encode_pairs(client, base_url, model, d["context"], [DELIMITER + c for c in d["choices"]])
-    logprobs = token_logprobs(client, base_url, model, [h + c for h, c in pairs], [len(h) for h, _ in pairs])
-    lls = [sum(found) for found in logprobs]
+    lls, read_by = logliks(client, base_url, model, pairs)
     pick = max(range(len(lls)), key=lambda i: lls[i])
     pick_norm = max(range(len(lls)), key=lambda i: lls[i] / len(d["choices"][i]))
-    return {**d, "logliks": lls, "continuation_tokens": [len(c) for _, c in pairs], "pick": pick,
+    return {**d, "logliks": lls, "continuation_tokens": [len(c) for _, c in pairs], "read_by": read_by,
+            "pick": pick,
             "pick_norm": pick_norm, "correct": pick == d["gold"], "correct_norm": pick_norm == d["gold"]}
 
 

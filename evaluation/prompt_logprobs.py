@@ -6,6 +6,12 @@
          prompt_logprobs: 0}  -> for every prompt position, the log-probability (natural log) of
          the token actually there: choices[i].prompt_logprobs[position][str(id)].logprob
 
+    POST <base_url>/completions {model, prompt: ids, max_tokens: 1, temperature: 0, logprobs: 1,
+         logprob_token_ids: [id, ...], return_tokens_as_token_ids: true}  -> the log-probability of
+         each listed token as the NEXT token after the prompt, from one forward pass over the prompt
+         (vLLM's raw logprobs: before temperature, logit bias or penalties):
+         choices[0].logprobs.top_logprobs[0]["token_id:<id>"]
+
 Used by suite perplexity (evaluation/perplexity.py) and by log-likelihood choice scoring
 (evaluation/loglikelihood.py). A server without these endpoints (the RAG gateway, a plain
 OpenAI-compatible server) raises Unavailable with what failed.
@@ -65,3 +71,24 @@ def token_logprobs(client: httpx.Client, base_url: str, model: str, sequences: l
             found.append(value["logprob"] if isinstance(value, dict) else float(value))
         out.append(found)
     return out
+
+
+def next_token_logprobs(client: httpx.Client, base_url: str, model: str, context: list[int],
+                        candidates: list[int]) -> dict[int, float]:
+    """{candidate id: log p(candidate | context)} from one generation step after `context`. The
+    same numbers prompt_logprobs gives for a one-token continuation, at the cost of one prefill that
+    the server's prefix cache can share (prompt_logprobs computes every position of every sequence)."""
+    url = f"{base_url.rstrip('/')}/completions"
+    wanted = sorted(set(candidates))
+    done = client.post(url, json={"model": model, "prompt": context, "max_tokens": 1, "temperature": 0,
+                                  "logprobs": 1, "logprob_token_ids": wanted,
+                                  "return_tokens_as_token_ids": True})
+    if done.status_code != 200:
+        raise Unavailable(f"POST {url} with logprob_token_ids: HTTP {done.status_code}: {done.text[:200]}")
+    steps = (done.json()["choices"][0].get("logprobs") or {}).get("top_logprobs") or [None]
+    found = {int(key.rsplit(":", 1)[1]): value for key, value in (steps[0] or {}).items()}
+    missing = [i for i in wanted if i not in found]
+    if missing:
+        raise Unavailable(f"POST {url}: no log-probability for token ids {missing} (logprob_token_ids is "
+                          f"vLLM's; this server ignored it)")
+    return {i: found[i] for i in wanted}

@@ -81,7 +81,7 @@ def test_an_endpoint_without_prompt_logprobs_fails_naming_the_target_and_the_set
                      "eval.choice_scoring=both", "eval.suites=[choice]")
     done = run_module("evaluation", *args)
     assert done.returncode == 1, done.stdout[-2000:] + done.stderr[-2000:]
-    assert f"target 'plain-api' ({other}): eval.choice_scoring 'both' needs prompt log-probabilities" in done.stderr
+    assert f"target 'plain-api' ({other}): eval.choice_scoring 'both' needs token log-probabilities" in done.stderr
     assert "use eval.choice_scoring: generate for this endpoint" in done.stderr
     results = json.loads((tmp_path / "run" / "eval" / "results.json").read_text())
     assert results["suites"]["base"]["loglikelihood"]["n"] == 1  # the other target still scored

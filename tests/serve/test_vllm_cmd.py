@@ -84,11 +84,11 @@ def test_plan_passes_only_flags_that_change_vllm_defaults(tmp_path, monkeypatch)
                  "--middleware", "--enforce-eager"):
         assert flag not in argv, flag
     recipe = load_recipe(ROOT / "recipes/quickstart.yaml", [
-        f"run_dir={tmp_path}/run", "serve.pipeline_parallel_size=2", "serve.dtype=float32"])
+        f"run_dir={tmp_path}/run", "serve.pipeline_parallel_size=2", "serve.dtype=float32", "serve.enforce_eager=true"])
     argv = " ".join(plan(recipe).argv)
     assert "--pipeline-parallel-size 2" in argv and "--dtype float32" in argv
     assert "--tensor-parallel-size" not in argv
-    assert "--enforce-eager" in argv  # the quickstart's serve.enforce_eager: no torch.compile at start-up
+    assert "--enforce-eager" in argv  # serve.enforce_eager: no torch.compile at start-up
 
 
 def test_runtime_adapters_plan_uses_the_recorded_set_and_the_rank_setting(tmp_path, monkeypatch):
