@@ -54,8 +54,7 @@ class Pipeline:
     def base(self) -> list[str]:
         """RECIPE and overrides of every stage (vLLM LoRA-mounted on ports['lora'])."""
         return [RECIPE, f"run_dir={self.dir}", f"serve.port={self.ports['lora']}",
-                f"rag.gateway.port={self.ports['gateway']}", "serve.dtype=float32"]  # float32 on every CPU:
-        # the same outputs on AVX2 and AVX-512 machines, and parity checks the servers the tests run
+                f"rag.gateway.port={self.ports['gateway']}"]
 
     def argv(self, mode: str = "lora") -> list[str]:
         return self.base + (["serve.mode=merged", f"serve.port={self.ports['merged']}"] if mode == "merged" else [])
