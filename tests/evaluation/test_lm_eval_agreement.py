@@ -70,8 +70,9 @@ def test_lm_eval_picks_the_same_option_on_every_item(pipeline, tmp_path, server)
         assert (pick, pick_norm) == (row["pick"], row["pick_norm"]), row["id"]
         assert (sample["acc"], sample["acc_norm"]) == (float(row["correct"]), float(row["correct_norm"])), row["id"]
     assert all(len(set(r["logliks"])) == len(r["logliks"]) for r in rows)  # real scores: no option ties
-    # the tokenizer splits " A" and " yes" into one token each: every item took one next-token request,
-    # and its log-likelihoods are lm-eval's, read from every position of every option's sequence
-    assert {r["read_by"] for r in rows} == {"next_token"}
+    # an item whose options are one token each (" A", " yes") took one next-token request, the others
+    # prompt_logprobs; both ways the log-likelihoods are lm-eval's, read from every option's sequence
+    assert all((r["read_by"] == "next_token") == (set(r["continuation_tokens"]) == {1}) for r in rows)
+    assert {r["read_by"] for r in rows} == {"next_token", "prompt_logprobs"}
     gap = max(abs(a - float(b[0])) for r in rows for a, b in zip(r["logliks"], theirs[r["id"]]["filtered_resps"]))
     print(f"{server}: {len(rows)} items, same picks, largest loglik difference {gap:.1e} nats")
