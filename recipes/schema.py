@@ -247,6 +247,16 @@ class Distributed(Strict):
     master_addr: Optional[str] = None     # MASTER_ADDR
     master_port: Optional[int] = Field(None, ge=1, le=65535)  # MASTER_PORT
 
+    @model_validator(mode="after")
+    def ranks_and_rendezvous(self) -> "Distributed":
+        if self.node_rank >= self.nnodes:
+            raise ValueError(f"node_rank {self.node_rank} is not below nnodes {self.nnodes}: nodes are numbered "
+                             f"0 to {self.nnodes - 1}")
+        if self.nnodes > 1 and (not self.master_addr or self.master_port is None):
+            raise ValueError("nnodes > 1 needs master_addr and master_port: node 0's address and a free port "
+                             "on it that every node can reach, the same on every node")
+        return self
+
     def env(self) -> dict[str, str]:
         pairs = {"FORCE_TORCHRUN": "1" if self.force_torchrun or self.nnodes > 1 else None,
                  "NNODES": str(self.nnodes) if self.nnodes > 1 else None,

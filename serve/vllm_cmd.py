@@ -101,6 +101,10 @@ def plan(recipe: Recipe, mode: str | None = None, port: int | None = None) -> La
     mode = mode or s.mode
     port = port or s.port
     gpu = has_nvidia_gpu()
+    if s.distributed_executor_backend == "ray" and not gpu:
+        raise SystemExit("error: serve.distributed_executor_backend is 'ray', and this machine has no GPU: vLLM's "
+                         "CPU build runs its workers with the mp executor and the serve environment has no Ray "
+                         "(vLLM issue #21602); leave it unset (or mp) here, keep ray for GPU machines")
     if mode == "merged":
         if not RunLayout.of(recipe).has_merged:
             raise SystemExit(f"error: no merged model in {RunLayout.of(recipe).merged}/; run `make export` first "

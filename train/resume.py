@@ -3,12 +3,17 @@ the done stamp and resume rules of an output folder, and the trainer's environme
 from __future__ import annotations
 
 import json
+import os
 import shutil
+import socket
 import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Optional
 
+from core.stage import StageFailed
+from envs import bin_of
+from envs.manage import has_nvidia_gpu
 from recipes.schema import Recipe
 from train.base_model import OFFLINE
 
@@ -58,6 +63,25 @@ def train_env(recipe: Recipe, tensorboard: Path) -> dict[str, str]:
     env = {"DISABLE_VERSION_CHECK": "1", **recipe.finetune.distributed.env(),
            # transformers 5 takes the TensorBoard directory from here (logging_dir is deprecated)
            "TENSORBOARD_LOGGING_DIR": str(tensorboard.resolve())}
+    if "FORCE_TORCHRUN" in env:
+        env.update(torchrun_env(recipe))
     if recipe.model.offline:
         env.update(OFFLINE)
     return env
+
+
+def torchrun_env(recipe: Recipe) -> dict[str, str]:
+    """What LLaMA-Factory's torchrun launch needs beyond the recipe's knobs: `torchrun` on PATH (it runs
+    it by name) and, without a GPU, a process count (it counts GPUs for NPROC_PER_NODE: 0 here)."""
+    if recipe.finetune.distributed.nproc_per_node is None and not has_nvidia_gpu():
+        raise StageFailed("finetune.distributed: torchrun on a machine without a GPU needs nproc_per_node "
+                          "(processes on this node, e.g. 2; LLaMA-Factory counts GPUs for it, and finds 0)", 2)
+    addr = recipe.finetune.distributed.master_addr
+    if addr:
+        try:
+            socket.getaddrinfo(addr, None)
+        except OSError as exc:
+            raise StageFailed(f"finetune.distributed.master_addr {addr!r} does not resolve ({exc.strerror or exc}); "
+                              f"give node 0's address as every node reaches it", 2) from None
+    torchrun = Path(bin_of("train", "torchrun"))
+    return {"PATH": os.pathsep.join(filter(None, [str(torchrun.parent), os.environ.get("PATH")]))}

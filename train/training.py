@@ -76,6 +76,10 @@ def run_sft(recipe: Recipe) -> TrainResult:
         raise StageFailed(f"llamafactory-cli train exited {code}; log: {log}. "
                           f"Re-run `make train` to resume from the last checkpoint.", code)
     layout.train_done.write_text(json.dumps({"config_sha256": digest}))
+    dist = recipe.finetune.distributed
+    if dist.node_rank > 0:  # the Trainer saves on global rank 0 only
+        print(f"== train: node {dist.node_rank} of {dist.nnodes} done; node 0 saved the adapter in its run directory")
+        return TrainResult(output, trained=True)
     plots = sorted(p.name for p in output.glob("training_*.png"))
     print(f"== train: done. output {output}/  loss plots {plots}  tensorboard --logdir {layout.tensorboard}")
     return TrainResult(output, trained=True)

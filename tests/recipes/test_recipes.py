@@ -130,3 +130,14 @@ def test_distributed_knobs_become_launcher_environment():
         "FORCE_TORCHRUN": "1", "NNODES": "2", "NODE_RANK": "1",
         "MASTER_ADDR": "10.0.0.1", "MASTER_PORT": "29500"}
     assert load_recipe(ROOT / "recipes/quickstart.yaml").finetune.distributed.env() == {}
+
+
+@pytest.mark.parametrize("overrides, message", [
+    (["finetune.distributed.nnodes=2", "finetune.distributed.node_rank=2", "finetune.distributed.master_addr=h",
+      "finetune.distributed.master_port=29500"], "node_rank 2 is not below nnodes 2"),
+    (["finetune.distributed.nnodes=2", "finetune.distributed.master_port=29500"], "nnodes > 1 needs master_addr"),
+    (["finetune.distributed.nnodes=2", "finetune.distributed.master_addr=h"], "nnodes > 1 needs master_addr"),
+])
+def test_node_ranks_and_the_rendezvous_are_checked(overrides, message):
+    with pytest.raises(RecipeError, match=message):
+        load_recipe(ROOT / "recipes/quickstart.yaml", overrides)

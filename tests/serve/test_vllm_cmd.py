@@ -208,3 +208,17 @@ def test_cpu_dtype_auto_is_what_the_cpu_computes_natively_unless_the_recipe_pins
     assert f"--dtype {expected}" in " ".join(auto.argv) and auto.dtype == expected
     pinned = plan(load_recipe(ROOT / "recipes/quickstart.yaml", [f"run_dir={tmp_path}/run", "serve.dtype=float16"]))
     assert "--dtype float16" in " ".join(pinned.argv) and pinned.dtype == "float16"
+
+
+def test_ray_is_refused_on_a_cpu_machine_and_passed_on_a_gpu_one(tmp_path, monkeypatch):
+    """vLLM's CPU build runs its workers with the mp executor and the serve environment has no Ray."""
+    monkeypatch.delenv("MEDKIT_API_KEY", raising=False)
+    fake_adapter(tmp_path / "run" / "adapter", 16)
+    recipe = load_recipe(ROOT / "recipes/quickstart.yaml", [f"run_dir={tmp_path}/run",
+                                                             "serve.distributed_executor_backend=ray"])
+    monkeypatch.setenv("MEDKIT_SERVE_DEVICE", "cpu")
+    with pytest.raises(SystemExit, match=r"serve.distributed_executor_backend is 'ray'.*no GPU.*leave it unset"):
+        plan(recipe)
+    monkeypatch.setenv("MEDKIT_SERVE_DEVICE", "gpu")
+    monkeypatch.setattr("serve.vllm_cmd.bin_of", lambda env: f"envs/{env}/bin/python")  # no GPU env built here
+    assert "--distributed-executor-backend ray" in " ".join(plan(recipe).argv)
