@@ -378,6 +378,10 @@ class ServeSection(Strict):
     gpu_memory_utilization: float = Field(0.9, gt=0.0, le=1.0)
     tensor_parallel_size: int = Field(1, ge=1)
     pipeline_parallel_size: int = Field(1, ge=1)
+    # vLLM's --data-parallel-size: that many engine replicas behind one API server, each with its own
+    # copy of the model, KV cache and mounted adapters (vLLM's DP coordinator balances requests); on CPU
+    # each replica's worker takes cores by serve.cpu_threads_bind (auto: the same core for every replica)
+    data_parallel_size: int = Field(1, ge=1)
     distributed_executor_backend: Optional[Literal["mp", "ray", "uni"]] = None
     max_num_seqs: Optional[int] = Field(None, ge=1)
     cpu_kvcache_space_gib: int = Field(2, ge=1)  # VLLM_CPU_KVCACHE_SPACE on CPU-only machines

@@ -129,6 +129,8 @@ def plan(recipe: Recipe, mode: str | None = None, port: int | None = None) -> La
         argv += ["--tensor-parallel-size", str(s.tensor_parallel_size)]
     if s.pipeline_parallel_size > 1:
         argv += ["--pipeline-parallel-size", str(s.pipeline_parallel_size)]
+    if s.data_parallel_size > 1:
+        argv += ["--data-parallel-size", str(s.data_parallel_size)]
     if s.enforce_eager:
         argv.append("--enforce-eager")
     if recipe.model.trust_remote_code:

@@ -33,7 +33,7 @@ def test_lora_plan_mounts_every_adapter_and_hides_the_key(tmp_path, monkeypatch)
     other = fake_adapter(tmp_path / "other", 64)
     recipe = load_recipe(ROOT / "recipes/quickstart.yaml", [
         f"run_dir={tmp_path}/run", "serve.adapters.1.name=second", f"serve.adapters.1.path={other}",
-        "serve.tensor_parallel_size=2", "serve.distributed_executor_backend=ray"])
+        "serve.tensor_parallel_size=2", "serve.distributed_executor_backend=mp"])
     launch = plan(recipe)
     argv = " ".join(launch.argv)
     assert "-m vllm.entrypoints.openai.api_server" in argv
@@ -42,7 +42,7 @@ def test_lora_plan_mounts_every_adapter_and_hides_the_key(tmp_path, monkeypatch)
     assert "--max-lora-rank 64" in argv and "--max-loras 3" in argv and "--enable-lora" in argv
     assert launch.max_adapters == 2
     assert "--served-model-name base" in argv and "--max-model-len 2048" in argv
-    assert "--tensor-parallel-size 2" in argv and "--distributed-executor-backend ray" in argv
+    assert "--tensor-parallel-size 2" in argv and "--distributed-executor-backend mp" in argv
     assert "s3cret" not in argv and launch.env["VLLM_API_KEY"] == "s3cret"
     # vLLM's own check covers /v1 only: the guard, importable from its own folder, covers every route
     assert "--middleware medkit_key_guard.KeyGuard" in argv
@@ -80,13 +80,14 @@ def test_plan_passes_only_flags_that_change_vllm_defaults(tmp_path, monkeypatch)
     monkeypatch.setattr("serve.vllm_cmd.bin_of", lambda env: f"envs/{env}/bin/python")  # no GPU env built here
     argv = plan(recipe).argv
     monkeypatch.setenv("MEDKIT_SERVE_DEVICE", "cpu")
-    for flag in ("--tensor-parallel-size", "--pipeline-parallel-size", "--dtype", "--generation-config",
-                 "--middleware", "--enforce-eager"):
+    for flag in ("--tensor-parallel-size", "--pipeline-parallel-size", "--data-parallel-size", "--dtype",
+                 "--generation-config", "--middleware", "--enforce-eager"):
         assert flag not in argv, flag
     recipe = load_recipe(ROOT / "recipes/quickstart.yaml", [
-        f"run_dir={tmp_path}/run", "serve.pipeline_parallel_size=2", "serve.dtype=float32", "serve.enforce_eager=true"])
+        f"run_dir={tmp_path}/run", "serve.pipeline_parallel_size=2", "serve.dtype=float32", "serve.enforce_eager=true",
+        "serve.data_parallel_size=2"])
     argv = " ".join(plan(recipe).argv)
-    assert "--pipeline-parallel-size 2" in argv and "--dtype float32" in argv
+    assert "--pipeline-parallel-size 2" in argv and "--dtype float32" in argv and "--data-parallel-size 2" in argv
     assert "--tensor-parallel-size" not in argv
     assert "--enforce-eager" in argv  # serve.enforce_eager: no torch.compile at start-up
 
