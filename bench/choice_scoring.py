@@ -8,8 +8,9 @@ can score (one answer letter), cycled to --items with distinct ids. Then --round
   loglikelihood  evaluation/loglikelihood.py as eval.choice_scoring sends them: one next-token request
                  per item when every option is one token, the same concurrency, no cache
 after one unmeasured warm-up of each. vLLM's prefix cache is off (--no-enable-prefix-caching), so a
-round never reads what an earlier one computed: each item costs what it costs the first time. Printed: the CPU's flags, every round's items/s, the means and
-the ratio loglikelihood/generation (target >= 10). Results: <run_dir>/bench/choice_scoring.json.
+round never reads what an earlier one computed: each item costs what it costs the first time.
+Printed: the CPU's flags, every round's items/s, the means and the ratio loglikelihood/generation
+(target >= 10). Results: <run_dir>/bench/choice_scoring.json.
 
 Run as:
     python -m bench.choice_scoring recipes/smollm2-135m_cpu_lora.yaml [--items 96] [--rounds 2] [key=value ...]

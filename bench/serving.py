@@ -14,7 +14,8 @@ Three engines load the same merged model (<run_dir>/merged), ONE AT A TIME, in a
   transformers  bench/hf_server.py: model.generate for one request at a time (the hand-written server
                 this toolkit replaces)
 Optional (--engines): make-serve-lora (the base with the adapter mounted, as serve.mode=lora starts
-it), make-serve-eager (make-serve with --enforce-eager: no torch.compile, which vLLM's CPU build also
+it), make-serve-dp2 (make-serve with serve.data_parallel_size=2: two vLLM engine replicas behind one API
+server), make-serve-eager (make-serve with --enforce-eager: no torch.compile, which vLLM's CPU build also
 skips whenever LoRA is enabled), transformers-peft (the base with the adapter).
 
 Client placements. The load client (bench/load_client.py) is a process of its own, measured twice on
@@ -69,7 +70,8 @@ from serve.vllm_cmd import plan
 
 DISTINCT_PROMPTS = 16  # chats taken from the data splits, then cycled
 HOST = "127.0.0.1"
-ENGINES = ("make-serve", "plain-vllm", "transformers", "make-serve-lora", "make-serve-eager", "transformers-peft")
+ENGINES = ("make-serve", "plain-vllm", "transformers", "make-serve-lora", "make-serve-eager", "make-serve-dp2",
+           "transformers-peft")
 DEFAULT_ENGINES = "make-serve,plain-vllm,transformers"
 PLACEMENTS = ("caller", "own")  # the load client in the caller's session / in a session of its own
 GATEWAY = "make-serve via gateway"
@@ -78,7 +80,7 @@ BEST_HAND = ("plain-vllm", "caller")  # plain vLLM and its client in one session
 # LoRA enabled uncompiled, so make-serve-lora/make-serve-eager is what the LoRA computation itself costs
 TARGETS = {"make-serve/plain-vllm": 0.9, "make-serve/transformers": 10.0, "gateway/direct": 0.9,
            "make-serve-lora/make-serve": 0.5, "make-serve-eager/make-serve": None,
-           "make-serve-lora/make-serve-eager": None}
+           "make-serve-lora/make-serve-eager": None, "make-serve-dp2/make-serve": None}
 
 
 def parse_args(argv: list[str]) -> argparse.Namespace:
@@ -110,6 +112,9 @@ def engine_launch(engine: str, recipe: Recipe, port: int) -> dict:
     model_dir = str(RunLayout.of(recipe).merged.resolve())
     if engine.startswith("make-serve"):
         lora = engine == "make-serve-lora"
+        if engine == "make-serve-dp2":  # two engine replicas (serve.data_parallel_size), the rest as recipe says
+            recipe = recipe.model_copy(deep=True)
+            recipe.serve.data_parallel_size = 2
         launch = plan(recipe, mode="lora" if lora else "merged", port=port)  # exits if the model is missing
         eager = ["--enforce-eager"] if engine == "make-serve-eager" else []  # no torch.compile
         # the LoRA server's first adapter (models[1]), the merged server's only model

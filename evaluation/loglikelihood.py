@@ -95,8 +95,7 @@ def score_doc(client: httpx.Client, base_url: str, model: str, d: dict) -> dict:
     pick = max(range(len(lls)), key=lambda i: lls[i])
     pick_norm = max(range(len(lls)), key=lambda i: lls[i] / len(d["choices"][i]))
     return {**d, "logliks": lls, "continuation_tokens": [len(c) for _, c in pairs], "read_by": read_by,
-            "pick": pick,
-            "pick_norm": pick_norm, "correct": pick == d["gold"], "correct_norm": pick_norm == d["gold"]}
+            "pick": pick, "pick_norm": pick_norm, "correct": pick == d["gold"], "correct_norm": pick_norm == d["gold"]}
 
 
 def score_target(base_url: str, model: str, items: list[dict], api_key: Optional[str], timeout_s: float,

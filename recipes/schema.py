@@ -433,10 +433,13 @@ class ParitySection(Strict):
 
 
 class ChromaSettings(Strict):
-    mode: Literal["embedded", "server"] = "embedded"  # server: `chroma run` elsewhere, HttpClient here
-    path: Optional[str] = None          # embedded: default <run_dir>/index/chroma
+    mode: Literal["embedded", "server"] = "embedded"  # server: a `chroma run` server, HttpClient here
+    path: Optional[str] = None          # its data: default <run_dir>/index/chroma (embedded, or the server started)
     host: str = "127.0.0.1"             # server mode
     port: int = Field(8010, ge=1, le=65535)
+    # server mode: `make index` and `make serve` start `chroma run` on host:port (its data in `path`) when
+    # nothing answers there, and `make stop` stops it; false: a server run elsewhere, never started here
+    start: bool = True
     collection: Optional[str] = None    # default medkit-<recipe name>
 
 

@@ -18,7 +18,7 @@ from core.layout import RUNS_ROOT, RunLayout
 from core.stage import begin
 from recipes.schema import Recipe
 from serve import process
-from serve.servers import gateway_server, vllm_server
+from serve.servers import ensure_chroma, gateway_server, vllm_server
 from train.base_model import ensure_base_model
 
 
@@ -45,6 +45,7 @@ def start(recipe: Recipe) -> Served:
               f"get a core at once (serve.cpu_autogroup_nice)")
     served = Served(record)
     if recipe.rag is not None:
+        ensure_chroma(recipe)
         gw_spec = gateway_server(recipe, record["models"])
         print(f"== serve: RAG gateway on {gw_spec.host}:{gw_spec.port}, log {gw_spec.log}")
         served.gateway = process.start(gw_spec)

@@ -136,6 +136,14 @@ def models_answer(url: str, key: str | None, timeout: float = 2.0) -> list[str] 
     return [m["id"] for m in reply.json().get("data", [])]
 
 
+def answers(url: str, timeout: float = 2.0) -> bool:
+    """GET `url` answers 200."""
+    try:
+        return httpx.get(url, timeout=timeout).status_code == 200
+    except httpx.HTTPError:
+        return False
+
+
 def kill_group(pgid: int, grace_s: float = 20.0) -> None:
     try:
         os.killpg(pgid, signal.SIGTERM)
@@ -218,6 +226,7 @@ class ServerSpec:
     api_key: Optional[str] = None
     extra: dict = field(default_factory=dict)  # kept in the pid file (e.g. the serve mode)
     autogroup_nice: int = 0    # set_autogroup_nice on its session once started (serve.cpu_autogroup_nice)
+    health: Optional[str] = None  # a URL answering 200 once ready, for servers without /models (Chroma)
 
 
 def start(spec: ServerSpec) -> dict:
@@ -264,9 +273,13 @@ def start(spec: ServerSpec) -> dict:
                 end_server(record, grace_s=5)
                 raise SystemExit(f"error: {name} exited with status {proc.returncode} during start-up. "
                                  f"Last lines of {log}:\n{log_tail(log)}")
-            listed = models_answer(url, api_key)
-            if listed is not None and all(m in listed for m in expect_models):
-                break
+            if spec.health:
+                if answers(spec.health):
+                    break
+            else:
+                listed = models_answer(url, api_key)
+                if listed is not None and all(m in listed for m in expect_models):
+                    break
             if time.time() - started > timeout_s:
                 raise TimeoutError
             time.sleep(1.0)

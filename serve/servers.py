@@ -17,7 +17,9 @@ from core.layout import RunLayout
 from envs import bin_of
 from recipes.load import resolved_yaml
 from recipes.schema import Recipe
+from serve import process
 from serve.process import ServerSpec
+from serve.rag.store import chroma_path
 from serve.vllm_cmd import LaunchPlan, plan
 
 
@@ -51,3 +53,26 @@ def gateway_server(recipe: Recipe, upstream_models: list[str], server: str = "ga
     launch = gateway_plan(recipe, recipe_file)
     return ServerSpec(name, launch.argv, launch.env, launch.host, launch.port, launch.url, upstream_models,
                       layout.pid_file(server), layout.log(server), gateway(recipe).startup_timeout_s, api_key(recipe))
+
+
+def chroma_server(recipe: Recipe) -> ServerSpec:
+    """`chroma run` for rag.chroma in server mode, its data in rag.chroma.path (default <run_dir>/index/chroma)."""
+    layout, chroma = RunLayout.of(recipe), recipe.rag.chroma
+    data = chroma_path(chroma, layout.index).resolve()
+    url = f"http://{chroma.host}:{chroma.port}"
+    argv = [bin_of("app", "chroma"), "run", "--path", str(data), "--host", chroma.host, "--port", str(chroma.port)]
+    return ServerSpec("Chroma", argv, {}, chroma.host, chroma.port, url, [], layout.pid_file("chroma"),
+                      layout.log("chroma"), 120, extra={"marker": str(data)}, health=f"{url}/api/v2/heartbeat")
+
+
+def ensure_chroma(recipe: Recipe) -> None:
+    """In server mode with rag.chroma.start, start the Chroma server unless one answers at host:port."""
+    chroma = recipe.rag.chroma if recipe.rag else None
+    if chroma is None or chroma.mode != "server" or not chroma.start:
+        return
+    spec = chroma_server(recipe)
+    if process.answers(spec.health):
+        return
+    print(f"== Chroma server on {chroma.host}:{chroma.port}, data {spec.extra['marker']}, log {spec.log}")
+    record = process.start(spec)
+    print(f"   ready after {record.get('ready_after_s', 0)} s, pid {record['pid']}")

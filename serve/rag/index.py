@@ -191,6 +191,8 @@ def run(recipe: Recipe, reset: bool = False) -> IndexStats:
              else str(chroma_path(rag.chroma, index_dir)))
     print(f"   corpus {corpus}  ->  Chroma {rag.chroma.mode} {where} collection '{name}'"
           f"{'  (reset)' if reset else ''}")
+    from serve.servers import ensure_chroma
+    ensure_chroma(recipe)  # server mode: `chroma run` started unless one answers
     try:
         stats = build_index(rag, corpus, index_dir, name, reset=reset)
     except RagError as exc:

@@ -26,3 +26,21 @@ def test_make_serve_is_set_against_the_best_hand_launch_in_both_placements():
 def test_ratios_are_left_out_where_an_engine_was_not_run():
     caller, own = summarise(rounds_of({("make-serve", "caller"): [4000], ("make-serve", "own"): [4000]}), [32])
     assert "make-serve/plain-vllm" not in caller and "gateway/direct" not in own
+
+
+def test_the_data_parallel_engine_is_make_serve_with_two_replicas(tmp_path, monkeypatch):
+    import json
+    from bench.serving import engine_launch
+    from recipes.load import load_recipe
+    from tests.conftest import ROOT
+    monkeypatch.setenv("MEDKIT_SERVE_DEVICE", "cpu")
+    (tmp_path / "merged").mkdir()
+    (tmp_path / "merged" / "config.json").write_text(json.dumps({"model_type": "llama"}))
+    recipe = load_recipe(ROOT / "recipes/quickstart.yaml", [f"run_dir={tmp_path}", "serve.mode=merged"])
+    two = " ".join(engine_launch("make-serve-dp2", recipe, 9000)["argv"])
+    one = " ".join(engine_launch("make-serve", recipe, 9000)["argv"])
+    assert "--data-parallel-size 2" in two and two.replace(" --data-parallel-size 2", "") == one
+    assert recipe.serve.data_parallel_size == 1  # the recipe itself is left as it was
+    caller, _ = summarise(rounds_of({("make-serve", "caller"): [4000], ("make-serve-dp2", "caller"): [3000],
+                                     ("make-serve", "own"): [4000]}), [32])
+    assert caller["make-serve-dp2/make-serve"] == 0.75
