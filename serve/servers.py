@@ -3,7 +3,8 @@
 vLLM's plan comes from the recipe (serve/vllm_cmd.py). The gateway's plan runs
 `python -m serve.gateway <recipe file>` in the app environment, with the resolved
 recipe written beside its pid file, so the gateway serves exactly the recipe (and
-overrides) it was started from. A spec adds where the server keeps its pid file and
+overrides) it was started from. Chroma's (rag.chroma.mode: server) runs `chroma run` on the run's
+index folder and is waited for on its heartbeat. A spec adds where the server keeps its pid file and
 log and how long it may take to come up (serve/process.py starts it).
 """
 from __future__ import annotations

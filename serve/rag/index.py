@@ -15,7 +15,8 @@ finishes; temporary BM25 folders of dead runs are removed at the start of the ne
 
 Reads   rag.corpus, default <run_dir>/data/corpus.jsonl (written by `make data`)
 Writes  Chroma: rag.chroma.path, default <run_dir>/index/chroma (embedded mode),
-        or the `chroma run` server at rag.chroma.host:port (server mode);
+        or the `chroma run` server at rag.chroma.host:port (server mode; started, its data in
+        rag.chroma.path or <run_dir>/index/chroma, when nothing answers there and rag.chroma.start);
         BM25: <run_dir>/index/bm25/
 
 Run as:
