@@ -78,10 +78,10 @@ def encode_pairs(client: httpx.Client, base_url: str, model: str, context: str,
 
 def logliks(client: httpx.Client, base_url: str, model: str,
             pairs: list[tuple[list[int], list[int]]]) -> tuple[list[float], str]:
-    """(loglik per pair, how it was read). Every continuation one token after one shared context (the
-    option letters, yes/no/maybe): one next-token request. Else every sequence's prompt_logprobs."""
-    heads = {tuple(h) for h, _ in pairs}
-    if len(heads) == 1 and all(len(c) == 1 for _, c in pairs):
+    """(loglik per pair, how it was read). Every continuation one token after the context (encode_pairs
+    gives all pairs the same context tokens; option letters, yes/no/maybe): one next-token request.
+    Else every sequence's prompt_logprobs."""
+    if all(len(c) == 1 for _, c in pairs):
         found = next_token_logprobs(client, base_url, model, pairs[0][0], [c[0] for _, c in pairs])
         return [found[c[0]] for _, c in pairs], "next_token"
     logprobs = token_logprobs(client, base_url, model, [h + c for h, c in pairs], [len(h) for h, _ in pairs])
