@@ -35,6 +35,15 @@ def serving_dtype() -> str:
     return "bfloat16" if native_bf16() else "float32"
 
 
+def mem_available_gib() -> float | None:
+    """MemAvailable from /proc/meminfo in GiB (what can be allocated without swapping); None where unknown."""
+    try:
+        line = next(ln for ln in Path("/proc/meminfo").read_text().splitlines() if ln.startswith("MemAvailable:"))
+    except (OSError, StopIteration):
+        return None
+    return int(line.split()[1]) / 2**20  # kB
+
+
 def autogroups_enabled() -> bool:
     try:
         return AUTOGROUPS.read_text().strip() == "1"

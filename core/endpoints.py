@@ -9,6 +9,7 @@ retrieval. serve, evaluation, the demo, bench and the quickstart all ask here.
 from __future__ import annotations
 
 import os
+import socket
 from typing import Optional
 
 from recipes.schema import GatewaySettings, Recipe
@@ -35,7 +36,21 @@ def bearer(key: Optional[str]) -> dict[str, str]:
 
 
 def vllm_url(recipe: Recipe, port: Optional[int] = None) -> str:
+    """vLLM's API; on a headless data-parallel node (serve.data_parallel_nodes.start_rank > 0) node 0's, which
+    serves the replicas of every node."""
+    nodes = recipe.serve.data_parallel_nodes
+    if nodes is not None and nodes.headless:
+        return base_url(nodes.address, port or recipe.serve.port)
     return base_url(recipe.serve.host, port or recipe.serve.port)
+
+
+def unresolvable(address: str) -> Optional[str]:
+    """Why `address` (a host name or IP) does not resolve here, or None when it does."""
+    try:
+        socket.getaddrinfo(address, None)
+    except OSError as exc:
+        return str(exc.strerror or exc)
+    return None
 
 
 def gateway(recipe: Recipe) -> GatewaySettings:

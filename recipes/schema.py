@@ -363,6 +363,22 @@ class Adapter(Strict):
     path: Optional[str] = None  # None: this recipe's own trained adapter
 
 
+class DataParallelNodes(Strict):
+    """vLLM's data parallelism over several machines: each node starts its own replicas, node 0 (start_rank 0)
+    runs the API server and vLLM's DP coordinator, every other node runs headless (engines only, no HTTP) and
+    joins node 0 at address:rpc_port. Run the same recipe on every node with its own start rank, e.g.
+    `make serve ARGS="serve.data_parallel_nodes.start_rank=1"`; the model and adapters must be at the same
+    paths on every node."""
+    size_local: int = Field(ge=1)               # --data-parallel-size-local: replicas on this node
+    start_rank: int = Field(0, ge=0)            # --data-parallel-start-rank: this node's first replica
+    address: str                                # --data-parallel-address: node 0's address, as every node reaches it
+    rpc_port: int = Field(ge=1, le=65535)       # --data-parallel-rpc-port: a free port on node 0, the same everywhere
+
+    @property
+    def headless(self) -> bool:
+        return self.start_rank > 0
+
+
 class ServeSection(Strict):
     mode: Literal["lora", "merged"] = "lora"  # base + adapters mounted, or the merged export
     base_name: str = "base"                  # served name of the base model (lora mode)
@@ -382,6 +398,8 @@ class ServeSection(Strict):
     # copy of the model, KV cache and mounted adapters (vLLM's DP coordinator balances requests); on CPU
     # each replica's worker takes cores by serve.cpu_threads_bind (auto: the same core for every replica)
     data_parallel_size: int = Field(1, ge=1)
+    # several machines: which of the data_parallel_size replicas run here, and where node 0 is (None: all here)
+    data_parallel_nodes: Optional[DataParallelNodes] = None
     distributed_executor_backend: Optional[Literal["mp", "ray", "uni"]] = None
     max_num_seqs: Optional[int] = Field(None, ge=1)
     cpu_kvcache_space_gib: int = Field(2, ge=1)  # VLLM_CPU_KVCACHE_SPACE on CPU-only machines
@@ -416,6 +434,21 @@ class ServeSection(Strict):
         if not v.strip():
             raise ValueError("host is empty; use 127.0.0.1 (local only) or 0.0.0.0 (all interfaces)")
         return v
+
+    @model_validator(mode="after")
+    def replicas_add_up(self) -> "ServeSection":
+        nodes = self.data_parallel_nodes
+        if nodes is None:
+            return self
+        if nodes.size_local >= self.data_parallel_size:
+            raise ValueError(f"data_parallel_nodes.size_local {nodes.size_local} leaves no replica for another node "
+                             f"(data_parallel_size {self.data_parallel_size} in all); on one machine drop "
+                             f"data_parallel_nodes and set data_parallel_size alone")
+        if nodes.start_rank + nodes.size_local > self.data_parallel_size:
+            raise ValueError(f"data_parallel_nodes.start_rank {nodes.start_rank} + size_local {nodes.size_local} "
+                             f"passes data_parallel_size {self.data_parallel_size}: replicas are numbered 0 to "
+                             f"{self.data_parallel_size - 1}, each node takes the next size_local of them")
+        return self
 
     @field_validator("cpu_threads_bind", mode="before")
     @classmethod

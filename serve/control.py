@@ -16,8 +16,9 @@ from typing import Optional
 from core.endpoints import api_key, is_rag_model
 from core.layout import RUNS_ROOT, RunLayout
 from core.stage import begin
-from recipes.schema import Recipe
+from recipes.schema import DataParallelNodes, Recipe
 from serve import process
+from serve.process import ServerSpec
 from serve.servers import ensure_chroma, gateway_server, vllm_server
 from train.base_model import ensure_base_model
 
@@ -33,6 +34,9 @@ def start(recipe: Recipe) -> Served:
     mode = recipe.serve.mode
     ensure_base_model(recipe)
     spec = vllm_server(recipe)
+    nodes = recipe.serve.data_parallel_nodes
+    if nodes is not None and nodes.headless:
+        return start_headless(spec, nodes)
     print(f"== serve: vLLM ({mode}) on {recipe.serve.host}:{recipe.serve.port}, log {spec.log}")
     record = process.start(spec)
     key = api_key(recipe)
@@ -56,6 +60,18 @@ def start(recipe: Recipe) -> Served:
                   f"recipe and restart the gateway (`make stop`, `make serve`)")
     print(f"   stop with `make stop` (same RECIPE and ARGS); run directory {layout.root}/")
     return served
+
+
+def start_headless(spec: ServerSpec, nodes: DataParallelNodes) -> Served:
+    """A data-parallel node after node 0: its replicas join node 0's API server (and the gateway in front of it,
+    if any, runs there); ready once that API lists the models, i.e. every node's replicas have joined."""
+    last = nodes.start_rank + nodes.size_local - 1
+    print(f"== serve: vLLM replicas {nodes.start_rank}-{last}, headless, joining node 0 at {nodes.address}:"
+          f"{nodes.rpc_port}, log {spec.log}")
+    record = process.start(spec)
+    print(f"   ready after {record.get('ready_after_s', 0)} s, pid {record['pid']}: served through {record['url']}")
+    print("   stop with `make stop` (same RECIPE and ARGS)")
+    return Served(record)
 
 
 def stop(recipe: Recipe) -> list[str]:

@@ -12,6 +12,8 @@ Once the recipe's preference stage has finished (its done stamp), one more colum
 preference adapter under its served name, in the mode that mounts it (serve/vllm_cmd.py: lora for
 start_from adapter, merged for start_from merged), against transformers + peft with that adapter on
 what that server loads (the base model, or the merged SFT model).
+On a data-parallel server (serve.data_parallel_size) each column is checked on every replica, asked
+one by one with vLLM's X-data-parallel-rank header (columns merged@0, merged@1, ...).
 Prompt token ids are compared too: vLLM's against the tokenizer's chat template
 (PROMPT), and that against the prompt LLaMA-Factory's `model.template` built in
 training (TRAIN-PROMPT: the model is served in another format than it learnt).
@@ -34,7 +36,7 @@ from __future__ import annotations
 import json
 import sys
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Optional
 
@@ -54,6 +56,7 @@ from train.base_model import ensure_base_model
 from train.logged import run_logged
 
 MODES = ("merged", "lora")
+RANK_HEADER = "X-data-parallel-rank"  # vLLM routes a request to this replica of its data-parallel engines
 FAILING = ("MISMATCH", "PROMPT", "TRAIN-PROMPT")  # verdicts that make `make parity` exit 1
 MISMATCH_HELP = ("served outputs differ from the trained model beyond numerics. TRAIN-PROMPT = "
                  "model.template formats prompts differently from the tokenizer's chat template that vLLM "
@@ -102,6 +105,7 @@ class Column:
     model: str | None    # the served model name; None: the server's own model (the merged export)
     reference: Reference
     beside: str | None = None  # a served model asked the same chats at the same time (shared batches)
+    rank: int | None = None    # a data-parallel server's replica, asked by vLLM's X-data-parallel-rank header
 
 
 def preference_columns(recipe: Recipe) -> list[Column]:
@@ -146,10 +150,11 @@ def hf_references(recipe: Recipe, references: list[Reference], chats: list[list[
 
 
 def vllm_outputs(url: str, model: str, key: str | None, chats: list[list[dict]], max_tokens: int,
-                 beside: str | None = None) -> list[dict]:
+                 beside: str | None = None, rank: int | None = None) -> list[dict]:
     """`model`'s greedy answer to each chat, one request at a time; with `beside`, every chat is asked
-    of both models at once (2 x chats requests in flight, so vLLM batches them together)."""
-    headers = bearer(key)
+    of both models at once (2 x chats requests in flight, so vLLM batches them together); with `rank`,
+    by that replica of a data-parallel server."""
+    headers = {**bearer(key), **({RANK_HEADER: str(rank)} if rank is not None else {})}
 
     def ask(client: httpx.Client, name: str, chat: list[dict]) -> dict:
         body = {"model": name, "messages": chat, "max_tokens": max_tokens, "temperature": 0,
@@ -222,22 +227,36 @@ def ensure_server(recipe: Recipe, mode: str, started: list) -> dict:
     return record
 
 
-def served_outputs(recipe: Recipe, checked: list[Column], chats: list[list[dict]]) -> dict[str, list[dict]]:
-    """{column name: per chat what vLLM answered}; one server per mode, temporary ones stopped after."""
+def per_replica(column: Column, record: dict) -> list[Column]:
+    """The column once per replica of a data-parallel server (each holds its own copy of the model)."""
+    replicas = record.get("data_parallel_size", 1)
+    if replicas == 1:
+        return [column]
+    return [replace(column, name=f"{column.name}@rank{r}", label=f"{column.label}@{r}", rank=r) for r in range(replicas)]
+
+
+def served_outputs(recipe: Recipe, wanted: list[Column],
+                   chats: list[list[dict]]) -> tuple[list[Column], dict[str, list[dict]]]:
+    """The columns checked (one per replica of a data-parallel server) and {column name: per chat what vLLM
+    answered}; one server per mode, temporary ones stopped after."""
     started: list[Path] = []
     servers: dict[str, dict] = {}
     served: dict[str, list[dict]] = {}
+    checked: list[Column] = []
     try:
-        for column in checked:
-            if column.mode not in servers:
-                servers[column.mode] = ensure_server(recipe, column.mode, started)
-            record = servers[column.mode]
-            served[column.name] = vllm_outputs(record["url"], column.model or record["models"][0], api_key(recipe),
-                                               chats, recipe.parity.max_new_tokens, beside=column.beside)
+        for wanted_column in wanted:
+            if wanted_column.mode not in servers:
+                servers[wanted_column.mode] = ensure_server(recipe, wanted_column.mode, started)
+            record = servers[wanted_column.mode]
+            for column in per_replica(wanted_column, record):
+                served[column.name] = vllm_outputs(record["url"], column.model or record["models"][0],
+                                                   api_key(recipe), chats, recipe.parity.max_new_tokens,
+                                                   beside=column.beside, rank=column.rank)
+                checked.append(column)
     finally:
         for file in started:
             process.stop(file)
-    return served
+    return checked, served
 
 
 @dataclass
@@ -257,7 +276,8 @@ def verdict_rows(refs: dict[str, list[dict]], served: dict[str, list[dict]], che
         verdicts = {c.name: compare(refs[c.reference.name][i], served[c.name][i], eos_ids, tolerance)
                     for c in checked}
         failed |= any(v.startswith(FAILING) for v in verdicts.values())
-        tokens, text = len(refs["sft"][i]["output_ids"]), served["lora"][i]["text"].replace("\n", "⏎")[:24]
+        shown = next(c.name for c in checked if c.mode == "lora" and c.beside is None)
+        tokens, text = len(refs["sft"][i]["output_ids"]), served[shown][i]["text"].replace("\n", "⏎")[:24]
         print(f"   {i:3d}  {tokens:9d}  " + "".join(f"{v:14s}  " for v in verdicts.values()) + text)
         rows.append({"prompt": i, "system": "given" if chat[0]["role"] == "system" else "default",
                      "hf_tokens": tokens, **verdicts})
@@ -296,7 +316,7 @@ def run(recipe: Recipe) -> ParityResult:
     for name, why in skipped.items():
         print(f"   {name}: not checked, {why}")
     refs = hf_references(recipe, list({c.reference: None for c in checked}), chats, out)
-    served = served_outputs(recipe, checked, chats)
+    checked, served = served_outputs(recipe, checked, chats)
     result = verdict_rows(refs, served, checked, chats, eos_token_ids(Path(base_model_path(recipe))),
                           recipe.parity.tolerance)
     (out / "parity.json").write_text(json.dumps(report(result, checked, skipped, recipe.parity.tolerance), indent=2))

@@ -217,7 +217,7 @@ class ServerSpec:
     argv: list[str]
     env: dict[str, str]        # added to this process's environment
     host: str                  # bind address (checked free before starting)
-    port: int
+    port: int                  # 0: binds no port of its own (a headless vLLM node)
     url: str                   # base URL a local client uses (.../v1)
     models: list[str]          # GET {url}/models must list these before the server counts as ready
     pid_file: Path
@@ -245,7 +245,7 @@ def start(spec: ServerSpec) -> dict:
         print(f"   {name}: pid {running['pid']} is gone but left processes {running['pids']}; stopping them")
         end_server(running)
         pid_file.unlink(missing_ok=True)
-    if not port_free(host, port):
+    if port and not port_free(host, port):  # port 0: binds none (a headless vLLM node)
         raise SystemExit(f"error: port {port} on {host} is already in use. Stop what holds it "
                          f"(`make status` lists our servers) or pick another port, e.g. "
                          f"ARGS=\"serve.port={port + 1}\"")

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from core import cpu
-from core.endpoints import api_key, vllm_url
+from core.endpoints import api_key, unresolvable, vllm_url
 from core.layout import RunLayout
 from envs import bin_of
 from envs.manage import has_nvidia_gpu
@@ -25,12 +25,20 @@ from recipes.render_preference import preference_dir, served_name
 from serve import adapter_record
 from recipes.schema import Recipe
 
-# Guards every vLLM route with the key, not only /v1 (see the module's docstring).
-KEY_GUARD_DIR = Path(__file__).resolve().parent / "vllm_plugin"
+# Modules run inside vLLM's environment: the key guard for every route, not only /v1 (see its docstring),
+# and `vllm serve` for headless nodes.
+PLUGIN_DIR = Path(__file__).resolve().parent / "vllm_plugin"
 KEY_GUARD = "medkit_key_guard.KeyGuard"
 
 # vLLM accepts only these values for --max-lora-rank (vllm/config/lora.py).
 VLLM_LORA_RANKS = (1, 8, 16, 32, 64, 128, 256, 320, 512)
+
+# What `python -m <entry>` starts: one API server, or `vllm serve` (vllm_plugin/medkit_vllm_serve.py) for a
+# headless data-parallel node, which the API server's entry point cannot run.
+API_SERVER = "vllm.entrypoints.openai.api_server"
+VLLM_SERVE = "medkit_vllm_serve"
+
+BYTES_PER_PARAM = {"float32": 4, "bfloat16": 2, "float16": 2}
 
 # vLLM's CPU LoRA ops (vllm/lora/ops/torch_ops/lora_ops.py, 0.32) gather each token's adapter
 # weights with `weights[slot]`, and a base-model token's slot is -1, which PyTorch reads as the
@@ -54,6 +62,8 @@ class LaunchPlan:
     max_adapters: int | None = None   # CPU: the most adapters it may serve at once (see SPARE_LORA_SLOT)
     autogroup_nice: int = 0           # CPU: serve.cpu_autogroup_nice (serve/process.py sets it)
     dtype: str = "auto"               # what --dtype says (auto: vLLM chooses)
+    data_parallel_size: int = 1       # engine replicas behind the API server, on every node together
+    headless: bool = False            # a data-parallel node without HTTP: its engines join node 0's API server
 
 
 def adapter_paths(recipe: Recipe) -> dict[str, Path]:
@@ -96,6 +106,52 @@ def lora_rank(adapter: Path) -> int:
     return allowed_rank(int(json.loads(config.read_text())["r"]), f"adapter {adapter}")
 
 
+def weights_gib(model_dir: str, dtype: str) -> float:
+    """The weights of the checkpoint in `model_dir` in memory once converted to `dtype` (0 where unknown)."""
+    folder = Path(model_dir)
+    files = [*folder.glob("*.safetensors"), *folder.glob("*.bin")] if folder.is_dir() else []
+    size = sum(f.stat().st_size for f in files)
+    config = folder / "config.json"
+    stored = json.loads(config.read_text()).get("torch_dtype", dtype) if config.exists() else dtype
+    return size / 2**30 * BYTES_PER_PARAM.get(dtype, 1) / BYTES_PER_PARAM.get(stored, BYTES_PER_PARAM.get(dtype, 1))
+
+
+def replicas_fit(recipe: Recipe, model_dir: str, dtype: str) -> None:
+    """On CPU every replica on this node computes on a core of its own and holds its own weights and KV cache
+    (serve.cpu_kvcache_space_gib); SystemExit naming the keys when this machine cannot hold them."""
+    s = recipe.serve
+    replicas = s.data_parallel_nodes.size_local if s.data_parallel_nodes else s.data_parallel_size
+    if replicas == 1:
+        return
+    key = "serve.data_parallel_nodes.size_local" if s.data_parallel_nodes else "serve.data_parallel_size"
+    cores = os.cpu_count() or 1
+    if replicas > cores:
+        raise SystemExit(f"error: {key} asks for {replicas} replicas on this machine, which has {cores} cores: each "
+                         f"replica's worker computes on a core of its own (at most {cores} here)")
+    need, available = replicas * (s.cpu_kvcache_space_gib + weights_gib(model_dir, dtype)), cpu.mem_available_gib()
+    if available is not None and need > available:
+        raise SystemExit(f"error: {key} asks for {replicas} replicas, each with its weights and "
+                         f"serve.cpu_kvcache_space_gib={s.cpu_kvcache_space_gib} GiB of KV cache: {need:.1f} GiB, and "
+                         f"{available:.1f} GiB is available; serve fewer replicas or lower cpu_kvcache_space_gib")
+
+
+def data_parallel_args(recipe: Recipe) -> list[str]:
+    """vLLM's data-parallel flags: replicas in all, and with serve.data_parallel_nodes this node's share."""
+    s, nodes = recipe.serve, recipe.serve.data_parallel_nodes
+    argv = ["--data-parallel-size", str(s.data_parallel_size)] if s.data_parallel_size > 1 else []
+    if nodes is None:
+        return argv
+    why = unresolvable(nodes.address)
+    if why:
+        raise SystemExit(f"error: serve.data_parallel_nodes.address {nodes.address!r} does not resolve ({why}); "
+                         f"give node 0's address as every node reaches it")
+    argv += ["--data-parallel-size-local", str(nodes.size_local), "--data-parallel-address", nodes.address,
+             "--data-parallel-rpc-port", str(nodes.rpc_port)]
+    if nodes.headless:  # start rank 0 stays vLLM's default: given, it would switch node 0 to hybrid balancing
+        argv += ["--headless", "--data-parallel-start-rank", str(nodes.start_rank)]
+    return argv
+
+
 def plan(recipe: Recipe, mode: str | None = None, port: int | None = None) -> LaunchPlan:
     s = recipe.serve
     mode = mode or s.mode
@@ -117,8 +173,8 @@ def plan(recipe: Recipe, mode: str | None = None, port: int | None = None) -> La
     # and --generation-config auto (EOS and sampling defaults from the model's generation_config.json).
     # /tokenizer_info: lm-evaluation-harness's remote tokenizer reads it (local-completions with
     # tokenizer_backend=remote), so its figures use the server's own tokenizer, as make eval does
-    argv = [bin_of("serve"), "-m", "vllm.entrypoints.openai.api_server",
-            "--model", model_arg, "--served-model-name", names[0], "--host", s.host, "--port", str(port),
+    headless = s.data_parallel_nodes is not None and s.data_parallel_nodes.headless
+    argv = [bin_of("serve"), "-m", VLLM_SERVE if headless else API_SERVER, "--model", model_arg, "--served-model-name", names[0], "--host", s.host, "--port", str(port),
             "--enable-tokenizer-info-endpoint"]
     # auto: on CPU the dtype this CPU computes natively (core/cpu.py), where vLLM's own auto takes bfloat16
     # for a float32 checkpoint even on CPUs that only emulate it; on a GPU vLLM's auto
@@ -129,8 +185,9 @@ def plan(recipe: Recipe, mode: str | None = None, port: int | None = None) -> La
         argv += ["--tensor-parallel-size", str(s.tensor_parallel_size)]
     if s.pipeline_parallel_size > 1:
         argv += ["--pipeline-parallel-size", str(s.pipeline_parallel_size)]
-    if s.data_parallel_size > 1:
-        argv += ["--data-parallel-size", str(s.data_parallel_size)]
+    argv += data_parallel_args(recipe)
+    if not gpu:
+        replicas_fit(recipe, model_arg, dtype)
     if s.enforce_eager:
         argv.append("--enforce-eager")
     if recipe.model.trust_remote_code:
@@ -169,7 +226,9 @@ def plan(recipe: Recipe, mode: str | None = None, port: int | None = None) -> La
         env["VLLM_API_KEY"] = key  # via the environment, so the key never shows in `ps`
         # vLLM's own check covers /v1 and a few prefixes only; the guard covers the rest
         argv += ["--middleware", KEY_GUARD]
-        env["PYTHONPATH"] = os.pathsep.join(p for p in (str(KEY_GUARD_DIR), os.environ.get("PYTHONPATH")) if p)
+    if key or headless:
+        env["PYTHONPATH"] = os.pathsep.join(p for p in (str(PLUGIN_DIR), os.environ.get("PYTHONPATH")) if p)
     return LaunchPlan(argv=argv, env=env, models=names, url=vllm_url(recipe, port), host=s.host, port=port,
                       max_lora_rank=max_rank, max_adapters=None if gpu else max_adapters,
-                      autogroup_nice=0 if gpu else s.cpu_autogroup_nice, dtype=dtype)
+                      autogroup_nice=0 if gpu else s.cpu_autogroup_nice, dtype=dtype,
+                      data_parallel_size=s.data_parallel_size, headless=headless)

@@ -5,12 +5,12 @@ from __future__ import annotations
 import json
 import os
 import shutil
-import socket
 import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Optional
 
+from core.endpoints import unresolvable
 from core.stage import StageFailed
 from envs import bin_of
 from envs.manage import has_nvidia_gpu
@@ -77,11 +77,9 @@ def torchrun_env(recipe: Recipe) -> dict[str, str]:
         raise StageFailed("finetune.distributed: torchrun on a machine without a GPU needs nproc_per_node "
                           "(processes on this node, e.g. 2; LLaMA-Factory counts GPUs for it, and finds 0)", 2)
     addr = recipe.finetune.distributed.master_addr
-    if addr:
-        try:
-            socket.getaddrinfo(addr, None)
-        except OSError as exc:
-            raise StageFailed(f"finetune.distributed.master_addr {addr!r} does not resolve ({exc.strerror or exc}); "
-                              f"give node 0's address as every node reaches it", 2) from None
+    why = unresolvable(addr) if addr else None
+    if why:
+        raise StageFailed(f"finetune.distributed.master_addr {addr!r} does not resolve ({why}); "
+                          f"give node 0's address as every node reaches it", 2)
     torchrun = Path(bin_of("train", "torchrun"))
     return {"PATH": os.pathsep.join(filter(None, [str(torchrun.parent), os.environ.get("PATH")]))}

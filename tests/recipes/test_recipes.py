@@ -141,3 +141,20 @@ def test_distributed_knobs_become_launcher_environment():
 def test_node_ranks_and_the_rendezvous_are_checked(overrides, message):
     with pytest.raises(RecipeError, match=message):
         load_recipe(ROOT / "recipes/quickstart.yaml", overrides)
+
+
+NODE_1 = ["serve.data_parallel_size=2", "serve.data_parallel_nodes.size_local=1",
+          "serve.data_parallel_nodes.address=127.0.0.1", "serve.data_parallel_nodes.rpc_port=13345"]
+
+
+@pytest.mark.parametrize("overrides, message", [
+    (NODE_1 + ["serve.data_parallel_nodes.start_rank=2"], "start_rank 2 \\+ size_local 1 passes data_parallel_size 2"),
+    (NODE_1 + ["serve.data_parallel_nodes.size_local=2"], "leaves no replica for another node"),
+    (NODE_1[:2] + NODE_1[3:], "serve.data_parallel_nodes.address: required key is missing"),
+    (NODE_1[:3], "serve.data_parallel_nodes.rpc_port: required key is missing"),
+])
+def test_data_parallel_nodes_add_up(overrides, message):
+    with pytest.raises(RecipeError, match=message):
+        load_recipe(ROOT / "recipes/quickstart.yaml", overrides)
+    assert load_recipe(ROOT / "recipes/quickstart.yaml", NODE_1 + ["serve.data_parallel_nodes.start_rank=1"]
+                       ).serve.data_parallel_nodes.headless

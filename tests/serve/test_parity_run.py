@@ -34,7 +34,7 @@ def stand_ins(monkeypatch, tmp_path):
     """use(answers by served model name): servers record their starts, the HF references their requests."""
     calls = {"servers": [], "asked": [], "references": []}
 
-    def use(answers: dict[str, str], ref: dict = REF, merged: bool = True) -> dict:
+    def use(answers: dict[str, str], ref: dict = REF, merged: bool = True, replicas: int = 1) -> dict:
         if merged:
             RunLayout(tmp_path).merged.mkdir(parents=True, exist_ok=True)
             (RunLayout(tmp_path).merged / "config.json").write_text("{}")
@@ -45,11 +45,12 @@ def stand_ins(monkeypatch, tmp_path):
 
         def server(recipe, mode, started):
             calls["servers"].append(mode)
-            return {"url": mode, "models": [f"{mode}-own-model"]}
+            return {"url": mode, "models": [f"{mode}-own-model"], "data_parallel_size": replicas}
 
-        def outputs(url, model, key, chats, n, beside=None):
+        def outputs(url, model, key, chats, n, beside=None, rank=None):
             calls["asked"].append((url, model) if beside is None else (url, model, beside))
-            return [{**SERVED[answers.get(model, "match")], "text": "t"} for _ in chats]
+            verdict = answers.get(f"{model}@{rank}", answers.get(model, "match"))  # by replica, else by model
+            return [{**SERVED[verdict], "text": "t"} for _ in chats]
 
         monkeypatch.setattr(parity, "ensure_base_model", lambda recipe: None)
         monkeypatch.setattr(parity, "load_chats", lambda recipe, n: [CHAT])
@@ -165,3 +166,12 @@ def test_a_base_model_answering_with_the_adapter_beside_it_is_a_mismatch(tmp_pat
     assert code == 1 and [r["base_beside_lora"] for r in table["rows"]] == ["MISMATCH@2"] * 2
     assert ("lora", "base", "med-lora") in calls["asked"]
     assert "base+lora = the base model answered with an adapter's weights" in capsys.readouterr().err
+
+
+def test_a_data_parallel_server_is_checked_on_every_replica(tmp_path, stand_ins, capsys):
+    stand_ins({"med-lora@1": "MISMATCH@2"}, replicas=2)  # the second replica of the LoRA server answers otherwise
+    code, table = run_parity(tmp_path)
+    assert code == 1
+    assert table["exact_matches"] == {"merged@rank0": 2, "merged@rank1": 2, "lora@rank0": 2, "lora@rank1": 0,
+                                      "base_beside_lora@rank0": 2, "base_beside_lora@rank1": 2}
+    assert "vllm lora@1" in capsys.readouterr().out

@@ -6,7 +6,7 @@ import os
 import pytest
 
 from recipes.load import load_recipe
-from serve.vllm_cmd import KEY_GUARD_DIR, lora_rank, plan
+from serve.vllm_cmd import PLUGIN_DIR, lora_rank, plan
 from tests.conftest import ROOT
 
 
@@ -46,7 +46,7 @@ def test_lora_plan_mounts_every_adapter_and_hides_the_key(tmp_path, monkeypatch)
     assert "s3cret" not in argv and launch.env["VLLM_API_KEY"] == "s3cret"
     # vLLM's own check covers /v1 only: the guard, importable from its own folder, covers every route
     assert "--middleware medkit_key_guard.KeyGuard" in argv
-    assert launch.env["PYTHONPATH"].split(os.pathsep)[0] == str(KEY_GUARD_DIR)
+    assert launch.env["PYTHONPATH"].split(os.pathsep)[0] == str(PLUGIN_DIR)
     assert launch.env["VLLM_CPU_KVCACHE_SPACE"] == "1"
     assert launch.models == ["base", "med-lora", "second"]
     assert launch.url == "http://127.0.0.1:8000/v1"
@@ -223,3 +223,44 @@ def test_ray_is_refused_on_a_cpu_machine_and_passed_on_a_gpu_one(tmp_path, monke
     monkeypatch.setenv("MEDKIT_SERVE_DEVICE", "gpu")
     monkeypatch.setattr("serve.vllm_cmd.bin_of", lambda env: f"envs/{env}/bin/python")  # no GPU env built here
     assert "--distributed-executor-backend ray" in " ".join(plan(recipe).argv)
+
+
+NODES = ["serve.data_parallel_size=2", "serve.data_parallel_nodes.size_local=1",
+         "serve.data_parallel_nodes.address=127.0.0.1", "serve.data_parallel_nodes.rpc_port=13345"]
+
+
+def test_node_0_serves_the_api_and_the_next_node_runs_headless(tmp_path, monkeypatch):
+    monkeypatch.setenv("MEDKIT_SERVE_DEVICE", "cpu")
+    monkeypatch.delenv("MEDKIT_API_KEY", raising=False)
+    fake_adapter(tmp_path / "run" / "adapter", 8)
+    base = [f"run_dir={tmp_path}/run", "serve.port=8123", *NODES]
+    head = plan(load_recipe(ROOT / "recipes/quickstart.yaml", base))
+    argv = " ".join(head.argv)
+    assert "-m vllm.entrypoints.openai.api_server" in argv and not head.headless
+    assert ("--data-parallel-size 2 --data-parallel-size-local 1 --data-parallel-address 127.0.0.1 "
+            "--data-parallel-rpc-port 13345") in argv
+    assert "--headless" not in argv and "--data-parallel-start-rank" not in argv
+    node = plan(load_recipe(ROOT / "recipes/quickstart.yaml", base + ["serve.data_parallel_nodes.start_rank=1"]))
+    argv = " ".join(node.argv)
+    assert "-m medkit_vllm_serve" in argv and node.headless
+    assert "--headless --data-parallel-start-rank 1" in argv and "--lora-modules med-lora=" in argv
+    assert node.env["PYTHONPATH"].split(os.pathsep)[0] == str(PLUGIN_DIR)  # where medkit_vllm_serve lives
+    assert node.url == "http://127.0.0.1:8123/v1"  # node 0's API, which serves every node's replicas
+
+
+def test_data_parallel_that_does_not_fit_this_machine_fails_naming_the_key(tmp_path, monkeypatch):
+    monkeypatch.setenv("MEDKIT_SERVE_DEVICE", "cpu")
+    fake_adapter(tmp_path / "run" / "adapter", 8)
+    base = [f"run_dir={tmp_path}/run"]
+    unknown = [*NODES[:2], "serve.data_parallel_nodes.address=no-such-node.invalid", NODES[3]]
+    with pytest.raises(SystemExit, match="serve.data_parallel_nodes.address 'no-such-node.invalid' does not resolve"):
+        plan(load_recipe(ROOT / "recipes/quickstart.yaml", base + unknown))
+    many = f"serve.data_parallel_size={(os.cpu_count() or 1) + 1}"
+    with pytest.raises(SystemExit, match=f"serve.data_parallel_size asks for {(os.cpu_count() or 1) + 1} replicas "
+                                         f"on this machine, which has {os.cpu_count()} cores"):
+        plan(load_recipe(ROOT / "recipes/quickstart.yaml", base + [many]))
+    monkeypatch.setattr("core.cpu.mem_available_gib", lambda: 1.5)
+    with pytest.raises(SystemExit, match="serve.data_parallel_size asks for 2 replicas, each with its weights and "
+                                         "serve.cpu_kvcache_space_gib=1 GiB of KV cache: 2.0 GiB, and 1.5 GiB"):
+        plan(load_recipe(ROOT / "recipes/quickstart.yaml", base + ["serve.data_parallel_size=2"]))
+    assert plan(load_recipe(ROOT / "recipes/quickstart.yaml", base)).argv  # one replica: nothing to check

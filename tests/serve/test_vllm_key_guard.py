@@ -11,13 +11,13 @@ import httpx
 import pytest
 from fastapi import FastAPI, WebSocket
 
-from serve.vllm_cmd import KEY_GUARD, KEY_GUARD_DIR
+from serve.vllm_cmd import KEY_GUARD, PLUGIN_DIR
 from tests.conftest import Served
 
 
 def load_guard():
     module, name = KEY_GUARD.rsplit(".", 1)
-    spec = importlib.util.spec_from_file_location(module, KEY_GUARD_DIR / f"{module}.py")
+    spec = importlib.util.spec_from_file_location(module, PLUGIN_DIR / f"{module}.py")
     loaded = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(loaded)
     return getattr(loaded, name)
@@ -93,6 +93,6 @@ def test_without_a_key_the_guard_is_open(monkeypatch):
 
 def test_guard_uses_the_standard_library_only():
     """It is imported inside vLLM's environment, which has none of the toolkit's packages."""
-    source = (KEY_GUARD_DIR / f"{KEY_GUARD.split('.')[0]}.py").read_text()
+    source = (PLUGIN_DIR / f"{KEY_GUARD.split('.')[0]}.py").read_text()
     imports = {line.split()[1].split(".")[0] for line in source.splitlines() if line.startswith(("import ", "from "))}
     assert imports <= set(sys.stdlib_module_names) | {"__future__"}
