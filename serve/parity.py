@@ -19,14 +19,14 @@ Prompt token ids are compared too: vLLM's against the tokenizer's chat template
 training (TRAIN-PROMPT: the model is served in another format than it learnt).
 The set always ends with the first chat again without its system message, since
 a chat template's default system prompt is where training and serving most often part.
-A divergence is put down to numerics only when the HF reference's top-1 and
-top-2 logits at that step were closer than parity.tolerance; anything else is a
-mismatch, and the command exits 1.
+A served output that differs is put down to numerics only when the HF reference, fed that output
+token by token (train/hf_generate.py), would have picked each of its tokens within the tolerance:
+its top-1 logit less than parity.tolerance (float32 servers) or parity.tolerance_16bit (bfloat16,
+float16) above the served token's. Anything else is a mismatch, and the command exits 1.
 
 Servers already started by `make serve` for this recipe (either mode) are used
 as they are (one started before the preference adapter was trained does not serve it: restart it);
-a missing one is started on a free port for the check and stopped after, and so is a float32 one on CPU
-when the running one computes in another dtype (serve.dtype auto picks bfloat16 on some CPUs).
+a missing one is started on a free port for the check and stopped after.
 
 Run as:
     python -m serve.parity recipes/quickstart.yaml [parity.prompts=16 ...]
@@ -38,7 +38,6 @@ import sys
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Optional
 
 import httpx
 
@@ -46,7 +45,6 @@ from core.endpoints import api_key, bearer
 from core.layout import RunLayout
 from core.stage import StageFailed, begin, cli
 from envs import bin_of
-from envs.manage import has_nvidia_gpu
 from recipes.render import base_model_path, train_config
 from recipes.schema import Recipe
 from serve import process
@@ -106,6 +104,7 @@ class Column:
     reference: Reference
     beside: str | None = None  # a served model asked the same chats at the same time (shared batches)
     rank: int | None = None    # a data-parallel server's replica, asked by vLLM's X-data-parallel-rank header
+    dtype: str = "float32"     # what the server computes in (its pid record): picks the tolerance
 
 
 def preference_columns(recipe: Recipe) -> list[Column]:
@@ -132,14 +131,18 @@ def columns(recipe: Recipe) -> tuple[list[Column], dict[str, str]]:
     return [c for c in wanted if c.name not in skipped], skipped
 
 
-def hf_references(recipe: Recipe, references: list[Reference], chats: list[list[dict]],
+def hf_references(recipe: Recipe, checked: list[Column], chats: list[list[dict]], served: dict[str, list[dict]],
                   out: Path) -> dict[str, list[dict]]:
-    """{reference name: per chat its prompt and greedy output ids}, all from one train-env process."""
+    """{reference name: per chat its prompt, greedy output ids and the gaps of each served output it was fed},
+    all from one train-env process."""
     log = RunLayout.of(recipe).log("parity")
+    references = list({c.reference: None for c in checked})
     requests = [{"base": ref.base, "adapter": str(ref.adapter.resolve()) if ref.adapter else None,
                  "template": recipe.model.template,
                  "default_system": train_config(recipe).get("default_system"),
-                 "max_new_tokens": recipe.parity.max_new_tokens, "chats": chats} for ref in references]
+                 "max_new_tokens": recipe.parity.max_new_tokens, "chats": chats,
+                 "served": {c.name: [o["output_ids"] for o in served[c.name]] for c in checked if c.reference == ref}}
+                for ref in references]
     req_file, res_file = out / "hf_requests.json", out / "hf_results.json"
     req_file.write_text(json.dumps(requests, ensure_ascii=False), encoding="utf-8")
     code = run_logged([bin_of("train"), "-m", "train.hf_generate", str(req_file), str(res_file)],
@@ -179,8 +182,10 @@ def vllm_outputs(url: str, model: str, key: str | None, chats: list[list[dict]],
             return [mine.result() for mine, _ in pairs]
 
 
-def compare(ref: dict, got: dict, eos_ids: set[int], tolerance: float) -> str:
-    """'match', 'numerics@i', 'MISMATCH@i', 'PROMPT' or 'TRAIN-PROMPT' (different prompt tokens)."""
+def compare(ref: dict, got: dict, gaps: list[float], eos_ids: set[int], tolerance: float) -> str:
+    """'match', 'numerics@i' (first differing step), 'MISMATCH@j' (first token beyond the tolerance),
+    'PROMPT' or 'TRAIN-PROMPT' (different prompt tokens). `gaps`: per served token, the reference's
+    top-1 logit minus that token's."""
     if ref.get("train_prompt_ids") is not None and ref["train_prompt_ids"] != ref["prompt_ids"]:
         return "TRAIN-PROMPT"
     if got["prompt_ids"] is not None and got["prompt_ids"] != ref["prompt_ids"]:
@@ -194,34 +199,26 @@ def compare(ref: dict, got: dict, eos_ids: set[int], tolerance: float) -> str:
     if a == b:
         return "match"
     i = next((k for k, (x, y) in enumerate(zip(a, b)) if x != y), min(len(a), len(b)))
-    margin = ref["margins"][i] if i < len(ref["margins"]) else float("inf")
-    return f"numerics@{i}" if margin < tolerance else f"MISMATCH@{i}"
+    beyond = next((k for k, gap in enumerate(gaps) if gap > tolerance), None)
+    if len(gaps) < len(b):  # nothing to judge the rest by: a served output the reference was not fed
+        beyond = len(gaps) if beyond is None else beyond
+    return f"numerics@{i}" if beyond is None else f"MISMATCH@{beyond}"
 
 
-def not_float32(running: Optional[dict]) -> Optional[str]:
-    """Why a running server cannot be used for parity, or None. On CPU it must compute in float32: against
-    the float32 transformers reference, bfloat16 (8 significant bits) moves logits by far more than
-    parity.tolerance, so its divergences could not be told from real mismatches.
-    A pid file written before the dtype was recorded, and a GPU server, are used as they are."""
-    if running is None or has_nvidia_gpu():
-        return None
-    dtype = running.get("dtype", "float32")
-    return None if dtype == "float32" else f"the running one on port {running['port']} computes in {dtype}; " \
-                                           f"parity needs float32"
+def tolerance_for(recipe: Recipe, dtype: str) -> float:
+    """parity.tolerance for a float32 server, parity.tolerance_16bit for any other (vLLM's auto on a GPU
+    computes in bfloat16 or float16)."""
+    return recipe.parity.tolerance if dtype == "float32" else recipe.parity.tolerance_16bit
 
 
 def ensure_server(recipe: Recipe, mode: str, started: list) -> dict:
-    """The running server of `mode`, or a temporary one (float32 on CPU) when there is none or it cannot be used."""
+    """The running server of `mode`, or a temporary one when there is none."""
     running = process.read_record(RunLayout.of(recipe).pid_file(f"vllm-{mode}"))
-    why = not_float32(running)
-    if running and not why:
+    if running:
         return running
-    if not has_nvidia_gpu():
-        recipe = recipe.model_copy(deep=True)
-        recipe.serve.dtype = "float32"
     spec = vllm_server(recipe, mode=mode, port=process.free_port(), server=f"parity-{mode}",
                        name=f"vLLM parity ({mode})")
-    print(f"   starting a temporary vLLM ({mode}) on port {spec.port}" + (f" ({why})" if why else ""))
+    print(f"   starting a temporary vLLM ({mode}) on port {spec.port}")
     record = process.start(spec)
     started.append(spec.pid_file)
     return record
@@ -248,7 +245,7 @@ def served_outputs(recipe: Recipe, wanted: list[Column],
             if wanted_column.mode not in servers:
                 servers[wanted_column.mode] = ensure_server(recipe, wanted_column.mode, started)
             record = servers[wanted_column.mode]
-            for column in per_replica(wanted_column, record):
+            for column in per_replica(replace(wanted_column, dtype=record.get("dtype", "float32")), record):
                 served[column.name] = vllm_outputs(record["url"], column.model or record["models"][0],
                                                    api_key(recipe), chats, recipe.parity.max_new_tokens,
                                                    beside=column.beside, rank=column.rank)
@@ -266,27 +263,31 @@ class ParityResult:
     failed: bool                 # a verdict beyond numerics (PROMPT, TRAIN-PROMPT, MISMATCH)
 
 
-def verdict_rows(refs: dict[str, list[dict]], served: dict[str, list[dict]], checked: list[Column],
-                 chats: list[list[dict]], eos_ids: set[int], tolerance: float) -> ParityResult:
+def verdict_rows(recipe: Recipe, refs: dict[str, list[dict]], served: dict[str, list[dict]], checked: list[Column],
+                 chats: list[list[dict]], eos_ids: set[int]) -> ParityResult:
     """Compare every prompt's HF reference with each served column; print the table."""
     rows, failed = [], False
     print(f"\n   {'#':>3s}  {'hf tokens':>9s}  " + "".join(f"{'vllm ' + c.label:14s}  " for c in checked)
-          + "hf text (start)")
+          + "vllm text (start)")
     for i, chat in enumerate(chats):
-        verdicts = {c.name: compare(refs[c.reference.name][i], served[c.name][i], eos_ids, tolerance)
-                    for c in checked}
+        gaps = {c.name: refs[c.reference.name][i]["gaps"][c.name] for c in checked}
+        verdicts = {c.name: compare(refs[c.reference.name][i], served[c.name][i], gaps[c.name], eos_ids,
+                                    tolerance_for(recipe, c.dtype)) for c in checked}
         failed |= any(v.startswith(FAILING) for v in verdicts.values())
         shown = next(c.name for c in checked if c.mode == "lora" and c.beside is None)
         tokens, text = len(refs["sft"][i]["output_ids"]), served[shown][i]["text"].replace("\n", "⏎")[:24]
         print(f"   {i:3d}  {tokens:9d}  " + "".join(f"{v:14s}  " for v in verdicts.values()) + text)
         rows.append({"prompt": i, "system": "given" if chat[0]["role"] == "system" else "default",
-                     "hf_tokens": tokens, **verdicts})
+                     "hf_tokens": tokens, **verdicts,
+                     "largest_gap": {name: round(max(g, default=0.0), 6) for name, g in gaps.items()}})
     return ParityResult(rows, {c.name: sum(row[c.name] == "match" for row in rows) for c in checked}, failed)
 
 
-def report(result: ParityResult, checked: list[Column], skipped: dict[str, str], tolerance: float) -> dict:
-    """parity.json: the rows, exact matches per column, what was not checked, what the preference column served."""
-    table = {"rows": result.rows, "exact_matches": result.exact_matches, "tolerance": tolerance}
+def report(recipe: Recipe, result: ParityResult, checked: list[Column], skipped: dict[str, str]) -> dict:
+    """parity.json: the rows, exact matches per column, each column's dtype and tolerance, what was not checked,
+    what the preference column served."""
+    table = {"rows": result.rows, "exact_matches": result.exact_matches,
+             "columns": {c.name: {"dtype": c.dtype, "tolerance": tolerance_for(recipe, c.dtype)} for c in checked}}
     if skipped:
         table["skipped"] = skipped
     for column in checked:
@@ -315,11 +316,10 @@ def run(recipe: Recipe) -> ParityResult:
     checked, skipped = columns(recipe)
     for name, why in skipped.items():
         print(f"   {name}: not checked, {why}")
-    refs = hf_references(recipe, list({c.reference: None for c in checked}), chats, out)
     checked, served = served_outputs(recipe, checked, chats)
-    result = verdict_rows(refs, served, checked, chats, eos_token_ids(Path(base_model_path(recipe))),
-                          recipe.parity.tolerance)
-    (out / "parity.json").write_text(json.dumps(report(result, checked, skipped, recipe.parity.tolerance), indent=2))
+    refs = hf_references(recipe, checked, chats, served, out)
+    result = verdict_rows(recipe, refs, served, checked, chats, eos_token_ids(Path(base_model_path(recipe))))
+    (out / "parity.json").write_text(json.dumps(report(recipe, result, checked, skipped), indent=2))
     n = len(result.rows)
     print("\n   exact: " + ", ".join(f"{c.label} {result.exact_matches[c.name]}/{n}" for c in checked)
           + f"; table in {out}/parity.json")

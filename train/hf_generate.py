@@ -2,16 +2,21 @@
 
 For each chat, records the prompt token ids (from the tokenizer's chat template),
 the prompt ids LLaMA-Factory's `template` builds for training (when the request
-names one), the generated token ids, and per step the gap between the top-1 and
-top-2 logits, which tells a numerics tie from a real difference in `make parity`.
+names one), the generated token ids, and for each output a server gave for that chat
+(`served`) how far each of its tokens was from the reference's own choice: the served
+tokens are fed to the model (teacher forcing) and each step records the top-1 logit minus
+the logit of the served token (0 where the reference would have picked it too). A served
+output whose every gap is within parity's tolerance is one the trained model could have
+given up to numerics, however early it diverged; one beyond is a real difference.
 
 Runs in the train environment (one process for every request: importing torch, transformers and
 LLaMA-Factory costs more than generating for a few chats). Run as:
     python -m train.hf_generate REQUESTS.json RESULTS.json
 REQUESTS: a list of {"base": dir, "adapter": dir|null, "template": name|null, "default_system": str|null,
-                     "max_new_tokens": int, "chats": [[{role, content}, ...], ...]}
+                     "max_new_tokens": int, "chats": [[{role, content}, ...], ...],
+                     "served": {name: [output ids per chat], ...}}
 RESULTS: a list (one per request) of lists (one per chat) of
-         {"prompt_ids", "train_prompt_ids", "output_ids", "margins"}
+         {"prompt_ids", "train_prompt_ids", "output_ids", "gaps": {name: [logit gap per served token]}}
 """
 from __future__ import annotations
 
@@ -54,20 +59,30 @@ def generate(request: dict) -> list[dict]:
                                   request["chats"]) \
         if request.get("template") else [None] * len(request["chats"])
     results = []
-    for chat, train_ids in zip(request["chats"], trained):
+    served = request.get("served", {})
+    for i, (chat, train_ids) in enumerate(zip(request["chats"], trained)):
         enc = tok.apply_chat_template(chat, add_generation_prompt=True, return_tensors="pt", return_dict=True)
         with torch.no_grad():
-            out = model.generate(**enc, do_sample=False, max_new_tokens=request["max_new_tokens"],
-                                 output_logits=True, return_dict_in_generate=True)
-        prompt_len = enc["input_ids"].shape[1]
-        margins = []
-        for step_logits in out.logits:
-            top = torch.topk(step_logits[0].float(), 2).values
-            margins.append(float(top[0] - top[1]))
-        results.append({"prompt_ids": enc["input_ids"][0].tolist(), "train_prompt_ids": train_ids,
-                        "output_ids": out.sequences[0, prompt_len:].tolist(),
-                        "margins": margins})
+            out = model.generate(**enc, do_sample=False, max_new_tokens=request["max_new_tokens"])
+        prompt = enc["input_ids"][0].tolist()
+        results.append({"prompt_ids": prompt, "train_prompt_ids": train_ids,
+                        "output_ids": out[0, len(prompt):].tolist(),
+                        "gaps": {name: gaps(model, prompt, outputs[i]) for name, outputs in served.items()}})
     return results
+
+
+def gaps(model, prompt: list[int], output: list[int]) -> list[float]:
+    """Per token of `output`: the model's top-1 logit minus that token's logit, given the prompt and the
+    output's earlier tokens (one forward pass)."""
+    import torch
+
+    if not output:
+        return []
+    with torch.no_grad():
+        logits = model(input_ids=torch.tensor([prompt + output])).logits[0].float()
+    steps = logits[len(prompt) - 1: len(prompt) - 1 + len(output)]  # the logits that chose each output token
+    chosen = steps.gather(1, torch.tensor(output).unsqueeze(1)).squeeze(1)
+    return (steps.max(dim=1).values - chosen).tolist()
 
 
 if __name__ == "__main__":

@@ -13,31 +13,38 @@ EOS = {2}
 
 
 def ref(**kw) -> dict:
-    return {"prompt_ids": [1, 5, 6], "train_prompt_ids": [1, 5, 6], "output_ids": [7, 8, 9, 2],
-            "margins": [3.0, 0.0001, 3.0, 3.0]} | kw
+    return {"prompt_ids": [1, 5, 6], "train_prompt_ids": [1, 5, 6], "output_ids": [7, 8, 9, 2]} | kw
+
+
+def served(*ids: int, prompt: tuple = (1, 5, 6)) -> dict:
+    return {"prompt_ids": list(prompt), "output_ids": list(ids)}
 
 
 def test_identical_tokens_match_even_when_only_one_side_reports_eos():
-    assert compare(ref(), {"prompt_ids": [1, 5, 6], "output_ids": [7, 8, 9]}, EOS, 1e-3) == "match"
+    assert compare(ref(), served(7, 8, 9), [0.0, 0.0, 0.0], EOS, 1e-3) == "match"
 
 
-def test_a_near_tie_is_numerics_and_a_clear_gap_is_a_mismatch():
-    assert compare(ref(), {"prompt_ids": [1, 5, 6], "output_ids": [7, 4, 9]}, EOS, 1e-3) == "numerics@1"
-    assert compare(ref(), {"prompt_ids": [1, 5, 6], "output_ids": [7, 8, 4]}, EOS, 1e-3) == "MISMATCH@2"
-    assert compare(ref(), {"prompt_ids": [1, 5, 6], "output_ids": [7, 8]}, EOS, 1e-3) == "MISMATCH@2"
+def test_an_output_the_reference_picks_within_the_tolerance_is_numerics_and_any_token_beyond_is_a_mismatch():
+    assert compare(ref(), served(7, 4, 9), [0.0, 1e-4, 0.0], EOS, 1e-3) == "numerics@1"
+    assert compare(ref(), served(7, 4, 9), [0.0, 1e-4, 0.0, 0.2], EOS, 1e-3) == "MISMATCH@3"
+    assert compare(ref(), served(7, 4, 9), [0.0, 1e-4, 0.0, 0.2], EOS, 0.5) == "numerics@1"  # a 16-bit tolerance
+    assert compare(ref(), served(7, 8, 4), [0.0, 0.0, 3.0], EOS, 1e-3) == "MISMATCH@2"
+    assert compare(ref(), served(7, 8, 2), [0.0, 0.0, 3.0], EOS, 1e-3) == "MISMATCH@2"  # stopped where it would not
+
+
+def test_served_tokens_the_reference_was_not_fed_are_a_mismatch():
+    assert compare(ref(), served(7, 4, 9), [0.0, 1e-4], EOS, 1e-3) == "MISMATCH@2"
 
 
 def test_served_prompt_other_than_the_chat_template_is_prompt():
-    assert compare(ref(), {"prompt_ids": [1, 5, 5], "output_ids": [7, 8, 9]}, EOS, 1e-3) == "PROMPT"
+    assert compare(ref(), served(7, 8, 9, prompt=(1, 5, 5)), [0.0] * 3, EOS, 1e-3) == "PROMPT"
 
 
 def test_training_template_other_than_the_chat_template_is_train_prompt_whatever_vllm_did():
     trained_differently = ref(train_prompt_ids=[1, 4, 5, 6])
-    assert compare(trained_differently, {"prompt_ids": [1, 5, 6], "output_ids": [7, 8, 9]}, EOS, 1e-3) \
-        == "TRAIN-PROMPT"
+    assert compare(trained_differently, served(7, 8, 9), [0.0] * 3, EOS, 1e-3) == "TRAIN-PROMPT"
     # without a training template to compare with (none named), only vLLM's side is judged
-    assert compare(ref(train_prompt_ids=None), {"prompt_ids": [1, 5, 6], "output_ids": [7, 8, 9]}, EOS, 1e-3) \
-        == "match"
+    assert compare(ref(train_prompt_ids=None), served(7, 8, 9), [0.0] * 3, EOS, 1e-3) == "match"
 
 
 def test_without_system_drops_only_the_system_turn():
@@ -59,16 +66,3 @@ def test_a_running_server_that_does_not_serve_the_adapter_says_to_restart_it():
             vllm_outputs(server.url, "med-lora-dpo", None, [[{"role": "user", "content": "q"}]], 4)
     finally:
         server.stop()
-
-
-def test_on_cpu_parity_uses_only_a_float32_server(monkeypatch):
-    """A server make serve started in bfloat16 (serve.dtype auto on an AVX-512 BF16 / AMX CPU) is not
-    compared token for token with the float32 reference; parity starts a float32 one instead."""
-    from serve.parity import not_float32
-    monkeypatch.setenv("MEDKIT_SERVE_DEVICE", "cpu")
-    assert "computes in bfloat16; parity needs float32" in not_float32({"dtype": "bfloat16", "port": 8000})
-    assert not_float32({"dtype": "float32", "port": 8000}) is None
-    assert not_float32({"port": 8000}) is None  # a pid file from before the dtype was recorded
-    assert not_float32(None) is None
-    monkeypatch.setenv("MEDKIT_SERVE_DEVICE", "gpu")
-    assert not_float32({"dtype": "bfloat16", "port": 8000}) is None

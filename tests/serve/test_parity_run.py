@@ -16,8 +16,8 @@ from serve import parity
 from tests.conftest import ROOT
 
 CHAT = [{"role": "system", "content": "s"}, {"role": "user", "content": "q"}]
-REF = {"prompt_ids": [1, 5, 6], "train_prompt_ids": [1, 5, 6], "output_ids": [7, 8, 9, 2],
-       "margins": [3.0, 0.0001, 3.0, 3.0]}
+REF = {"prompt_ids": [1, 5, 6], "train_prompt_ids": [1, 5, 6], "output_ids": [7, 8, 9, 2]}
+NEAR_TIE = (1, 4)  # token 4 at step 1: within the tolerance of the reference's own choice there (8)
 PREF_REF = REF | {"output_ids": [7, 8, 3, 2]}  # the preference adapter answers otherwise from step 2
 SERVED = {  # what vLLM answers, by the verdict it earns against REF
     "match": {"prompt_ids": [1, 5, 6], "output_ids": [7, 8, 9]},
@@ -29,23 +29,37 @@ SERVED = {  # what vLLM answers, by the verdict it earns against REF
 PREFERENCE = ["preference.max_steps=2"]
 
 
+def gaps(reference: list[int], served: list[int]) -> list[float]:
+    """What the HF reference fed `served` would report: 0 where it picks the same token, a near tie, or 3 logits."""
+    return [0.0 if t < len(reference) and token == reference[t] else 1e-4 if (t, token) == NEAR_TIE else 3.0
+            for t, token in enumerate(served)]
+
+
 @pytest.fixture
 def stand_ins(monkeypatch, tmp_path):
     """use(answers by served model name): servers record their starts, the HF references their requests."""
     calls = {"servers": [], "asked": [], "references": []}
 
-    def use(answers: dict[str, str], ref: dict = REF, merged: bool = True, replicas: int = 1) -> dict:
+    def use(answers: dict[str, str], ref: dict = REF, merged: bool = True, replicas: int = 1,
+            dtype: str = "float32") -> dict:
         if merged:
             RunLayout(tmp_path).merged.mkdir(parents=True, exist_ok=True)
             (RunLayout(tmp_path).merged / "config.json").write_text("{}")
 
-        def references(recipe, refs, chats, out):
+        def references(recipe, checked, chats, served, out):
+            refs = list({c.reference: None for c in checked})
             calls["references"] += refs
-            return {r.name: [PREF_REF if r.name == "preference" else ref] * len(chats) for r in refs}
+            results = {}
+            for r in refs:
+                own = PREF_REF if r.name == "preference" else ref
+                fed = {c.name: [gaps(own["output_ids"], o["output_ids"]) for o in served[c.name]]
+                       for c in checked if c.reference == r}
+                results[r.name] = [{**own, "gaps": {name: g[i] for name, g in fed.items()}} for i in range(len(chats))]
+            return results
 
         def server(recipe, mode, started):
             calls["servers"].append(mode)
-            return {"url": mode, "models": [f"{mode}-own-model"], "data_parallel_size": replicas}
+            return {"url": mode, "models": [f"{mode}-own-model"], "data_parallel_size": replicas, "dtype": dtype}
 
         def outputs(url, model, key, chats, n, beside=None, rank=None):
             calls["asked"].append((url, model) if beside is None else (url, model, beside))
@@ -100,10 +114,11 @@ def test_without_a_finished_preference_stage_the_table_is_the_sft_one(tmp_path, 
     calls = stand_ins({"merged-own-model": "match", "med-lora": "match"})
     for overrides in ([], PREFERENCE):  # no section; a section whose stage has not run
         code, table = run_parity(tmp_path, *overrides)
-        assert code == 0 and set(table) == {"rows", "exact_matches", "tolerance"}
-        assert set(table["rows"][0]) == {"prompt", "system", "hf_tokens", "merged", "lora", "base_beside_lora"}
+        assert code == 0 and set(table) == {"rows", "exact_matches", "columns"}
+        assert set(table["rows"][0]) == {"prompt", "system", "hf_tokens", "merged", "lora", "base_beside_lora",
+                                         "largest_gap"}
     out = capsys.readouterr().out
-    assert "    #  hf tokens  vllm merged     vllm lora       vllm base+lora  hf text (start)\n" in out
+    assert "    #  hf tokens  vllm merged     vllm lora       vllm base+lora  vllm text (start)\n" in out
     assert "exact: merged 2/2, lora 2/2, base+lora 2/2; table in" in out
     assert calls["servers"] == ["merged", "lora"] * 2 and {r.name for r in calls["references"]} == {"sft", "base"}
 
@@ -126,7 +141,7 @@ def test_the_preference_adapter_on_the_lora_server_against_its_own_reference(tmp
     assert table["preference"] | {"base": None} == {"model": "med-lora-dpo", "mode": "lora", "base": None,
                                                     "adapter": str(RunLayout(tmp_path).preference_adapter("dpo"))}
     out = capsys.readouterr().out
-    assert "vllm lora       vllm base+lora  vllm dpo        hf text" in out and "dpo 2/2" in out
+    assert "vllm lora       vllm base+lora  vllm dpo        vllm text" in out and "dpo 2/2" in out
 
 
 def test_a_served_preference_adapter_that_answers_like_sft_is_a_mismatch(tmp_path, stand_ins):
@@ -175,3 +190,17 @@ def test_a_data_parallel_server_is_checked_on_every_replica(tmp_path, stand_ins,
     assert table["exact_matches"] == {"merged@rank0": 2, "merged@rank1": 2, "lora@rank0": 2, "lora@rank1": 0,
                                       "base_beside_lora@rank0": 2, "base_beside_lora@rank1": 2}
     assert "vllm lora@1" in capsys.readouterr().out
+
+
+def test_a_16bit_server_is_judged_by_the_16bit_tolerance(tmp_path, stand_ins):
+    """Served in bfloat16 (serve.dtype auto on a CPU with AVX-512 BF16 or AMX): the same served tokens,
+    3 logits from the reference's choice, are numerics within parity.tolerance_16bit and a mismatch beyond."""
+    stand_ins({"med-lora": "MISMATCH@2"}, dtype="bfloat16")
+    code, table = run_parity(tmp_path, "parity.tolerance_16bit=5")
+    assert code == 0 and table["rows"][0]["lora"] == "numerics@2" and table["rows"][0]["largest_gap"]["lora"] == 3.0
+    assert table["columns"]["lora"] == {"dtype": "bfloat16", "tolerance": 5.0}
+    code, table = run_parity(tmp_path, "parity.tolerance_16bit=2")
+    assert code == 1 and table["rows"][0]["lora"] == "MISMATCH@2"
+    stand_ins({"med-lora": "MISMATCH@2"}, dtype="float32")
+    code, table = run_parity(tmp_path, "parity.tolerance_16bit=5")  # not this server's tolerance
+    assert code == 1 and table["columns"]["lora"]["tolerance"] == 0.001
