@@ -7,10 +7,10 @@ Record-per-line formats share one loop, common.convert_records: the module suppl
 reader of (line, object | Reject) pairs (common.read_jsonl, read_json_records, csv_records)
 and a `convert(obj, where)` that returns its Example(s) / Document(s) or a reject reason.
 """
-from converters import (alpaca, cmb, cmedqa2, cmedqa2_pairs, cmexam, dialogue_csv, grounded, huatuo2_eval,
-                        huatuo_conversation, huatuo_encyclopedia, huatuo_lite,
-                        medicalgpt_preference, medqa, medqa_textbooks, pubmed, pubmedqa, qa_jsonl, sharegpt,
-                        shibing624_medical, wenda_jsonl)
+from converters import (alpaca, cmb, cmedqa2, cmedqa2_pairs, cmexam, dialogue_csv, dialogue_text, grounded,
+                        huatuo2_eval, huatuo_conversation, huatuo_encyclopedia, huatuo_lite,
+                        medicalgpt_preference, medqa, medqa_textbooks, prompt_cblue, pubmed, pubmedqa, qa_jsonl,
+                        sharegpt, shibing624_medical, text_corpus, wenda_jsonl)
 
 FORMATS = {
     "qa-jsonl": qa_jsonl.read,
@@ -34,4 +34,7 @@ FORMATS = {
     "huatuogpt2-eval": huatuo2_eval.read,     # HuatuoGPT-II evaluation files (instruction + conversation sets)
     "huatuo-conversation": huatuo_conversation.read,  # multi-turn lists of turns (HuatuoGPT-II, MedDialog-style)
     "grounded-jsonl": grounded.read,          # knowledge passages with the questions they answer (grounded suite)
+    "prompt-cblue": prompt_cblue.read,        # PromptCBLUE task prompts {input, target, answer_choices, task_type}
+    "dialogue-text": dialogue_text.read,      # "病人：…\n医生：…" dialogue strings (MedDialog-CN style), multi-turn
+    "text-corpus": text_corpus.read,          # plain .txt, a passage per block of lines -> corpus documents
 }

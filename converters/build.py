@@ -572,7 +572,8 @@ def run(recipe: Recipe) -> dict:
     if summary.get("five_section"):
         fs = summary["five_section"]
         print(f"   five_section: {fs['answers']} answers, placeholders in {fs['placeholder_share']:.1%} of content "
-              f"sections, filled {', '.join(f'{k} {v:.0%}' for k, v in fs['filled'].items())}")
+              f"sections, filled {', '.join(f'{k} {v:.0%}' for k, v in fs['filled'].items())}, topic inside another "
+              f"section {', '.join(f'{k} {v:.0%}' for k, v in fs['not_placed'].items())}")
     refuse(summary, recipe.data, out)
     print(f"   wrote {out}/ (dataset_info.json, splits, eval/, corpus.jsonl, report.md)")
     return summary

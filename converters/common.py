@@ -63,6 +63,17 @@ class Document:
                 "metadata": self.metadata}
 
 
+def txt_files(root: Path) -> list[Path] | Reject:
+    """The .txt files of a plain-text source: the file itself, or every *.txt directly in a folder in name
+    order (macOS `._*` companions skipped); a Reject (line 0) for a missing path or a folder without any."""
+    if not root.exists():
+        return Reject(str(root), 0, "missing path: no such file or directory")
+    if root.is_file():
+        return [root]
+    files = sorted(p for p in root.glob("*.txt") if p.is_file() and not p.name.startswith("._"))
+    return files or Reject(str(root), 0, f"no .txt files: nothing to read in {root}")
+
+
 def text_field(obj: dict, key: str) -> str | None:
     """A non-empty string field, stripped; None when missing, empty or not a string."""
     value = obj.get(key)

@@ -6,7 +6,10 @@
   * a prompt that asks for the five sections applied to a source whose answers are option
     letters or yes/no labels (exam and PubMedQA formats);
   * a prompt in one language applied to a source in another (a Chinese prompt on English
-    PubMed/PubMedQA rows, an English prompt on Chinese dialogues).
+    PubMed/PubMedQA rows, an English prompt on Chinese dialogues);
+  * a prompt that asks for the five sections applied to a source of preference pairs: their chosen
+    answers become SFT rows as written (five_section leaves a pair's answers alone, so that the
+    chosen one stays the answer preferred over the rejected one).
 A source's own `system_prompt` wins over `data.system_prompt`, so each warning names the
 source and the key to set. Nothing here stops a run.
 """
@@ -17,10 +20,11 @@ import re
 from core.answer_format import asks_for_sections
 
 ENGLISH_FORMATS = {"pubmed", "pubmedqa"}
-CHOICE_FORMATS = {"medqa", "cmb", "cmexam", "pubmedqa"}   # answers are letters or yes/no/maybe
+CHOICE_FORMATS = {"medqa", "cmb", "cmexam", "pubmedqa", "prompt-cblue"}  # letters, yes/no/maybe, task outputs
 CHINESE_FORMATS = {"cmedqa2", "cmedqa1", "cmedqa2-pairs", "dialogue-csv", "huatuo-lite", "huatuo-encyclopedia",
                    "huatuo-conversation", "shibing624-medical", "cmb", "cmexam", "wenda-jsonl", "huatuogpt2-eval",
-                   "medqa-textbooks"}
+                   "medqa-textbooks", "prompt-cblue", "dialogue-text"}
+PAIR_FORMATS = {"cmedqa2-pairs", "medicalgpt-preference"}  # chosen/rejected pairs
 CJK = re.compile(r"[\u4e00-\u9fff]")
 
 
@@ -47,8 +51,12 @@ def warnings(data) -> list[str]:
         if not prompt:
             continue
         where = f"data.sources.{i} ({source.format}, {source.path})"
+        if source.format in PAIR_FORMATS and names_sections(prompt) and data.five_section.enabled:
+            found.append(f"{where}: its system prompt asks for the five sections, but its chosen answers become SFT "
+                         f"rows as written (five_section leaves preference pairs alone); give it its own "
+                         f"data.sources.{i}.system_prompt, or drop it from SFT data.")
         if source.format in CHOICE_FORMATS and names_sections(prompt):
-            found.append(f"{where}: its answers are option letters or yes/no, but its system prompt asks for the "
+            found.append(f"{where}: its answers are option letters, yes/no or task outputs, but its system prompt asks for the "
                          f"five sections; give it its own data.sources.{i}.system_prompt.")
         chinese = bool(CJK.search(prompt))
         if source.format in ENGLISH_FORMATS and chinese:

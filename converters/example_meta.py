@@ -8,8 +8,9 @@ from converters.common import Example
 
 
 def is_open_answer(example: Example) -> bool:
-    """Free-text answers (not multiple choice, not yes/no, not refusals)."""
-    return "answer" not in example.meta and example.meta.get("kind") != "refusal"
+    """Free-text answers (not multiple choice, not yes/no, not refusals, not task outputs such as
+    PromptCBLUE's entity lists and labels)."""
+    return "answer" not in example.meta and example.meta.get("kind") not in ("refusal", "task")
 
 
 def original_answer(example: Example) -> str:

@@ -11,11 +11,13 @@ shapes, told apart per item:
      "Real Dialogue": "...", "dataset": "huatuo100_conv", "model_input": [{"role", "content"}, ...],
      "model_output": [[patient turn, model answer], [patient turn, model answer], ...]}
 Each valid item becomes one Example in the test split (these are evaluation questions):
-    instruction  the query / the last patient turn
-    output       the model's answer to it (the reference its evaluation compares against)
-    meta         {"split": "test", "question": the query / the first patient turn,
-                  "subject": label / Doctor faculty, "id", "answer_model": the file stem,
-                  "history": earlier [patient, answer] turns (conversations)}
+    instruction  the query / the patient's opening turn (a conversation's later patient turns are
+                 the simulated patient's, ending mostly in thanks: not a question to ask)
+    output       the model's answer / the real doctor's "Diagnosis and suggestions" (else the model's
+                 answer to the opening turn): the reference the evaluation compares against
+    meta         {"split": "test", "question", "subject": label / Doctor faculty, "id",
+                  "answer_model": the file stem; conversations also "description", "real_dialogue"
+                  (the doctor and patient's own) and "model_dialogue" (the [patient, answer] turns)}
 Rejects: bad JSON, an item that is not an object, a missing query, a missing or malformed
 model_output (conversations: a list of [patient, answer] string pairs).
 """
@@ -43,8 +45,10 @@ def _convert(obj: dict, where: str, model: str) -> Example | str:
         pairs = _pairs(obj.get("model_output"))
         if isinstance(pairs, str):
             return pairs
-        meta.update(question=pairs[0][0], subject=text_field(obj, "Doctor faculty"), history=pairs[:-1])
-        return Example(instruction=pairs[-1][0], output=pairs[-1][1], source=where, meta=meta)
+        meta.update(question=pairs[0][0], subject=text_field(obj, "Doctor faculty"), model_dialogue=pairs,
+                    description=text_field(obj, "Description"), real_dialogue=text_field(obj, "Real Dialogue"))
+        doctor = text_field(obj, "Diagnosis and suggestions")
+        return Example(instruction=pairs[0][0], output=doctor or pairs[0][1], source=where, meta=meta)
     query = text_field(obj, "query") or text_field(obj, "model_input")
     if query is None:
         return "missing or empty 'query'"

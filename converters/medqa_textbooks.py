@@ -19,13 +19,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Iterator
 
-from converters.common import Document, Reject
-
-
-def _files(root: Path) -> list[Path]:
-    if root.is_file():
-        return [root]
-    return sorted(p for p in root.glob("*.txt") if p.is_file() and not p.name.startswith("._"))
+from converters.common import Document, Reject, txt_files
 
 
 def _read_file(path: Path) -> Iterator[Document | Reject]:
@@ -42,13 +36,9 @@ def _read_file(path: Path) -> Iterator[Document | Reject]:
 
 
 def read(path: Path) -> Iterator[Document | Reject]:
-    root = Path(path)
-    if not root.exists():
-        yield Reject(str(root), 0, "missing path: no such file or directory")
-        return
-    files = _files(root)
-    if not files:
-        yield Reject(str(root), 0, f"no .txt files: nothing to read in {root}")
+    files = txt_files(Path(path))
+    if isinstance(files, Reject):
+        yield files
         return
     for file in files:
         yield from _read_file(file)

@@ -45,12 +45,21 @@ def plot_lengths(train: list, path: Path) -> None:
     plt.close(fig)
 
 
-def plot_categories(examples: list, path: Path) -> Counter:
+def bar_labels(names: list[str], can_draw_cjk: bool) -> list[str]:
+    """The names themselves, or without a CJK font "C1", "C2", ... for those with characters it cannot draw
+    (the report lists what each stands for)."""
+    if can_draw_cjk:
+        return names
+    return [name if name.isascii() else f"C{i}" for i, name in enumerate(names, start=1)]
+
+
+def plot_categories(examples: list, path: Path, can_draw_cjk: bool = True) -> Counter:
     mix = Counter(str(subject_of(e) or e.meta.get("kind") or f"({e.meta.get('dataset', 'none')})")
                   for e in examples)
     top = mix.most_common(15)
     fig, ax = plt.subplots(figsize=(7, 0.35 * len(top) + 1.5))
-    ax.barh([k for k, _ in reversed(top)], [v for _, v in reversed(top)], color="#55A868")
+    labels = bar_labels([k for k, _ in top], can_draw_cjk)
+    ax.barh(list(reversed(labels)), [v for _, v in reversed(top)], color="#55A868")
     ax.set_xlabel("examples")
     ax.set_title("Category mix (all splits, top 15)")
     fig.tight_layout()
@@ -60,17 +69,28 @@ def plot_categories(examples: list, path: Path) -> Counter:
 
 
 def five_section_lines(rates: dict | None) -> list[str]:
-    """The five-section table: how often each section got text of the answer's own."""
+    """The five-section table: per section, the share with text of the answer's own, with a placeholder
+    because the answer says nothing on the topic, and with one because the topic sits inside a sentence
+    placed under another header (sentences are never cut)."""
     if not rates:
         return []
+    faithful = rates.get("faithful")
     lines = ["", "## Five-section answers", "",
              f"{rates['answers']} open answers in the five sections ({rates.get('unchanged', 0)} already had "
-             f"them and are kept as written). A section without text of the answer's own gets a "
-             f"placeholder: {rates['placeholder_share']:.1%} of the four content sections. The standard disclaimer "
-             f"was added to {rates['standard_disclaimer_share']:.1%} of answers (the others had their own). "
-             "Evaluation references and corpus passages keep the original answers.", "",
-             "| section | filled from the answer | placeholder |", "|---|---:|---:|"]
-    lines += [f"| {name} | {share:.1%} | {1 - share:.1%} |" for name, share in rates["filled"].items()]
+             f"them and are kept as written). Whole sentences are moved, never cut: a section without a "
+             f"sentence of the answer's own gets a placeholder ({rates['placeholder_share']:.1%} of the four content "
+             f"sections), which says whether the answer had nothing on the topic or put it in a sentence under "
+             f"another header. The standard disclaimer was added to {rates['standard_disclaimer_share']:.1%} of "
+             "answers (the others had their own). Evaluation references and corpus passages keep the original "
+             "answers.", "",
+             f"Faithfulness (the sections, joined, are the answer less its greetings): "
+             f"{'not checked' if faithful is None else f'{faithful:.1%} of answers'}; conditions cut from their "
+             f"consequence: {rates.get('condition_splits', 0)}; numbered lists cut across sections: "
+             f"{rates.get('list_splits', 0)}.", "",
+             "| section | from the answer | placeholder: nothing on the topic | placeholder: inside another section |",
+             "|---|---:|---:|---:|"]
+    lines += [f"| {name} | {share:.1%} | {rates['nothing'][name]:.1%} | {rates['not_placed'][name]:.1%} |"
+              for name, share in rates["filled"].items()]
     if rates.get("llm_fallbacks"):
         lines += ["", f"Model-assisted sorting: {rates['llm_fallbacks']} answers fell back to the rules "
                       "(the model's reply was unusable or the endpoint failed)."]
@@ -94,7 +114,7 @@ def write_report(built, summary: dict, out: Path) -> None:
     everything = [e for split in built.splits.values() for e in split]
     plot_counts(summary, out / "report_counts.png")
     plot_lengths(built.splits["train"], out / "report_lengths.png")
-    mix = plot_categories(everything, out / "report_categories.png")
+    mix = plot_categories(everything, out / "report_categories.png", can_draw_cjk=bool(font))
     lines = ["# Data report", "",
              f"Kept {summary['kept']} examples ({summary['splits']}), rejected {summary['rejected']}, "
              f"dropped {summary['duplicates']} duplicates; {summary['corpus_documents']} corpus passages; "
@@ -122,8 +142,10 @@ def write_report(built, summary: dict, out: Path) -> None:
               "![categories](report_categories.png)", "",
               f"Category mix: {dict(mix.most_common(10))}", ""]
     if not font:
-        lines += ["(No CJK font found: Chinese labels in the plots show as boxes. "
-                  "Install fonts-wqy-microhei.)", ""]
+        names = [k for k, _ in mix.most_common(15)]
+        key = ", ".join(f"{label} = {name}" for label, name in zip(bar_labels(names, False), names) if label != name)
+        lines += ["(No CJK font found: the category plot labels Chinese categories " + (key or "(none)") +
+                  ". Install fonts-wqy-microhei for the names themselves.)", ""]
     lines += ["## Examples of each transformation", ""]
     for name, pair in built.samples.items():
         lines += [f"### {name}", "", "before:", "```", pair["before"], "```", "after:", "```", pair["after"], "```", ""]

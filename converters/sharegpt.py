@@ -11,13 +11,17 @@ system turn first, then human/gpt turns alternating, starting with human, ending
                  LLaMA-Factory's alpaca `history` column expects; [] for one round
 Turn texts are stripped. Rejects: bad JSON, missing or empty conversation, a turn that is
 not {from, value} / {role, content} with a string ("bad turn"), an empty text ("empty turn"),
-an unknown role such as function_call ("unsupported role"), a system turn after the first
+a tool-call conversation (a function_call, observation or tool turn, or a gpt turn written as a
+ReAct "Action: ... Action Input: ..." call, as in MedicalGPT's tool samples: "tool call") -- kept,
+its calls would train the model to call tools it is never given the definitions of -- any other
+unknown role ("unsupported role"), a system turn after the first
 ("misplaced system turn"), two turns of one side in a row or a gpt turn first ("not
 alternating"), and a conversation that ends on a human turn ("last turn not from gpt"); the
 checks of the turn sequence are converters/turns.py's, shared with huatuo-conversation.
 """
 from __future__ import annotations
 
+import re
 from pathlib import Path
 from typing import Iterator
 
@@ -25,6 +29,10 @@ from converters.common import Example, Reject, convert_records, read_json_record
 from converters.turns import rounds
 
 ROLES = {"human": "human", "user": "human", "gpt": "gpt", "assistant": "gpt", "system": "system"}
+TOOL_ROLES = {"function_call", "function", "observation", "tool", "tool_call", "tool_calls"}
+_REACT_CALL = re.compile(r"^\s*Action\s*:.*\n\s*Action Input\s*:", re.M)
+TOOL_CALL = ("tool call: turn {n} ({what}); tool-call conversations are not converted (their tool definitions are "
+             "not part of the alpaca rows, so the model would learn calls to tools it is never shown)")
 
 
 def _turns(obj: dict) -> list[tuple[str, str]] | str:
@@ -39,6 +47,8 @@ def _turns(obj: dict) -> list[tuple[str, str]] | str:
                 or not isinstance(turn.get(text_key), str):
             return f"bad turn: turn {n} is not a {{from, value}} or {{role, content}} object with strings"
         role = ROLES.get(turn[role_key].strip().lower())
+        if turn[role_key].strip().lower() in TOOL_ROLES or (role == "gpt" and _REACT_CALL.search(turn[text_key])):
+            return TOOL_CALL.format(n=n, what=f"from {turn[role_key]!r}" if role is None else "an Action: call")
         if role is None:
             return f"unsupported role: turn {n} is from {turn[role_key]!r}"
         if not turn[text_key].strip():

@@ -19,7 +19,8 @@ TINY = "tiny"  # model.name_or_path value selecting the generated embedded model
 DATA_FORMATS = ("qa-jsonl", "alpaca", "sharegpt", "medqa", "medqa-textbooks", "cmedqa2", "cmedqa1", "cmedqa2-pairs",
                 "pubmed", "pubmedqa", "dialogue-csv", "huatuo-lite", "huatuo-encyclopedia",
                 "shibing624-medical", "cmb", "cmexam", "medicalgpt-preference", "wenda-jsonl", "huatuogpt2-eval",
-                "huatuo-conversation", "grounded-jsonl")
+                "huatuo-conversation", "grounded-jsonl", "prompt-cblue", "text-corpus",
+                "dialogue-text")
 
 
 class Strict(BaseModel):
@@ -113,7 +114,7 @@ class DedupeSettings(Strict):
 
 
 class FiveSectionModel(Strict):
-    """The OpenAI-compatible endpoint that sorts clauses when five_section.method is llm."""
+    """The OpenAI-compatible endpoint that sorts sentences when five_section.method is llm."""
     base_url: str                          # e.g. http://127.0.0.1:8000/v1 (the served base model)
     model: str                             # the served model name
     api_key_env: Optional[str] = None      # name of the environment variable holding the key
@@ -125,7 +126,7 @@ class FiveSectionSettings(Strict):
     """Restructuring of open answers into the five 【...】 sections (converters/prep/five_section*.py)."""
     enabled: bool = False
     placeholders: dict[str, str] = {}      # text for an empty section, by header name
-    # rules: keyword rules; llm: a model assigns the answer's own clauses (rules when its reply is unusable)
+    # rules: keyword rules; llm: a model assigns the answer's own sentences (rules when its reply is unusable)
     method: Literal["rules", "llm"] = "rules"
     llm: Optional[FiveSectionModel] = None
 

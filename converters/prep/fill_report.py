@@ -4,9 +4,11 @@ Run as:
     python -m converters.prep.fill_report FORMAT SRC [SRC ...]
     python -m converters.prep.fill_report dialogue-csv data/samples/dialogue_csv_real
 Prints, over the source's open answers (not multiple choice, not yes/no): how many were
-restructured, each content section's fill rate (share of answers that gave it text of its
-own) and the placeholder share of the four content sections, the figure the data report
-shows. Answers that already had the five headers count as they are.
+restructured, each content section's fill rate (share of answers that gave it a sentence of
+its own), the share whose topic sits inside a sentence under another header, the faithfulness
+check, conditions and numbered lists cut across sections, and the placeholder share of the four
+content sections, the figures the data report shows. Answers that already had the five headers
+count as they are.
 """
 from __future__ import annotations
 
@@ -40,7 +42,10 @@ def main(argv: list[str]) -> int:
         print("error: no open answers in the source(s)", file=sys.stderr)
         return 1
     filled = "  ".join(f"{name} {share:.0%}" for name, share in rates["filled"].items())
-    print(f"{rates['answers']} answers; filled: {filled}; placeholders in {rates['placeholder_share']:.1%} "
+    elsewhere = "  ".join(f"{name} {share:.0%}" for name, share in rates["not_placed"].items())
+    print(f"{rates['answers']} answers; filled: {filled}; topic inside another section: {elsewhere}; "
+          f"faithful {rates['faithful']:.0%}, conditions cut {rates['condition_splits']}, lists cut "
+          f"{rates['list_splits']}; placeholders in {rates['placeholder_share']:.1%} "
           f"of content sections; standard disclaimer added to {rates['standard_disclaimer_share']:.0%}")
     return 0
 

@@ -1,7 +1,8 @@
-"""Model-assisted five-section restructuring: a model sorts the answer's own clauses, nothing more.
+"""Model-assisted five-section restructuring: a model sorts the answer's own sentences, nothing more.
 
 `five_section.method: llm` in a recipe. The answer is cut into the same units as the rules use
-(clauses, a condition kept with its consequence; five_section.units). The model, behind any
+(whole sentences, a numbered list with its lead-in, a condition-only sentence with the next one;
+five_section.units_of). The model, behind any
 OpenAI-compatible endpoint (the served base model, vLLM, a hosted API), sees them numbered
 and replies with a JSON object that maps each number to a section name:
 

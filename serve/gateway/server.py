@@ -66,4 +66,6 @@ def run(recipe: Recipe) -> None:
     print(f"   Dify external knowledge endpoint: http://{gw.host}:{gw.port} (Dify appends /retrieval)")
     import uvicorn  # here, so that --help-like failures above stay fast
 
-    uvicorn.run(app, host=gw.host, port=gw.port, log_level="info", timeout_graceful_shutdown=5)
+    # no access log: a line per request costs the proxy CPU that the server beside it on a small machine needs
+    # (errors and start-up still log); the gateway's own /metrics counts requests
+    uvicorn.run(app, host=gw.host, port=gw.port, log_level="info", access_log=False, timeout_graceful_shutdown=5)

@@ -47,6 +47,15 @@ def test_alpaca_passthrough_keeps_input_and_system(tmp_path):
     assert (items[2].line, items[2].reason) == (3, "array item is not an object")
 
 
+def test_alpaca_json_lines_are_read_whatever_the_file_is_called(tmp_path):
+    """Huatuo-Llama-Med-Chinese ships llama_data.json with one object per line."""
+    src = tmp_path / "llama_data.json"
+    src.write_text("\n".join(json.dumps({"instruction": f"问题{i}", "input": "", "output": f"回答{i}"}, ensure_ascii=False)
+                             for i in range(3)) + "\n", encoding="utf-8")
+    items = list(alpaca.read(src))
+    assert [item.output for item in items] == ["回答0", "回答1", "回答2"]
+
+
 def test_splits_are_deterministic_and_seeded():
     ex = [Example(instruction=f"问题{i}", output="答") for i in range(400)]
     a = [split_of(e, 42, 0.1, 0.1) for e in ex]

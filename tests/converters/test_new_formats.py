@@ -70,10 +70,12 @@ def test_huatuogpt2_instruction_and_conversation_sets():
                             "question": "体检发现甲状腺结节要去哪个科？", "subject": "就医建议"}
     conv, rejects = split(huatuo2_eval.read(SAMPLES / "huatuogpt2_eval/huatuo100_conv/SampleModel.json"))
     assert rejects == [(2, "bad model_output")]
-    (item,) = conv
-    assert item.instruction == "痰是黄色的，要吃消炎药吗？" and item.output.startswith("黄痰不一定是细菌感染")
-    assert item.meta["history"] == [["医生，我咳嗽一周了，有痰，不发烧。",
-                                     "咳嗽一周有痰、不发烧，多见于急性支气管炎，可以多喝温水，必要时用化痰药。"]]
+    (item,) = conv  # the opening question, answered by the real doctor's diagnosis; nothing dropped
+    assert item.instruction == "医生，我咳嗽一周了，有痰，不发烧。"
+    assert item.output == "病情摘要及初步印象：\n急性支气管炎可能\n总结建议：\n多喝水，必要时化痰治疗。"
+    assert "history" not in item.meta and item.meta["real_dialogue"] == "医生：\n发烧吗？\n病人：\n不发烧"
+    assert item.meta["model_dialogue"][1] == ["痰是黄色的，要吃消炎药吗？",
+                                              "黄痰不一定是细菌感染，如果伴有发热或胸痛再到医院查血常规，由医生判断是否需要抗生素。"]
     assert item.meta["question"] == "医生，我咳嗽一周了，有痰，不发烧。" and item.meta["subject"] == "呼吸内科"
 
 
@@ -85,3 +87,52 @@ def test_huatuogpt2_items_become_evaluation_items(tmp_path):
     items = [json.loads(line) for line in (tmp_path / "eval" / "huatuo100.jsonl").read_text().splitlines()]
     assert len(items) == 3 and {i["kind"] for i in items} == {"open"}
     assert {i["subject"] for i in items} == {"就医建议", "指标解读", "呼吸内科"}
+
+
+def test_prompt_cblue_tasks_are_kept_as_written_and_out_of_the_answer_steps(tmp_path):
+    from converters import prompt_cblue
+    examples, rejects = split(prompt_cblue.read(SAMPLES / "prompt_cblue/train_sample.json"))
+    assert rejects == [(4, "missing or empty 'input'"), (5, "bad answer_choices")]
+    ner, cls, norm = examples
+    assert ner.output == "上述句子中的实体包含：\n症状：发热，咳嗽\n疾病：急性支气管炎"
+    assert ner.meta == {"kind": "task", "task_type": "ner", "task_dataset": "CMeEE-V2", "sample_id": "train-1",
+                        "answer_choices": ["疾病", "症状", "药物"]}
+    assert cls.output == "年龄" and norm.meta["answer_choices"] is None
+    data = DataSection(sources=[{"format": "prompt-cblue", "path": "data/samples/prompt_cblue"},
+                                {"format": "qa-jsonl", "path": "data/samples/qa.jsonl"}],
+                       five_section={"enabled": True}, max_reject_share=1.0)
+    build(data, 42, tmp_path)
+    rows = [json.loads(line) for split_file in ("train", "validation", "test")
+            for line in (tmp_path / f"{split_file}.jsonl").read_text(encoding="utf-8").splitlines()]
+    task_rows = [r for r in rows if r["instruction"].startswith(("找出下面句子", "判断下面的临床", "把下面的诊断"))]
+    assert len(task_rows) == 3 and not any("【病情分析】" in r["output"] for r in task_rows)  # no five sections
+    corpus = (tmp_path / "corpus.jsonl").read_text(encoding="utf-8")
+    assert "肺占位性病变" not in corpus
+
+
+def test_a_text_corpus_becomes_one_passage_per_block(tmp_path):
+    from converters import text_corpus
+    from converters.common import Document
+    items = list(text_corpus.read(SAMPLES / "text_corpus"))
+    docs = [i for i in items if isinstance(i, Document)]
+    assert [(d.title, d.metadata["line"]) for d in docs] == [
+        ("hypertension_notes", 1), ("hypertension_notes", 4), ("高血压防治要点", 1), ("高血压防治要点", 4),
+        ("高血压防治要点", 7)]
+    assert docs[0].text == "Hypertension is diagnosed when office blood pressure is at least 140/90 mmHg on repeated measurements."
+    assert docs[2].text.endswith("舒张压不低于90毫米汞柱即可诊断。多数患者早期没有症状，因此需要定期测量血压。")  # wrap undone
+    bad = tmp_path / "gbk.txt"
+    bad.write_bytes("高血压".encode("gbk"))
+    assert [(r.line, r.reason.split(" (")[0]) for r in text_corpus.read(bad)] == [(0, "not UTF-8")]
+    assert [r.reason.split(":")[0] for r in text_corpus.read(tmp_path / "none")] == ["missing path"]
+
+
+def test_speaker_labelled_dialogue_strings_become_multi_turn_examples():
+    from converters import dialogue_text
+    examples, rejects = split(dialogue_text.read(SAMPLES / "dialogue_text/consultations.jsonl"))
+    assert rejects == [(3, "not alternating"), (4, "no speaker label"), (5, "missing or empty 'dialogue'")]
+    fever, stomach = examples
+    assert fever.instruction == "如果晚上又烧起来呢？" and fever.output.startswith("按体重服用布洛芬")
+    assert fever.meta["history"] == [["孩子发烧38度5，精神还可以，要吃退烧药吗？",
+                                      "精神好的话可以先物理降温，多喝水，体温超过38.5度或明显不舒服再用布洛芬。"]]
+    assert "谢谢" not in fever.instruction + fever.output  # the patient's closing thanks is not a question
+    assert stomach.instruction == "一个多月，偶尔反酸。" and stomach.meta["subject"] == "内科"  # labels on their own line

@@ -191,3 +191,13 @@ def test_a_source_can_be_pinned_to_one_split(tmp_path):
     assert summary["per_source"]["mainland_sample"] == {"input": 14, "read": 12, "rejected": 2, "kept": 12,
                                                         "test": 12}
     assert summary["per_source"]["qa"]["train"] > 50
+
+
+def test_without_a_cjk_font_the_category_plot_labels_chinese_names_by_number(tmp_path):
+    from converters.common import Example
+    from converters.report import bar_labels, plot_categories
+    assert bar_labels(["内科", "(refusals)", "儿科"], can_draw_cjk=False) == ["C1", "(refusals)", "C3"]
+    assert bar_labels(["内科"], can_draw_cjk=True) == ["内科"]
+    examples = [Example(instruction="q", output="a", meta={"kind": kind}) for kind in ("内科", "内科", "儿科")]
+    assert plot_categories(examples, tmp_path / "c.png", can_draw_cjk=False) == {"内科": 2, "儿科": 1}
+    assert (tmp_path / "c.png").stat().st_size > 2000

@@ -47,6 +47,8 @@ def test_three_rounds_item_system_and_rejects(tmp_path):
         conv(("system", "s")),
         conv(("human", "q"), ("system", "s"), ("gpt", "a")),
         conv(("human", "q"), ("function_call", "{}"), ("gpt", "a")),
+        conv(("human", "查一下阿莫西林的用法"), ("gpt", "Thought: 需要查药品库\nAction: drug_search\nAction Input: 阿莫西林")),
+        conv(("human", "q"), ("critic", "x"), ("gpt", "a")),
         conv(("human", "q"), ("gpt", "  ")),
         {"conversations": []},
         {"conversations": [{"from": "human", "text": "q"}]},
@@ -63,9 +65,13 @@ def test_three_rounds_item_system_and_rejects(tmp_path):
         (3, "not alternating: turn 1 is from gpt, expected human"),
         (4, "empty conversation: only a system turn"),
         (5, "misplaced system turn: turn 2"),
-        (6, "unsupported role: turn 2 is from 'function_call'"),
-        (7, "empty turn: turn 2 (gpt) has no text"),
-        (8, "missing or empty 'conversations'"),
-        (9, "bad turn: turn 1 is not a {from, value} or {role, content} object with strings"),
-        (10, "not alternating: turn 3 is from human, expected gpt"),
+        (6, "tool call: turn 2 (from 'function_call'); tool-call conversations are not converted (their tool "
+            "definitions are not part of the alpaca rows, so the model would learn calls to tools it is never shown)"),
+        (7, "tool call: turn 2 (an Action: call); tool-call conversations are not converted (their tool "
+            "definitions are not part of the alpaca rows, so the model would learn calls to tools it is never shown)"),
+        (8, "unsupported role: turn 2 is from 'critic'"),
+        (9, "empty turn: turn 2 (gpt) has no text"),
+        (10, "missing or empty 'conversations'"),
+        (11, "bad turn: turn 1 is not a {from, value} or {role, content} object with strings"),
+        (12, "not alternating: turn 3 is from human, expected gpt"),
     ]

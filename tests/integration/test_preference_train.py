@@ -12,6 +12,7 @@ from __future__ import annotations
 import json
 import os
 import subprocess
+from dataclasses import replace
 
 import pytest
 import yaml
@@ -98,10 +99,11 @@ def test_parity_checks_the_dpo_adapter_as_vllm_serves_it_and_catches_another(rec
     monkeypatch.setenv("MEDKIT_SERVE_DEVICE", "cpu")
     served, real_served_outputs = [], parity.served_outputs
 
-    def served_once(*args):  # the first run asks vLLM, the second replays its answers
+    def served_once(recipe, wanted, chats):  # the first run asks vLLM, the second replays its answers
         if not served:
-            served.append(real_served_outputs(*args))
-        return served[0]
+            served.append(real_served_outputs(recipe, wanted, chats))
+        checked, outputs = served[0]  # the replay's own columns (their references), the servers' dtypes
+        return [replace(column, dtype=asked.dtype) for column, asked in zip(wanted, checked)], outputs
     monkeypatch.setattr(parity, "served_outputs", served_once)
 
     result = parity.run(recipe)

@@ -36,7 +36,7 @@ def test_one_prompt_for_sources_that_differ_warns_per_source():
                        system_prompt=FIVE, five_section={"enabled": True})
     found = warnings(data)
     assert len(found) == 3
-    assert "data.sources.1 (pubmedqa" in found[0] and "option letters or yes/no" in found[0]
+    assert "data.sources.1 (pubmedqa" in found[0] and "option letters, yes/no or task outputs" in found[0]
     assert "data.sources.1 (pubmedqa" in found[1] and "English source gets a Chinese system prompt" in found[1]
     assert "data.sources.2 (medqa" in found[2]
     data.sources[1].system_prompt = "You are a biomedical researcher. Answer yes, no or maybe."
@@ -77,3 +77,12 @@ def test_validate_checks_release_folders_zips_and_empty_sources(tmp_path):
     assert done.returncode == 2
     assert (f"data.sources.0.path = '{bad_zip}': corrupted zip member: {bad_zip}!a.csv fails its CRC check"
             in done.stderr)
+
+
+def test_a_five_section_prompt_on_preference_pairs_warns_that_their_answers_stay_raw():
+    data = DataSection(sources=[{"format": "medicalgpt-preference", "path": "p.jsonl"},
+                                {"format": "cmedqa2", "path": "c"}], system_prompt=FIVE, five_section={"enabled": True})
+    (found,) = warnings(data)
+    assert found.startswith("data.sources.0 (medicalgpt-preference") and "become SFT rows as written" in found
+    data.sources[0].system_prompt = "你是一名医生。"
+    assert warnings(data) == []
