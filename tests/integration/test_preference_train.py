@@ -52,6 +52,9 @@ def recipe(tmp_path_factory):
                         max_reject_share=1.0)
     tree["finetune"].update(max_steps=4, save_steps=4, logging_steps=1)
     tree["parity"] = {"prompts": 3, "max_new_tokens": 16}
+    # float32: after 2 DPO steps the two adapters' logits differ by 0.2-0.3, inside a bfloat16 server's
+    # tolerance (parity.tolerance_16bit 0.5); only the float32 one (0.001) tells them apart
+    tree["serve"]["dtype"] = "float32"
     tree["preference"] = {"stage": "dpo", "pref_loss": "sigmoid", "pref_beta": 0.1, "max_steps": STEPS,
                           "learning_rate": 1.0e-3, "batch_size": 2, "gradient_accumulation": 1,
                           "extra": {"logging_steps": 1, "save_steps": STEPS}}
