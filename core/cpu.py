@@ -44,6 +44,13 @@ def mem_available_gib() -> float | None:
     return int(line.split()[1]) / 2**20  # kB
 
 
+def numa_nodes() -> int:
+    """NUMA nodes with CPUs (/sys/devices/system/node/node*/cpulist non-empty); 1 where that cannot be read."""
+    nodes = [n for n in Path("/sys/devices/system/node").glob("node[0-9]*")
+             if (n / "cpulist").exists() and (n / "cpulist").read_text().strip()]
+    return len(nodes) or 1
+
+
 def autogroups_enabled() -> bool:
     try:
         return AUTOGROUPS.read_text().strip() == "1"

@@ -405,8 +405,10 @@ class ServeSection(Strict):
     max_num_seqs: Optional[int] = Field(None, ge=1)
     cpu_kvcache_space_gib: int = Field(2, ge=1)  # VLLM_CPU_KVCACHE_SPACE on CPU-only machines
     # VLLM_CPU_OMP_THREADS_BIND on CPU-only machines: the cores vLLM's worker computes on ("0", "0-3", "nobind";
-    # None = vLLM's "auto", which keeps one core for its scheduler and binds the worker to the rest, the same
-    # cores for every server: two servers started side by side on auto share them)
+    # one range per worker with tensor or pipeline parallelism, "0-7|8-15"; None = vLLM's "auto", which keeps
+    # one core for its scheduler and binds the worker to the rest, the same cores for every server: two servers
+    # started side by side on auto share them; with several workers per engine auto needs a NUMA node per
+    # worker, so on fewer nodes make serve splits this machine's cores among them instead)
     cpu_threads_bind: Optional[str] = None
     # Nice value of the server's scheduler autogroup on CPU-only machines (Linux with
     # /proc/sys/kernel/sched_autogroup_enabled = 1: one CFS group per session, and `make serve` gives each

@@ -135,6 +135,22 @@ def replicas_fit(recipe: Recipe, model_dir: str, dtype: str) -> None:
                          f"{available:.1f} GiB is available; serve fewer replicas or lower cpu_kvcache_space_gib")
 
 
+def worker_cores(workers: int) -> str | None:
+    """VLLM_CPU_OMP_THREADS_BIND for an engine of several CPU workers (tensor x pipeline parallel): this
+    process's cores split into one contiguous range per worker ("0|1", "0-3|4-7"). vLLM's auto binding wants
+    a NUMA node per worker and refuses to start on fewer ("Not enough allowed NUMA nodes"); None for one
+    worker (auto does well) or where the NUMA nodes suffice."""
+    if workers == 1 or cpu.numa_nodes() >= workers:
+        return None
+    cores = sorted(os.sched_getaffinity(0))
+    if workers > len(cores):
+        raise SystemExit(f"error: serve.tensor_parallel_size x serve.pipeline_parallel_size = {workers} CPU workers, "
+                         f"and this machine lets vLLM use {len(cores)} cores: at most {len(cores)} here")
+    share = len(cores) // workers
+    ranges = [cores[i * share:(i + 1) * share] for i in range(workers)]
+    return "|".join(f"{r[0]}-{r[-1]}" if len(r) > 1 else str(r[0]) for r in ranges)
+
+
 def data_parallel_args(recipe: Recipe) -> list[str]:
     """vLLM's data-parallel flags: replicas in all, and with serve.data_parallel_nodes this node's share."""
     s, nodes = recipe.serve, recipe.serve.data_parallel_nodes
@@ -217,8 +233,9 @@ def plan(recipe: Recipe, mode: str | None = None, port: int | None = None) -> La
         env["VLLM_ALLOW_RUNTIME_LORA_UPDATING"] = "1"  # /v1/load_lora_adapter and /v1/unload_lora_adapter
     if not gpu:
         env["VLLM_CPU_KVCACHE_SPACE"] = str(s.cpu_kvcache_space_gib)  # GiB
-        if s.cpu_threads_bind:
-            env["VLLM_CPU_OMP_THREADS_BIND"] = s.cpu_threads_bind
+        bind = s.cpu_threads_bind or worker_cores(s.tensor_parallel_size * s.pipeline_parallel_size)
+        if bind:
+            env["VLLM_CPU_OMP_THREADS_BIND"] = bind
     if recipe.model.offline:
         env["HF_HUB_OFFLINE"] = "1"
     key = api_key(recipe)

@@ -264,3 +264,25 @@ def test_data_parallel_that_does_not_fit_this_machine_fails_naming_the_key(tmp_p
                                          "serve.cpu_kvcache_space_gib=1 GiB of KV cache: 2.0 GiB, and 1.5 GiB"):
         plan(load_recipe(ROOT / "recipes/quickstart.yaml", base + ["serve.data_parallel_size=2"]))
     assert plan(load_recipe(ROOT / "recipes/quickstart.yaml", base)).argv  # one replica: nothing to check
+
+
+def test_tensor_parallel_workers_on_one_numa_node_get_the_cores_split_among_them(tmp_path, monkeypatch):
+    """vLLM's auto binding wants a NUMA node per CPU worker and refuses to start on fewer (measured here:
+    "Not enough allowed NUMA nodes to bind threads of 2 local CPUWorkers"); -tp 2 with "0|1" served."""
+    monkeypatch.setenv("MEDKIT_SERVE_DEVICE", "cpu")
+    monkeypatch.setattr("core.cpu.numa_nodes", lambda: 1)
+    monkeypatch.setattr("os.sched_getaffinity", lambda pid: {0, 1, 2, 3, 4, 5, 6, 7})
+    fake_adapter(tmp_path / "run" / "adapter", 8)
+    base = [f"run_dir={tmp_path}/run"]
+    assert plan(load_recipe(ROOT / "recipes/quickstart.yaml", base + ["serve.tensor_parallel_size=2"])
+                ).env["VLLM_CPU_OMP_THREADS_BIND"] == "0-3|4-7"
+    assert plan(load_recipe(ROOT / "recipes/quickstart.yaml", base + ["serve.tensor_parallel_size=2",
+                "serve.pipeline_parallel_size=4"])).env["VLLM_CPU_OMP_THREADS_BIND"] == "0|1|2|3|4|5|6|7"
+    assert "VLLM_CPU_OMP_THREADS_BIND" not in plan(load_recipe(ROOT / "recipes/quickstart.yaml", base)).env
+    assert plan(load_recipe(ROOT / "recipes/quickstart.yaml", base + ["serve.tensor_parallel_size=2",
+                "serve.cpu_threads_bind=nobind"])).env["VLLM_CPU_OMP_THREADS_BIND"] == "nobind"  # the recipe's wins
+    with pytest.raises(SystemExit, match="= 16 CPU workers, and this machine lets vLLM use 8 cores"):
+        plan(load_recipe(ROOT / "recipes/quickstart.yaml", base + ["serve.tensor_parallel_size=16"]))
+    monkeypatch.setattr("core.cpu.numa_nodes", lambda: 2)  # a node per worker: vLLM's auto binding does it
+    assert "VLLM_CPU_OMP_THREADS_BIND" not in plan(load_recipe(ROOT / "recipes/quickstart.yaml", base + [
+        "serve.tensor_parallel_size=2"])).env
