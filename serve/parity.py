@@ -305,6 +305,10 @@ def eos_token_ids(model_dir: Path) -> set[int]:
 
 def run(recipe: Recipe) -> ParityResult:
     """StageFailed (exit 1) when a served path differs from the trained model beyond numerics."""
+    nodes = recipe.serve.data_parallel_nodes
+    if nodes is not None and nodes.headless:
+        raise StageFailed(f"this recipe is a headless data-parallel node (serve.data_parallel_nodes.start_rank "
+                          f"{nodes.start_rank}); run `make parity` on node 0, which checks every node's replicas", 2)
     out = begin(recipe, "parity").parity
     out.mkdir(exist_ok=True)
     ensure_base_model(recipe)

@@ -204,3 +204,11 @@ def test_a_16bit_server_is_judged_by_the_16bit_tolerance(tmp_path, stand_ins):
     stand_ins({"med-lora": "MISMATCH@2"}, dtype="float32")
     code, table = run_parity(tmp_path, "parity.tolerance_16bit=5")  # not this server's tolerance
     assert code == 1 and table["columns"]["lora"]["tolerance"] == 0.001
+
+
+def test_a_headless_node_sends_parity_to_node_0(tmp_path, stand_ins, capsys):
+    stand_ins({})
+    code = parity.main(["recipes/quickstart.yaml", f"run_dir={tmp_path}", "serve.data_parallel_size=2",
+                        "serve.data_parallel_nodes.size_local=1", "serve.data_parallel_nodes.address=127.0.0.1",
+                        "serve.data_parallel_nodes.rpc_port=13345", "serve.data_parallel_nodes.start_rank=1"])
+    assert code == 2 and "run `make parity` on node 0" in capsys.readouterr().err
