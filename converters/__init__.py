@@ -35,6 +35,6 @@ FORMATS = {
     "huatuo-conversation": huatuo_conversation.read,  # multi-turn lists of turns (HuatuoGPT-II, MedDialog-style)
     "grounded-jsonl": grounded.read,          # knowledge passages with the questions they answer (grounded suite)
     "prompt-cblue": prompt_cblue.read,        # PromptCBLUE task prompts {input, target, answer_choices, task_type}
-    "dialogue-text": dialogue_text.read,      # "病人：…\n医生：…" dialogue strings (MedDialog-CN style), multi-turn
+    "dialogue-text": dialogue_text.read,      # "病人：…\n医生：…" dialogue strings, multi-turn
     "text-corpus": text_corpus.read,          # plain .txt, a passage per block of lines -> corpus documents
 }

@@ -56,8 +56,8 @@ def warnings(data) -> list[str]:
                          f"rows as written (five_section leaves preference pairs alone); give it its own "
                          f"data.sources.{i}.system_prompt, or drop it from SFT data.")
         if source.format in CHOICE_FORMATS and names_sections(prompt):
-            found.append(f"{where}: its answers are option letters, yes/no or task outputs, but its system prompt asks for the "
-                         f"five sections; give it its own data.sources.{i}.system_prompt.")
+            found.append(f"{where}: its answers are option letters, yes/no or task outputs, but its system prompt "
+                         f"asks for the five sections; give it its own data.sources.{i}.system_prompt.")
         chinese = bool(CJK.search(prompt))
         if source.format in ENGLISH_FORMATS and chinese:
             found.append(f"{where}: an English source gets a Chinese system prompt; set "

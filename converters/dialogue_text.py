@@ -2,7 +2,7 @@
 
 The shape of MedDialog-CN's dialogues, HuatuoGPT-II's "Real Dialogue" and many hospital exports.
 JSON Lines (or a JSON array) of objects whose "dialogue" (else "text") string holds the turns:
-    {"dialogue": "病人：孩子发烧38度5，要吃退烧药吗？\\n医生：精神好的话先物理降温……\\n病人：好的，谢谢",
+    {"dialogue": "病人：孩子发烧38度5，要吃退烧药吗？\\n医生：先物理降温……\\n病人：好的，谢谢",
      "department"?: "儿科", "id"?: ...}
 A turn starts at a speaker label at the start of a line -- 病人 患者 用户 家属 (the patient's side)
 or 医生 大夫 (the doctor's), followed by ： or : -- and runs to the next label (a label alone on

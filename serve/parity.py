@@ -229,7 +229,8 @@ def per_replica(column: Column, record: dict) -> list[Column]:
     replicas = record.get("data_parallel_size", 1)
     if replicas == 1:
         return [column]
-    return [replace(column, name=f"{column.name}@rank{r}", label=f"{column.label}@{r}", rank=r) for r in range(replicas)]
+    return [replace(column, name=f"{column.name}@rank{r}", label=f"{column.label}@{r}", rank=r)
+            for r in range(replicas)]
 
 
 def served_outputs(recipe: Recipe, wanted: list[Column],

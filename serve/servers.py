@@ -34,9 +34,9 @@ def vllm_server(recipe: Recipe, mode: Optional[str] = None, port: Optional[int] 
     nodes = recipe.serve.data_parallel_nodes
     if launch.headless:  # binds no port; ready once node 0's API lists the models (its replicas joined)
         server, name = f"{server}-rank{nodes.start_rank}", name or f"vLLM ({mode}, headless)"
-    return ServerSpec(name or f"vLLM ({mode})", launch.argv, launch.env, launch.host, 0 if launch.headless else launch.port,
-                      launch.url, launch.models, layout.pid_file(server), layout.log(server),
-                      recipe.serve.startup_timeout_s, api_key(recipe),
+    return ServerSpec(name or f"vLLM ({mode})", launch.argv, launch.env, launch.host,
+                      0 if launch.headless else launch.port, launch.url, launch.models, layout.pid_file(server),
+                      layout.log(server), recipe.serve.startup_timeout_s, api_key(recipe),
                       {"mode": mode, "max_lora_rank": launch.max_lora_rank, "max_adapters": launch.max_adapters,
                        "dtype": launch.dtype, "data_parallel_size": launch.data_parallel_size}, launch.autogroup_nice)
 

@@ -190,7 +190,8 @@ def plan(recipe: Recipe, mode: str | None = None, port: int | None = None) -> La
     # /tokenizer_info: lm-evaluation-harness's remote tokenizer reads it (local-completions with
     # tokenizer_backend=remote), so its figures use the server's own tokenizer, as make eval does
     headless = s.data_parallel_nodes is not None and s.data_parallel_nodes.headless
-    argv = [bin_of("serve"), "-m", VLLM_SERVE if headless else API_SERVER, "--model", model_arg, "--served-model-name", names[0], "--host", s.host, "--port", str(port),
+    argv = [bin_of("serve"), "-m", VLLM_SERVE if headless else API_SERVER,
+            "--model", model_arg, "--served-model-name", names[0], "--host", s.host, "--port", str(port),
             "--enable-tokenizer-info-endpoint"]
     # auto: on CPU the dtype this CPU computes natively (core/cpu.py), where vLLM's own auto takes bfloat16
     # for a float32 checkpoint even on CPUs that only emulate it; on a GPU vLLM's auto
