@@ -112,8 +112,9 @@ def weights_gib(model_dir: str, dtype: str) -> float:
     files = [*folder.glob("*.safetensors"), *folder.glob("*.bin")] if folder.is_dir() else []
     size = sum(f.stat().st_size for f in files)
     config = folder / "config.json"
-    stored = json.loads(config.read_text()).get("torch_dtype", dtype) if config.exists() else dtype
-    return size / 2**30 * BYTES_PER_PARAM.get(dtype, 1) / BYTES_PER_PARAM.get(stored, BYTES_PER_PARAM.get(dtype, 1))
+    stored = json.loads(config.read_text()).get("torch_dtype") if config.exists() else None
+    scale = BYTES_PER_PARAM[dtype] / BYTES_PER_PARAM[stored] if {dtype, stored} <= set(BYTES_PER_PARAM) else 1.0
+    return size / 2**30 * scale
 
 
 def replicas_fit(recipe: Recipe, model_dir: str, dtype: str) -> None:

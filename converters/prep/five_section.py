@@ -434,8 +434,7 @@ def restructure(answer: str, placeholders: dict[str, str] | None = None) -> tupl
     sentences = _free_text_sentences(answer, 0, headers[0].start if headers else len(answer), dropped)
     units, forced = _units(answer, sentences), {}
     for header, nxt in zip(headers, headers[1:] + [Piece(len(answer), len(answer))]):
-        under = [_Sentence(s.piece, None) for s in
-                 (_Sentence(p, None) for p in _sentence_pieces(answer[header.end:nxt.start], header.end))]
+        under = [_Sentence(p, None) for p in _sentence_pieces(answer[header.end:nxt.start], header.end)]
         if under and not _WORD.search(answer[under[0].piece.start:under[0].piece.end]):
             dropped.append(under.pop(0).piece)
         units += under
