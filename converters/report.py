@@ -87,10 +87,11 @@ def five_section_lines(rates: dict | None) -> list[str]:
              f"{'not checked' if faithful is None else f'{faithful:.1%} of answers'}; conditions cut from their "
              f"consequence: {rates.get('condition_splits', 0)}; numbered lists cut across sections: "
              f"{rates.get('list_splits', 0)}.", "",
-             "| section | from the answer | placeholder: nothing on the topic | placeholder: inside another section |",
-             "|---|---:|---:|---:|"]
-    lines += [f"| {name} | {share:.1%} | {rates['nothing'][name]:.1%} | {rates['not_placed'][name]:.1%} |"
-              for name, share in rates["filled"].items()]
+             "| section | from the answer | placeholder: nothing on the topic | placeholder: inside another section "
+             "| of which one-sentence answers |",
+             "|---|---:|---:|---:|---:|"]
+    lines += [f"| {name} | {share:.1%} | {rates['nothing'][name]:.1%} | {rates['not_placed'][name]:.1%} "
+              f"| {rates['not_placed_single'][name]:.1%} |" for name, share in rates["filled"].items()]
     if rates.get("llm_fallbacks"):
         lines += ["", f"Model-assisted sorting: {rates['llm_fallbacks']} answers fell back to the rules "
                       "(the model's reply was unusable or the endpoint failed)."]

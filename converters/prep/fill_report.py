@@ -43,7 +43,9 @@ def main(argv: list[str]) -> int:
         return 1
     filled = "  ".join(f"{name} {share:.0%}" for name, share in rates["filled"].items())
     elsewhere = "  ".join(f"{name} {share:.0%}" for name, share in rates["not_placed"].items())
-    print(f"{rates['answers']} answers; filled: {filled}; topic inside another section: {elsewhere}; "
+    single = "  ".join(f"{name} {share:.0%}" for name, share in rates["not_placed_single"].items())
+    print(f"{rates['answers']} answers; filled: {filled}; topic inside another section: {elsewhere} "
+          f"(in one-sentence answers: {single}); "
           f"faithful {rates['faithful']:.0%}, conditions cut {rates['condition_splits']}, lists cut "
           f"{rates['list_splits']}; placeholders in {rates['placeholder_share']:.1%} "
           f"of content sections; standard disclaimer added to {rates['standard_disclaimer_share']:.0%}")

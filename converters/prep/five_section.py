@@ -35,7 +35,9 @@ restructure(answer, placeholders=None):
        指导建议  advice words anywhere (建议 应该 需要 避免 休息 多喝水 饮食 清淡 锻炼 复查 ...)
      A unit no rule matches continues the section of the unit before it; the first goes to the
      labelled run's section, else to 病情分析. In a labelled run a unit keeps the label's section
-     unless all its votes are for 免责声明, 风险提示 or 药物说明.
+     unless all its votes are for 免责声明, 风险提示 or 药物说明. Then a content section left empty
+     takes a whole unit that names its topic among others, from a section that keeps another unit
+     (the unit with the largest share of votes for it; see _fill_empty).
   6. Units keep their wording and their order within a section; nothing is edited.
   7. A section that received nothing gets a placeholder, the only text ever added, with its
      reason: "nothing": the answer says nothing on that topic (DEFAULT_PLACEHOLDERS, configurable);
@@ -133,8 +135,21 @@ _CONSEQUENCE = re.compile(r"^(?:则|就|建议|要|需|请|应|必须|一定|务
 MAX_CONDITION = 5                   # clauses a condition may span before its consequence
 _GROUP_START = re.compile(r"^(?:如果|若|一旦|假如|要是|万一|倘若|如(?=[有出仍果症持发伴病高反]))")
 _HAS_CONDITION = re.compile(r"如果|若|一旦|假如|要是|万一|倘若|^如(?=[有出仍果症持发伴病高反])")
-# a sentence that is only a condition: its consequence is the next sentence
-_CONDITION_ONLY = re.compile(r"^(?:如果|若|一旦|假如|要是|万一|倘若)[^，,]*[。；;]?$|的话[。；;，,]?$")
+# a sentence that is only a condition, its consequence in the next sentence: "…的话。", "…的时候。", or
+# one clause that opens with a condition and holds no word of a consequence ("如果出现头痛。", not
+# "如果确认是癫痫需要长期服药。", which is complete although the source has no comma in it)
+_CONDITION_END = re.compile(r"(?:的话|的时候|之时)[。；;，,]?$")
+_CONDITION_OPEN = re.compile(r"^(?:如果|若|一旦|假如|要是|万一|倘若)[^，,]*[。；;]?$")
+_CONSEQUENCE_WORD = re.compile(r"就|则|要|需|请|应|建议|可|会|能|必须|务必|立即|及时|尽快|是|为|有助")
+
+
+def is_condition_only(sentence: str) -> bool:
+    """Whether a sentence is a bare condition whose consequence is the next sentence."""
+    sentence = sentence.strip()
+    return bool(_CONDITION_END.search(sentence) or
+                (_CONDITION_OPEN.match(sentence) and not _CONSEQUENCE_WORD.search(sentence[2:])))
+
+
 # numbered list items: "1." "1、" "（1）" "①" "一、" at the start of a sentence or after a colon
 _ITEM = r"(?:\d{1,2}[.、．)）](?!\d)|[（(]\d{1,2}[)）]|[①-⑳]|[一二三四五六七八九十]{1,2}、)"
 _ITEM_START = re.compile(rf"^\s*{_ITEM}")
@@ -297,6 +312,12 @@ def _item_follows_on_line(answer: str, sentences: list[_Sentence], j: int) -> bo
     return False
 
 
+def _adjacent(sentences: list[_Sentence], j: int) -> bool:
+    """Whether sentence j starts where sentence j-1 ends (no dropped greeting or sign-off between: a unit
+    is one slice of the answer)."""
+    return sentences[j].piece.start == sentences[j - 1].piece.end
+
+
 def _units(answer: str, sentences: list[_Sentence]) -> list[_Sentence]:
     """Sentences grouped into units: a numbered list with its items and lead-in, a condition-only
     sentence with the sentence after it."""
@@ -308,12 +329,12 @@ def _units(answer: str, sentences: list[_Sentence]) -> list[_Sentence]:
         text = answer[first.piece.start:first.piece.end]
         if _is_item(text) or (_LEAD_IN.search(text.strip()) and j < len(sentences)
                               and _ITEM_START.match(answer[sentences[j].piece.start:sentences[j].piece.end])):
-            while j < len(sentences):  # the list goes on: the next item, or more of an item before the next
-                nxt = sentences[j].piece
+            while j < len(sentences) and _adjacent(sentences, j):  # the list goes on: the next item, or more
+                nxt = sentences[j].piece                             # of an item before the next one
                 if not (_ITEM_START.match(answer[nxt.start:nxt.end]) or _item_follows_on_line(answer, sentences, j)):
                     break
                 j += 1
-        elif _CONDITION_ONLY.search(text.strip()) and j < len(sentences):
+        elif is_condition_only(text) and j < len(sentences) and _adjacent(sentences, j):
             j += 1
         units.append(_Sentence(Piece(first.piece.start, sentences[j - 1].piece.end), first.label))
         i = j
@@ -334,7 +355,29 @@ def _place(answer: str, units: list[_Sentence], forced: dict[int, str]) -> list[
             section = section or previous or "病情分析"
         pairs.append((section, unit.piece))
         previous = section
-    return pairs
+    free = [unit.piece.start not in forced and not unit.label for unit in units]
+    return _fill_empty(answer, pairs, free)
+
+
+def _fill_empty(answer: str, pairs: list[tuple[str, Piece]], free: list[bool]) -> list[tuple[str, Piece]]:
+    """A content section left empty takes a whole unit that names its topic among others, from a section
+    that keeps another unit: "平时饮食清淡，少吃辛辣，可以服用胃药。" is advice by majority, but when 药物说明
+    would get a placeholder and 指导建议 has another sentence, it goes to 药物说明. The unit with the largest
+    share of votes for the section moves (ties: the earliest); units under a header or an author's label stay."""
+    sections = [section for section, _ in pairs]
+    votes = [_votes(answer[piece.start:piece.end]) for _, piece in pairs]
+    for target in CONTENT:
+        if target in sections:
+            continue
+        best, best_share = None, 0.0
+        for i, (section, unit_votes) in enumerate(zip(sections, votes)):
+            if free[i] and target in unit_votes and section in CONTENT and sections.count(section) > 1:
+                share = unit_votes.count(target) / len(unit_votes)
+                if share > best_share:
+                    best, best_share = i, share
+        if best is not None:
+            sections[best] = target
+    return [(section, piece) for section, (_, piece) in zip(sections, pairs)]
 
 
 def units_of(answer: str) -> tuple[list[str], list[str]]:
@@ -390,8 +433,8 @@ def condition_splits(pairs: list[tuple[str, str]]) -> int:
     ending in a condition clause whose next unit (in the answer's order) is under another header."""
     split = 0
     for (section, unit), (next_section, _) in zip(pairs, pairs[1:]):
-        clauses = split_clauses(unit.strip())
-        if clauses and _CONDITION_ONLY.search(clauses[-1]) and next_section != section:
+        sentences = split_sentences(unit)
+        if sentences and is_condition_only(sentences[-1]) and next_section != section:
             split += 1
     return split
 
@@ -474,26 +517,31 @@ def tally(counter: Counter, report: dict) -> None:
         counter["faithful"] += report["faithful"]
     counter["condition_splits"] += report.get("condition_splits", 0)
     counter["list_splits"] += report.get("list_splits", 0)
+    single = sum(report["units"].values()) == 1  # one unit: no rule can fill two sections without cutting it
     for name in SECTIONS:
         counter[f"empty:{name}"] += name in report["empty"]
         counter[f"not_placed:{name}"] += name in report.get("not_placed", [])
+        counter[f"not_placed_single:{name}"] += name in report.get("not_placed", []) and single
 
 
 def fill_rates(counter: Counter) -> dict:
     """{answers, filled: {section: share with text of its own}, nothing: {section: share with a placeholder
     because the answer says nothing on its topic}, not_placed: {section: share with a placeholder although
-    another section's sentence is on its topic}, placeholder_share (of the four content sections),
+    another section's sentence is on its topic}, not_placed_single: {section: the part of not_placed in answers
+    that are one unit, which only cutting a sentence could place}, placeholder_share (of the four content sections),
     standard_disclaimer_share, unchanged (answers that already had the five headers), faithful (share of
     the rules' answers passing the faithfulness check; None when none was checked), condition_splits and list_splits (counts), llm_fallbacks}; shares in 0..1."""
     n = counter["answers"]
     if not n:
-        return {"answers": 0, "filled": {}, "nothing": {}, "not_placed": {}, "placeholder_share": 0.0,
+        return {"answers": 0, "filled": {}, "nothing": {}, "not_placed": {}, "not_placed_single": {},
+                "placeholder_share": 0.0,
                 "standard_disclaimer_share": 0.0, "unchanged": 0, "faithful": None, "condition_splits": 0,
                 "list_splits": 0, "llm_fallbacks": 0}
     empties = sum(counter[f"empty:{name}"] for name in CONTENT)
     return {"answers": n, "filled": {name: 1 - counter[f"empty:{name}"] / n for name in CONTENT},
             "nothing": {name: (counter[f"empty:{name}"] - counter[f"not_placed:{name}"]) / n for name in CONTENT},
             "not_placed": {name: counter[f"not_placed:{name}"] / n for name in CONTENT},
+            "not_placed_single": {name: counter[f"not_placed_single:{name}"] / n for name in CONTENT},
             "placeholder_share": empties / (len(CONTENT) * n),
             "standard_disclaimer_share": counter["standard_disclaimer"] / n,
             "unchanged": counter["unchanged"],

@@ -6,7 +6,7 @@ import re
 import pytest
 
 from converters.prep.five_section import (DEFAULT_PLACEHOLDERS, NOT_PLACED, SECTIONS, classify, fill_rates,
-                                          restructure, split_sentences, tally)
+                                          is_condition_only, restructure, split_sentences, tally)
 
 FREE = ("您好！根据您的描述，考虑是急性咽炎，多由病毒感染引起。建议多喝水，注意休息，饮食清淡；"
         "可以服用布洛芬缓释胶囊，每次1粒，一日2次。如果发热持续超过3天或出现呼吸困难，请立即就医。祝早日康复！")
@@ -160,6 +160,11 @@ def test_a_comma_joined_answer_stays_one_sentence_and_the_placeholders_say_where
         [NOT_PLACED["病情分析"], NOT_PLACED["药物说明"], NOT_PLACED["风险提示"]]
     assert report["not_placed"] == ["病情分析", "药物说明", "风险提示", "免责声明"]
     assert report["dropped"] == ["你好，"] and report["faithful"] and report["condition_splits"] == 0
+    counter = __import__("collections").Counter()
+    tally(counter, report)
+    tally(counter, restructure("考虑胃炎引起。平时饮食清淡，可以服用胃药。")[1])  # two sentences
+    rates = fill_rates(counter)
+    assert rates["not_placed"]["药物说明"] == 1.0 and rates["not_placed_single"]["药物说明"] == 0.5
 
 
 def test_a_sentence_that_is_only_a_condition_moves_with_the_sentence_that_completes_it():
@@ -213,3 +218,29 @@ def test_real_style_answers_keep_every_sentence_whole():
     rates = fill_rates(counter)
     assert rates["answers"] == 40 and rates["faithful"] == 1.0
     assert rates["condition_splits"] == 0 and rates["list_splits"] == 0
+
+
+def test_a_complete_conditional_sentence_is_not_taken_for_a_bare_condition():
+    # the source often drops the comma between condition and consequence: the sentence is complete
+    assert not is_condition_only("如果确认是癫痫需要长期服药。")
+    assert not is_condition_only("如果贫血特别严重的话可以输血治疗。")
+    assert is_condition_only("如果出现头痛。") and is_condition_only("这个年龄患高血压的话。")
+    parts = bodies(restructure("如果确认是癫痫需要长期服药。平时注意休息。")[0])
+    assert parts["药物说明"] == "如果确认是癫痫需要长期服药。" and parts["指导建议"] == "平时注意休息。"
+
+
+def test_a_unit_never_spans_a_dropped_sign_off():
+    answer = "平时注意休息。如果头痛加重的话。希望对你有帮助。请到神经内科就诊。"
+    text, report = restructure(answer)
+    assert report["dropped"] == ["希望对你有帮助。"] and report["faithful"]
+    assert "希望" not in text
+
+
+def test_an_empty_section_takes_a_whole_sentence_that_names_its_topic_from_a_section_with_more():
+    text, report = restructure("考虑胃炎引起。平时饮食清淡，少吃辛辣，可以服用胃药。注意休息，多喝水。")
+    parts = bodies(text)
+    assert parts["药物说明"] == "平时饮食清淡，少吃辛辣，可以服用胃药。"  # advice by majority, moved whole
+    assert parts["指导建议"] == "注意休息，多喝水。" and report["not_placed"] == []
+    # the only advice sentence stays: moving it would leave 指导建议 empty instead
+    alone = restructure("考虑胃炎引起。平时饮食清淡，少吃辛辣，可以服用胃药。")[1]
+    assert alone["not_placed"] == ["药物说明"] and alone["units"]["指导建议"] == 1
