@@ -7,10 +7,10 @@ Record-per-line formats share one loop, common.convert_records: the module suppl
 reader of (line, object | Reject) pairs (common.read_jsonl, read_json_records, csv_records)
 and a `convert(obj, where)` that returns its Example(s) / Document(s) or a reject reason.
 """
-from converters import (alpaca, cmb, cmedqa2, cmedqa2_pairs, cmexam, dialogue_csv, dialogue_text, grounded,
-                        huatuo2_eval, huatuo_conversation, huatuo_encyclopedia, huatuo_lite,
-                        medicalgpt_preference, medqa, medqa_textbooks, prompt_cblue, pubmed, pubmedqa, qa_jsonl,
-                        sharegpt, shibing624_medical, text_corpus, wenda_jsonl)
+from converters import (alpaca, cblue_cls, cmb, cmedqa2, cmedqa2_pairs, cmexam, dialogue_csv, dialogue_text,
+                        dialogue_txt, grounded, huatuo2_eval, huatuo_conversation, huatuo_encyclopedia, huatuo_lite,
+                        huatuo_med_dialog, medicalgpt_preference, medqa, medqa_textbooks, prompt_cblue, pubmed,
+                        pubmedqa, qa_jsonl, sharegpt, shibing624_medical, text_corpus, wenda_jsonl)
 
 FORMATS = {
     "qa-jsonl": qa_jsonl.read,
@@ -37,4 +37,7 @@ FORMATS = {
     "prompt-cblue": prompt_cblue.read,        # PromptCBLUE task prompts {input, target, answer_choices, task_type}
     "dialogue-text": dialogue_text.read,      # "病人：…\n医生：…" dialogue strings, multi-turn
     "text-corpus": text_corpus.read,          # plain .txt, a passage per block of lines -> corpus documents
+    "dialogue-txt": dialogue_txt.read,        # Toyhom's per-department .txt: "title,ask" line, answer lines
+    "cblue-cls": cblue_cls.read,              # CBLUE classification / sentence pairs {query|text|text1+text2, label}
+    "huatuo-med-dialog": huatuo_med_dialog.read,  # HuatuoGPT Med-dialog {medical_case, doctor_diagnosis}
 }

@@ -36,7 +36,8 @@ SAMPLE = 1 << 18                                   # bytes of non-UTF-8 rows giv
 GB = {"gb18030", "gbk", "gb2312", "hz", "cp936"}
 BIG5 = {"big5", "big5hkscs", "cp950"}
 GARBLED = re.compile("[\ue000-\uf8ff\ufffd]")      # private use area, replacement character
-CHINESE = re.compile("[\u4e00-\u9fff\u3000-\u303f\uff00-\uffef]")  # ideographs, CJK and full-width punctuation
+CHINESE = re.compile("[\u4e00-\u9fff\u3000-\u303f\uff01-\uff60\uffe0-\uffe6]")  # ideographs, CJK and full-width
+# punctuation and forms; not the half-width katakana (U+FF61-FF9F) a Japanese codec makes of GB18030 bytes
 
 
 def _is_utf8(raw: bytes) -> bool:

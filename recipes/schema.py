@@ -20,7 +20,7 @@ DATA_FORMATS = ("qa-jsonl", "alpaca", "sharegpt", "medqa", "medqa-textbooks", "c
                 "pubmed", "pubmedqa", "dialogue-csv", "huatuo-lite", "huatuo-encyclopedia",
                 "shibing624-medical", "cmb", "cmexam", "medicalgpt-preference", "wenda-jsonl", "huatuogpt2-eval",
                 "huatuo-conversation", "grounded-jsonl", "prompt-cblue", "text-corpus",
-                "dialogue-text")
+                "dialogue-text", "dialogue-txt", "cblue-cls", "huatuo-med-dialog")
 
 
 class Strict(BaseModel):

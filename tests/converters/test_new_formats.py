@@ -136,3 +136,49 @@ def test_speaker_labelled_dialogue_strings_become_multi_turn_examples():
                                       "精神好的话可以先物理降温，多喝水，体温超过38.5度或明显不舒服再用布洛芬。"]]
     assert "谢谢" not in fever.instruction + fever.output  # the patient's closing thanks is not a question
     assert stomach.instruction == "一个多月，偶尔反酸。" and stomach.meta["subject"] == "内科"  # labels on their own line
+
+
+def test_toyhom_department_txt_blocks_in_gb18030():
+    from converters import dialogue_txt
+    examples, rejects = split(dialogue_txt.read(SAMPLES / "dialogue_txt"))
+    assert rejects == [(10, "no answer"), (13, "no question")]
+    fever, coffee, bloating = examples
+    assert fever.instruction == "孩子发烧38度要不要吃退烧药？\n孩子三岁，昨晚开始发烧，精神还可以，要不要马上吃退烧药？"
+    assert fever.output.count("\n") == 1 and fever.output.endswith("要及时到医院儿科就诊。")  # the line break kept
+    assert coffee.instruction == "高血压能喝咖啡吗"  # an ask of "无" leaves the title alone
+    assert fever.meta["subject"] == "内科" and bloating.source.endswith("内科.txt:17")
+
+
+def test_a_department_folder_reads_its_txt_and_names_what_else_it_skipped(tmp_path):
+    from converters import dialogue_txt
+    (tmp_path / "内科.txt").write_bytes("胃痛,饭后痛\n少食多餐。\n".encode("gb18030"))
+    (tmp_path / "数据处理.py").write_text("print(1)\n")
+    items = [item for file in sorted(tmp_path.iterdir()) for item in dialogue_txt.read(file)]
+    assert [i.output for i in items if isinstance(i, Example)] == ["少食多餐。"]
+    assert [i.reason.split(":")[0] for i in items if isinstance(i, Reject)] == ["not a .txt file"]
+
+
+def test_cblue_classification_and_sentence_pairs_become_task_examples():
+    from converters import cblue_cls
+    from converters.example_meta import is_open_answer
+    examples, rejects = split(cblue_cls.read(SAMPLES / "cblue_cls/KUAKE-QIC_dev.json"))
+    assert rejects == [(4, "no label"), (5, "empty 'query'")]
+    first = examples[0]
+    assert first.output == "治疗方案" and first.instruction.endswith("文本：慢性咽炎怎么治疗比较好")
+    assert first.meta["answer_choices"] == ["治疗方案", "医疗费用", "病因分析", "指标解读"]
+    assert first.meta["task_dataset"] == "KUAKE-QIC" and not is_open_answer(first)
+    pairs, rejects = split(cblue_cls.read(SAMPLES / "cblue_cls/CHIP-STS_dev.json"))
+    assert rejects == [(3, "no text field")]
+    assert [p.output for p in pairs] == ["1", "0"] and "问题二：糖尿病患者可以吃西瓜吗" in pairs[0].instruction
+    assert pairs[0].meta["task_type"] == "pair"
+
+
+def test_huatuo_med_dialog_case_form_to_the_doctors_conclusion():
+    from converters import huatuo_med_dialog
+    examples, rejects = split(huatuo_med_dialog.read(SAMPLES / "huatuo_med_dialog/Med-dialog_sample.json"))
+    assert rejects == [(3, "missing or empty 'doctor_diagnosis'")]
+    skin, cough = examples
+    assert skin.instruction.startswith("疾病：\n手心脱皮\n病情描述：") and skin.meta["dialogue"] is None
+    assert skin.output.startswith("病情摘要及初步印象：\n剥脱性角质松解症") and skin.meta["subject"] == "皮肤科"
+    assert cough.instruction.endswith("希望获得的帮助：\n需要去医院吗")  # the consultation is not the question
+    assert cough.meta["dialogue"].startswith("医生：\n有痰吗？") and cough.output.endswith("氨溴索口服溶液")
