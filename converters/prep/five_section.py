@@ -128,7 +128,10 @@ CONTENT = SECTIONS[:4]              # sections filled from the answer's text; th
 _CLAUSE = re.compile(r"[，]|(?<!\d),(?!\d)")
 _LABELS = {"病情分析": "病情分析", "分析": "病情分析", "指导意见": "指导建议", "意见建议": "指导建议",
            "医生建议": "指导建议", "治疗建议": "指导建议", "处理意见": "指导建议", "建议": "指导建议",
-           "用药建议": "药物说明", "温馨提示": "风险提示", "注意事项": "风险提示"}
+           "用药建议": "药物说明", "温馨提示": "风险提示", "注意事项": "风险提示",
+           # the written conclusion of an online consultation (HuatuoGPT's Med-dialog)
+           "病情摘要及初步印象": "病情分析", "初步印象": "病情分析", "疾病诊断": "病情分析", "总结建议": "指导建议",
+           "药品": "药物说明"}
 _LABEL = re.compile(r"^(" + "|".join(sorted(_LABELS, key=len, reverse=True)) + r")\s*[:：]\s*")
 # how the consequence of a condition starts: "如果……，建议/要/需/请/应/立即/及时/可……"
 _CONSEQUENCE = re.compile(r"^(?:则|就|建议|要|需|请|应|必须|一定|务必|立即|立刻|马上|及时|尽快|尽早|可|最好|均|都|再)")

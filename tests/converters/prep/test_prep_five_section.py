@@ -195,6 +195,14 @@ def test_author_labels_are_honoured_and_dropped():
     assert report["dropped"] == ["病情分析：", "指导意见："]
 
 
+def test_the_labels_of_a_written_consultation_conclusion_are_honoured():
+    text, report = restructure("病情摘要及初步印象：\n甲营养不良\n总结建议：\n适量用药，注意观察，注意随访")
+    parts = bodies(text)
+    assert parts["病情分析"] == "甲营养不良" and parts["指导建议"] == "适量用药，注意观察，注意随访"
+    assert report["dropped"] == ["病情摘要及初步印象：", "总结建议："] and report["faithful"]
+    assert bodies(restructure("疾病诊断：\n急性肠炎\n药品：\n复方黄连素片")[0])["药物说明"] == "复方黄连素片"
+
+
 def test_the_faithfulness_check_fails_when_text_is_lost(monkeypatch):
     from converters.prep import five_section
     assert restructure("考虑咽炎。多喝水。")[1]["faithful"] is True
