@@ -25,13 +25,14 @@ from dataclasses import replace
 
 from bench.eval_runner import measure
 from core import cpu
+from core.errors import StageFailed
 from core.endpoints import api_key
 from core.layout import RunLayout
 from evaluation.items import load
 from evaluation.loglikelihood import doc, score_target
 from evaluation.runner import Target
 from evaluation.suites import CHOICE_KINDS
-from recipes.load import load_or_exit
+from core.stage import command_status, recipe_from_argv
 from serve import process
 from serve.servers import vllm_server
 
@@ -63,18 +64,19 @@ def loglikelihood_round(target: Target, items: list[dict], concurrency: int) -> 
 
 def main(argv: list[str]) -> int:
     args = parse_args(argv)
-    recipe = load_or_exit([args.recipe, *args.overrides])
+    recipe = recipe_from_argv([args.recipe, *args.overrides])
     layout = RunLayout.of(recipe)
     every, _ = load(sorted(layout.eval_sets.glob("*.jsonl")))
     items = [i for i in every if i["kind"] in CHOICE_KINDS and doc(i) is not None]
     if not items:
-        raise SystemExit(f"error: no single-answer choice or yes/no/maybe items in {layout.eval_sets}/; "
-                         f"run `make data` with a source that has them")
+        raise StageFailed(f"no single-answer choice or yes/no/maybe items in {layout.eval_sets}/; "
+                          f"run `make data` with a source that has them")
     spec = vllm_server(recipe, mode="merged", port=process.free_port(), server="bench-choice-vllm",
                        name="vLLM bench (choice scoring)")
     # no prefix cache: every round computes every prompt afresh, as an eval asks each item once (with it,
     # a later round of the same items would only read the cache)
-    spec = replace(spec, argv=[*spec.argv, "--no-enable-prefix-caching"], log=layout.bench / "choice_scoring-vllm.log")
+    spec = replace(spec, plan=replace(spec.plan, argv=[*spec.plan.argv, "--no-enable-prefix-caching"]),
+                   log=layout.bench / "choice_scoring-vllm.log")
     layout.bench.mkdir(parents=True, exist_ok=True)
     ev = recipe.eval
     print(f"== bench choice scoring: '{recipe.name}', merged model, {args.items} items per round ({len(items)} "
@@ -83,7 +85,7 @@ def main(argv: list[str]) -> int:
     rounds = []
     try:
         record = process.start(spec)
-        target = Target("bench", spec.models[0], record["url"], api_key(recipe))
+        target = Target("bench", spec.models[0], record.url, api_key(recipe))
         measure(target, cycled(items, ev.concurrency, "wg"), ev.concurrency, ev.concurrency, ev.max_tokens, "warm")
         loglikelihood_round(target, cycled(items, ev.concurrency, "wl"), ev.concurrency)
         for n in range(1, args.rounds + 1):
@@ -110,4 +112,4 @@ def main(argv: list[str]) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main(sys.argv[1:]))
+    sys.exit(command_status(main, sys.argv[1:]))

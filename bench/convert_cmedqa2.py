@@ -19,6 +19,8 @@ import sys
 import time
 from pathlib import Path
 
+from core.stage import command_status
+
 SYLLABLES = "头痛发热咳嗽腹泻失眠胸闷乏力皮疹恶心呕吐咽痛鼻塞关节疼痛血压血糖心慌"
 
 
@@ -98,4 +100,4 @@ def main(argv: list[str]) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main(sys.argv[1:]))
+    sys.exit(command_status(main, sys.argv[1:]))

@@ -41,11 +41,12 @@ from pathlib import Path
 from evaluation.items import load
 from evaluation.runner import Request, Runner, Target
 from evaluation.suites import messages
+from core.errors import StageFailed
 from core.endpoints import api_key
 from core.layout import RunLayout
 from envs import bin_of
-from recipes.load import load_or_exit
-from recipes.render import base_model_path
+from core.stage import command_status, recipe_from_argv
+from core.layout import base_model_path
 from serve import process
 from serve.servers import vllm_server
 
@@ -83,7 +84,7 @@ def measure(target: Target, items: list[dict], n: int, concurrency: int, max_tok
         outcome = runner.run(target, requests)
         wall, cpu = time.perf_counter() - t0, time.process_time() - cpu0
     if outcome.down or outcome.failures:
-        raise SystemExit(f"error: {outcome.down or outcome.failures[0]['error']}")
+        raise StageFailed(f"{outcome.down or outcome.failures[0]['error']}")
     tokens = sum(r.get("completion_tokens") or 0 for r in outcome.responses.values())
     stats = runner.stats
     return {"concurrency": concurrency, "items": n, "wall_s": round(wall, 2), "items_per_s": round(n / wall, 2),
@@ -108,7 +109,7 @@ def transformers_baseline(recipe, mode: str, requests: list[Request], max_tokens
         code = subprocess.call([bin_of("train"), "-m", "bench.hf_eval", str(req_file), str(res_file)],
                                stdout=log, stderr=subprocess.STDOUT, env=env)
     if code:
-        raise SystemExit(f"error: the transformers baseline failed (exit {code}); see {out}/eval_runner-hf.log")
+        raise StageFailed(f"the transformers baseline failed (exit {code}); see {out}/eval_runner-hf.log")
     res = json.loads(res_file.read_text())
     return {"items": res["items"], "wall_s": res["wall_s"], "items_per_s": round(res["items"] / res["wall_s"], 2),
             "completion_tokens": res["completion_tokens"],
@@ -117,13 +118,13 @@ def transformers_baseline(recipe, mode: str, requests: list[Request], max_tokens
 
 def main(argv: list[str]) -> int:
     args = parse_args(argv)
-    recipe = load_or_exit([args.recipe, *args.overrides])
+    recipe = recipe_from_argv([args.recipe, *args.overrides])
     layout = RunLayout.of(recipe)
     out = layout.bench
     out.mkdir(parents=True, exist_ok=True)
     items, _ = load(sorted(layout.eval_sets.glob("*.jsonl")))
     if not items:
-        raise SystemExit(f"error: no evaluation items in {layout.eval_sets}/; run `make data` first")
+        raise StageFailed(f"no evaluation items in {layout.eval_sets}/; run `make data` first")
     mode = "merged" if layout.has_merged else "lora"
     port = process.free_port()
     spec = replace(vllm_server(recipe, mode=mode, port=port, server="bench-eval-vllm", name="vLLM bench (eval runner)"),
@@ -136,7 +137,7 @@ def main(argv: list[str]) -> int:
     try:
         print(f"   starting vLLM on port {port}, log {out}/eval_runner-vllm.log", flush=True)
         record = process.start(spec)
-        target = Target("bench", model, record["url"], api_key(recipe))
+        target = Target("bench", model, record.url, api_key(recipe))
         measure(target, items, 2 * max(args.levels), max(args.levels), args.max_tokens, "warm")
         for level in sorted(args.levels, reverse=True):
             print(f"   concurrency {level:3d}: {args.items} items ...", flush=True)
@@ -172,4 +173,4 @@ def main(argv: list[str]) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main(sys.argv[1:]))
+    sys.exit(command_status(main, sys.argv[1:]))

@@ -40,10 +40,10 @@ from openai import AsyncOpenAI
 
 from bench.load_client import percentile
 from bench.serving import DISTINCT_PROMPTS
-from core.endpoints import api_key, rag_model as rag_variant
+from core.endpoints import api_key, models_answer, rag_model as rag_variant
 from core.layout import RunLayout
 from envs.manage import has_nvidia_gpu
-from recipes.load import load_or_exit
+from core.stage import command_status, recipe_from_argv
 from serve import process
 from serve.parity import load_chats
 from serve.servers import gateway_server, vllm_server
@@ -248,7 +248,7 @@ def main(argv: list[str]) -> int:
     while gw_port == vllm_port:  # two probes may hand back the same port
         gw_port = process.free_port()
     overrides = [*args.overrides, f"serve.port={vllm_port}", f"rag.gateway.port={gw_port}"]
-    recipe = load_or_exit([args.recipe, *overrides])
+    recipe = recipe_from_argv([args.recipe, *overrides])
     layout = RunLayout.of(recipe)
     out = layout.bench
     out.mkdir(parents=True, exist_ok=True)
@@ -267,10 +267,10 @@ def main(argv: list[str]) -> int:
         gw_spec = replace(gateway_server(recipe, spec.models, server="bench-gw", name="RAG gateway (bench)"),
                           log=out / "gateway.log")
         gw_url = gw_spec.url
-        print(f"   vLLM ready after {rec.get('ready_after_s')} s; starting the gateway, log {out}/gateway.log")
+        print(f"   vLLM ready after {rec.ready_after_s} s; starting the gateway, log {out}/gateway.log")
         gw_rec = process.start(gw_spec)
-        pids = {"vllm_api": rec["pid"], "gateway": gw_rec["pid"]}  # vLLM's API server, not its engine
-        listed = process.models_answer(gw_url, key) or []
+        pids = {"vllm_api": rec.pid, "gateway": gw_rec.pid}  # vLLM's API server, not its engine
+        listed = models_answer(gw_url, key) or []
         wanted = rag_variant(model, recipe.rag.gateway.model_suffix)
         rag_model = wanted if wanted in listed else None
         result = asyncio.run(bench({"direct": spec.url, "gateway": gw_url}, key, model, rag_model, chats, args,
@@ -292,4 +292,4 @@ def main(argv: list[str]) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main(sys.argv[1:]))
+    sys.exit(command_status(main, sys.argv[1:]))

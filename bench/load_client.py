@@ -23,6 +23,7 @@ import time
 from pathlib import Path
 
 from openai import AsyncOpenAI
+from core.stage import command_status
 
 
 def percentile(values: list[float], p: float) -> float:
@@ -99,4 +100,4 @@ def main(argv: list[str]) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main(sys.argv[1:]))
+    sys.exit(command_status(main, sys.argv[1:]))

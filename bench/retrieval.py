@@ -38,7 +38,7 @@ from pathlib import Path
 
 import numpy as np
 
-from recipes.schema import RagSection, RetrievalSettings
+from core.recipe.schema import RagSection, RetrievalSettings
 from serve.rag.embedder import load_embedder
 from serve.rag.index import open_collection
 from serve.rag.retriever import collapse, depth_for, open_retriever

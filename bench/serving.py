@@ -55,16 +55,17 @@ import time
 from pathlib import Path
 
 from core import cpu
-from core.endpoints import api_key, base_url
+from core.errors import StageFailed
+from core.endpoints import api_key, base_url, models_answer
 from core.layout import RunLayout
 from envs import bin_of
 from envs.manage import has_nvidia_gpu
-from recipes.load import load_or_exit
-from recipes.render import base_model_path
-from recipes.schema import Recipe
+from core.stage import command_status, recipe_from_argv
+from core.layout import base_model_path
+from core.recipe.schema import Recipe
 from serve import process
 from serve.parity import load_chats
-from serve.process import ServerSpec
+from serve.process import LaunchPlan, ServerSpec
 from serve.servers import gateway_server
 from serve.vllm_cmd import plan
 
@@ -147,11 +148,11 @@ class HandLaunch:
                                          stdin=subprocess.DEVNULL, env={**os.environ, **spec["env"]},
                                          process_group=0)
         started = time.time()
-        while process.models_answer(spec["url"], None) is None:
+        while models_answer(spec["url"], None) is None:
             if self.proc.poll() is not None or time.time() - started > timeout_s:
                 self.stop()
-                raise SystemExit(f"error: vLLM by hand did not come up on :{port}. Last lines of {log}:\n"
-                                 f"{process.log_tail(log)}")
+                raise StageFailed(f"vLLM by hand did not come up on :{port}. Last lines of {log}:\n"
+                                  f"{process.log_tail(log)}")
             time.sleep(1.0)
         self.ready_after_s = round(time.time() - started, 1)
 
@@ -169,7 +170,7 @@ def load(spec: dict, url: str, model: str, chats: list, level: int, max_tokens: 
     done = subprocess.run(argv + (["--forced"] if spec["vllm"] else []), input=json.dumps(chats), text=True,
                           capture_output=True, env=env, start_new_session=placement == "own")
     if done.returncode != 0:
-        raise SystemExit(f"error: the load client failed against {url}:\n{done.stderr[-3000:]}")
+        raise StageFailed(f"the load client failed against {url}:\n{done.stderr[-3000:]}")
     return json.loads(done.stdout.strip().splitlines()[-1])
 
 
@@ -179,8 +180,8 @@ def one_round(engine: str, args: argparse.Namespace, chats: list, out: Path, rou
     port, gw_port = process.free_port(), process.free_port()
     while gw_port == port:  # two probes may hand back the same port
         gw_port = process.free_port()
-    recipe = load_or_exit([args.recipe, *args.overrides, f"serve.port={port}"]
-                          + ([f"rag.gateway.port={gw_port}"] if args.with_gateway else []))
+    recipe = recipe_from_argv([args.recipe, *args.overrides, f"serve.port={port}"]
+                              + ([f"rag.gateway.port={gw_port}"] if args.with_gateway else []))
     layout = RunLayout.of(recipe)
     spec = engine_launch(engine, recipe, port)
     paths = {engine: (spec["url"], spec["model"])}
@@ -192,11 +193,12 @@ def one_round(engine: str, args: argparse.Namespace, chats: list, out: Path, rou
             hand = HandLaunch(spec, port, out / f"{engine}.log", recipe.serve.startup_timeout_s)
             ready = hand.ready_after_s
         else:
-            record = process.start(ServerSpec(f"{engine} (bench)", spec["argv"], spec["env"], HOST, port, spec["url"],
-                                              [spec["model"]], pid_files[0], out / f"{engine}.log",
-                                              recipe.serve.startup_timeout_s, spec["key"],
-                                              autogroup_nice=spec.get("nice", 0)))
-            ready = record.get("ready_after_s")
+            plan = LaunchPlan(argv=spec["argv"], env=spec["env"], models=[spec["model"]], url=spec["url"], host=HOST,
+                              port=port, autogroup_nice=spec.get("nice", 0))
+            record = process.start(ServerSpec(name=f"{engine} (bench)", plan=plan, pid_file=pid_files[0],
+                                              log=out / f"{engine}.log", timeout_s=recipe.serve.startup_timeout_s,
+                                              api_key=spec["key"]))
+            ready = record.ready_after_s
         if engine == "make-serve" and args.with_gateway:
             gw = gateway_server(recipe, spec["models"], server="bench-gateway", name="RAG gateway (bench)")
             gw.log = out / "gateway.log"
@@ -285,7 +287,7 @@ def main(argv: list[str]) -> int:
     # a SIGTERM (kill, a CI timeout) unwinds like Ctrl-C: the finally blocks stop what this run started,
     # the hand-launched vLLM included, which has no pid file for `make stop` to find
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
-    recipe = load_or_exit([args.recipe, *args.overrides])
+    recipe = recipe_from_argv([args.recipe, *args.overrides])
     args.with_gateway = recipe.rag is not None and "make-serve" in args.engine_list and not args.no_gateway
     out = RunLayout.of(recipe).bench
     out.mkdir(parents=True, exist_ok=True)
@@ -313,4 +315,4 @@ def main(argv: list[str]) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main(sys.argv[1:]))
+    sys.exit(command_status(main, sys.argv[1:]))

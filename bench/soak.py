@@ -42,9 +42,10 @@ from dataclasses import replace
 import httpx
 
 from bench.load_client import percentile
-from core.endpoints import api_key, rag_model
+from core.endpoints import api_key, models_answer, rag_model
 from core.layout import RunLayout
-from recipes.load import load_or_exit
+from core.server_record import ServerRecord
+from core.stage import command_status, recipe_from_argv
 from serve import process
 from serve.parity import load_chats
 from serve.servers import gateway_server, vllm_server
@@ -189,7 +190,7 @@ def main(argv: list[str]) -> int:
         gw_port = process.free_port()
     overrides = [*args.overrides, "serve.host=127.0.0.1", "rag.gateway.host=127.0.0.1",
                  f"serve.port={vllm_port}", f"rag.gateway.port={gw_port}"]
-    recipe = load_or_exit([args.recipe, *overrides])
+    recipe = recipe_from_argv([args.recipe, *overrides])
     layout = RunLayout.of(recipe)
     out = layout.bench
     out.mkdir(parents=True, exist_ok=True)
@@ -200,15 +201,15 @@ def main(argv: list[str]) -> int:
     resolved = layout.resolved_recipe  # the gateway rewrites it with the soak ports
     saved = resolved.read_text(encoding="utf-8") if resolved.exists() else None
 
-    def start_vllm() -> dict:
+    def start_vllm() -> ServerRecord:
         return process.start(vllm_spec)
 
-    def kill_and_restart() -> tuple[float, dict]:
+    def kill_and_restart() -> tuple[float, ServerRecord]:
         record = process.read_record(pid_files["vllm"])
-        os.kill(record["pid"], signal.SIGKILL)  # the API server only, as an OOM kill or a crash would
+        os.kill(record.pid, signal.SIGKILL)  # the API server only, as an OOM kill or a crash would
         killed_at = time.time()
-        print(f"   t={killed_at - t_start:.1f} s: SIGKILL vLLM API server pid {record['pid']}", flush=True)
-        while record["pid"] in process.server_pids(record):
+        print(f"   t={killed_at - t_start:.1f} s: SIGKILL vLLM API server pid {record.pid}", flush=True)
+        while record.pid in process.server_pids(record):
             time.sleep(0.05)
         leftovers = process.server_pids(record)
         left_rss = process.rss_bytes(leftovers)
@@ -228,7 +229,7 @@ def main(argv: list[str]) -> int:
                           log=out / "soak-gateway.log")
         gw_url = gw_spec.url
         process.start(gw_spec)
-        listed = process.models_answer(gw_url, key) or []
+        listed = models_answer(gw_url, key) or []
         plain = vllm_spec.models[-1]
         rag = rag_model(plain, recipe.rag.gateway.model_suffix)
         models = [plain] + ([rag] if rag in listed else [])
@@ -259,4 +260,4 @@ def main(argv: list[str]) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main(sys.argv[1:]))
+    sys.exit(command_status(main, sys.argv[1:]))

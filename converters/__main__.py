@@ -18,7 +18,7 @@ from pathlib import Path
 
 from converters import FORMATS
 from converters.by_hand import convert
-from core.stage import exit_status
+from core.stage import command_status, exit_status
 
 
 def main(argv: list[str]) -> int:
@@ -32,4 +32,4 @@ def main(argv: list[str]) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main(sys.argv[1:]))
+    sys.exit(command_status(main, sys.argv[1:]))

@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:  # recipes imports nothing from here; the annotation only
-    from recipes.schema import DataSection
+    from core.recipe.schema import DataSection
 
 
 def accounting(counts: dict) -> str:

@@ -51,13 +51,13 @@ from converters import consistency, pairs
 from converters.accounting import accounting, problems
 from converters.common import Document, Example, Reject
 from converters.example_meta import is_open_answer, original_answer, question_of, subject_of  # noqa: F401
-from converters.sources import read_source
+from converters.sources import check_source, read_source
 from converters.prep import clean, dedupe, five_section, five_section_llm, noise, refusals
 from core.jsonl import write_jsonl
 from core.layout import RunLayout, dataset_info_in, eval_sets_in
 from core.rag_prompt import Passage
-from core.stage import StageFailed, begin, cli
-from recipes.schema import DataSection, Recipe
+from core.stage import StageFailed, begin, cli, command_status
+from core.recipe.schema import DataSection, Recipe
 
 SPLITS = ("train", "validation", "test")
 DATASET_PREFIX = "medkit"
@@ -487,7 +487,7 @@ def write_outputs(built: Built, data: DataSection, out: Path) -> dict:
     info = {f"{DATASET_PREFIX}_{split}": lf_entry(name, any("history" in r for r in rows[split]))
             for split, name in files.items()}
     pair_splits = {s: [e for e in built.splits[s] if pairs.is_pair(e)] + built.derived[s] for s in SPLITS}
-    for split, found in pair_splits.items():  # for the preference stage (recipes/render_preference.py)
+    for split, found in pair_splits.items():  # for the preference stage (train/render_preference.py)
         info.update(pairs.write(found, out, f"{DATASET_PREFIX}_pairs_{split}",
                                 f"{DATASET_PREFIX}_kto_{split}" if data.pairs.kto else None))
     dataset_info_in(out).write_text(json.dumps(info, indent=2), encoding="utf-8")
@@ -554,6 +554,10 @@ def run(recipe: Recipe) -> dict:
     (StageFailed; dataset_info.json is removed so that no training picks the data up). The summary."""
     layout = begin(recipe, "data")
     out = layout.data
+    unreadable = [f"data.sources.{i}.path = {s.path!r}: {p}" for i, s in enumerate(recipe.data.sources)
+                  for p in check_source(s.format, s.path)]
+    if unreadable:  # empty files and folders, zips that do not open, release folders without their files
+        raise StageFailed("\n".join(unreadable) + "\nfix the recipe's data sources and rerun `make data`", 2)
     for warning in consistency.warnings(recipe.data):
         print(f"warning: {warning}", file=sys.stderr)
     summary = build(recipe.data, recipe.finetune.seed, out, recipe.rag.prompt if recipe.rag else "zh")
@@ -603,4 +607,4 @@ def main(argv: list[str]) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main(sys.argv[1:]))
+    sys.exit(command_status(main, sys.argv[1:]))

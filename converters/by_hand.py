@@ -18,7 +18,7 @@ from core.jsonl import write_jsonl
 from converters.common import Document, Reject
 from converters.sources import read_source
 from core.layout import dataset_info_in
-from core.stage import StageFailed
+from core.errors import StageFailed
 
 
 def convert(fmt: str, sources: list[str], out: Path) -> dict[str, int]:

@@ -32,7 +32,7 @@ names_sections = asks_for_sections  # True when the prompt asks for the five-sec
 
 
 def warnings(data) -> list[str]:
-    """Problems of a recipes.schema.DataSection, as sentences."""
+    """Problems of a core.recipe.schema.DataSection, as sentences."""
     found = []
     prompts = {i: source.system_prompt if source.system_prompt is not None else data.system_prompt
                for i, source in enumerate(data.sources)}

@@ -12,7 +12,7 @@ import os
 import socket
 from typing import Optional
 
-from recipes.schema import GatewaySettings, Recipe
+from core.recipe.schema import GatewaySettings, Recipe
 
 ALL_INTERFACES = ("0.0.0.0", "::", "")
 
@@ -53,6 +53,11 @@ def unresolvable(address: str) -> Optional[str]:
     return None
 
 
+def preference_model(recipe: Recipe) -> str:
+    """The preference adapter's served model name (preference.serve_name, default e.g. med-lora-dpo)."""
+    return recipe.preference.served_name([a.name for a in recipe.serve.adapters])
+
+
 def gateway(recipe: Recipe) -> GatewaySettings:
     return recipe.rag.gateway if recipe.rag is not None else GatewaySettings()
 
@@ -91,3 +96,15 @@ def client_url(recipe: Recipe) -> str:
     if recipe.demo is not None and recipe.demo.base_url:
         return recipe.demo.base_url.rstrip("/")
     return gateway_url(recipe) if recipe.rag is not None else vllm_url(recipe)
+
+
+def models_answer(url: str, key: Optional[str], timeout: float = 2.0) -> Optional[list[str]]:
+    """The model names GET {url}/models lists, or None when it does not answer 200."""
+    import httpx  # the app environment's client; the other environments never call an endpoint
+    try:
+        reply = httpx.get(f"{url}/models", headers=bearer(key), timeout=timeout)
+    except httpx.HTTPError:
+        return None
+    if reply.status_code != 200:
+        return None
+    return [m["id"] for m in reply.json().get("data", [])]

@@ -18,12 +18,28 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-from recipes.schema import Recipe
+from core.recipe.packaged import PACKAGED, packaged_dir
+from core.recipe.schema import TINY, Recipe
 
 RUNS_ROOT = Path("runs")
 TRAIN_DONE = "medkit_train_done.json"  # written into the trained folder when training finished
 EXPORT_DONE = "medkit_export_done.json"  # written into the merged folder when `make export` finished
 ADAPTER_RECORD = "adapters.json"        # beside the pid files: what `make adapter` changed (not a server)
+
+
+def base_model_path(recipe: Recipe) -> str:
+    """What the base model is called on this machine: tiny dir, packaged dir, local dir, or hub id."""
+    if recipe.model.name_or_path == TINY:
+        return str(RunLayout.of(recipe).tiny_model.resolve())
+    if recipe.model.name_or_path in PACKAGED:
+        return str(packaged_dir(recipe.model.name_or_path).resolve())
+    local = Path(recipe.model.name_or_path).expanduser()
+    return str(local.resolve()) if local.exists() else recipe.model.name_or_path
+
+
+def preference_dir(recipe: Recipe) -> Path:
+    """Where the preference adapter lands: <run_dir>/adapter-dpo (or -orpo, -simpo, -kto)."""
+    return RunLayout.of(recipe).preference_adapter(recipe.preference.method)
 
 
 def dataset_info_in(data_dir: Path) -> Path:

@@ -1,29 +1,27 @@
-"""What every stage shares: starting in the run directory, failing with a message, the CLI wrapper.
+"""What every stage shares: starting in the run directory, the recipe from the command line, the
+one place where an error becomes an exit status.
 
 A stage is a function `run(recipe, ...) -> result` with all its checks inside; it raises
-StageFailed (message, exit status) instead of exiting. A `__main__` only parses arguments:
+StageFailed (core/errors.py: message, exit status) instead of exiting. A `__main__` only parses
+arguments:
 
     def main(argv):
         return cli(argv, run)        # load the recipe (exit 2 on errors), print it, run, exit status
+
+and every module run as a command ends with `sys.exit(command_status(main, sys.argv[1:]))`, as
+medkit/cli.py does for each of its commands.
 """
 from __future__ import annotations
 
 import os
 import sys
 import tempfile
-from typing import Any, Callable
+from typing import Any, Callable, Optional
 
+from core.errors import StageFailed
 from core.layout import RunLayout
-from recipes.load import load_or_exit, resolved_yaml
-from recipes.schema import Recipe
-
-
-class StageFailed(Exception):
-    """A stage refused or failed; the message says why and what to do. `code` is the exit status."""
-
-    def __init__(self, message: str, code: int = 1):
-        super().__init__(message)
-        self.code = code
+from core.recipe.load import RecipeError, load_recipe, resolved_yaml
+from core.recipe.schema import Recipe
 
 
 def begin(recipe: Recipe, stage: str) -> RunLayout:
@@ -47,7 +45,8 @@ def print_recipe(recipe: Recipe) -> None:
 
 
 def exit_status(call: Callable[[], Any]) -> int:
-    """0 when `call` returns, the StageFailed's code (message on stderr) when it fails."""
+    """0 when `call` returns, the StageFailed's code (message on stderr) when it fails: the one place
+    where an error becomes an exit status."""
     try:
         call()
     except StageFailed as exc:
@@ -56,10 +55,32 @@ def exit_status(call: Callable[[], Any]) -> int:
     return 0
 
 
+def recipe_from_argv(argv: list[str], check_files: bool = True) -> Recipe:
+    """argv = [recipe.yaml, key=value, ...] -> the recipe; StageFailed (exit status 2) with every error."""
+    if not argv or argv[0] in ("-h", "--help"):
+        raise StageFailed("usage: <stage> RECIPE.yaml [key.sub=value ...]", 2)
+    try:
+        return load_recipe(argv[0], argv[1:], check_files=check_files)
+    except RecipeError as exc:
+        raise StageFailed(exc.render(), 2) from None
+
+
+def command_status(main: Callable[[list[str]], Optional[int]], argv: list[str]) -> int:
+    """A command's exit status: what `main(argv)` returns (None: 0), or the StageFailed's code."""
+    status = [0]
+
+    def call() -> None:
+        status[0] = main(argv) or 0
+    failed = exit_status(call)
+    return failed or status[0]
+
+
 def cli(argv: list[str], run: Callable[..., Any], show_recipe: bool = True, check_files: bool = True,
         **options: Any) -> int:
     """argv = [recipe.yaml, key=value, ...]: load (exit 2 with every error), print the recipe, run."""
-    recipe = load_or_exit(argv, check_files)
-    if show_recipe:
-        print_recipe(recipe)
-    return exit_status(lambda: run(recipe, **options))
+    def load_and_run() -> Any:
+        recipe = recipe_from_argv(argv, check_files)
+        if show_recipe:
+            print_recipe(recipe)
+        return run(recipe, **options)
+    return exit_status(load_and_run)

@@ -7,8 +7,12 @@ import sys
 
 from core.stage import cli
 
-if __name__ == "__main__":
-    from demo.app import run  # imports Gradio: after the recipe's arguments are known to be there
 
+def main(argv: list[str]) -> int:
+    from demo.app import run  # imports Gradio: only when the demo starts
     # the demo needs no data files, so their paths are not checked
-    sys.exit(cli(sys.argv[1:], run, show_recipe=False, check_files=False))
+    return cli(argv, run, show_recipe=False, check_files=False)
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))

@@ -17,7 +17,7 @@ import openai
 
 from core.answer_format import asks_for_sections
 from core.endpoints import api_key, client_url, is_rag_model, rag_suffix
-from recipes.schema import DemoSection, EvalSection, Recipe
+from core.recipe.schema import DemoSection, EvalSection, Recipe
 
 FULL_LABEL = "五段式（完整指令）"     # the recipe's data.system_prompt when it asks for the five sections
 TRAINED_LABEL = "训练时的指令"          # the recipe's data.system_prompt otherwise

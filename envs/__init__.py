@@ -4,10 +4,11 @@ from __future__ import annotations
 from pathlib import Path
 
 from envs.manage import env_dir, is_ready
+from core.errors import StageFailed
 
 
 def bin_of(env: str, program: str = "python") -> str:
     """An executable inside environment `env`; a clear error when it is not built."""
     if not is_ready(env):
-        raise SystemExit(f"environment '{env}' is not built ({env_dir(env)}): run `make setup`")
+        raise StageFailed(f"environment '{env}' is not built ({env_dir(env)}): run `make setup`")
     return str(Path(env_dir(env)) / "bin" / program)

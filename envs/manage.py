@@ -205,6 +205,33 @@ def lock_all() -> None:
         print(f"[lock] envs/locks/{lock.name}: {resolved.stdout.count('==')} packages", flush=True)
 
 
+# The `medkit` command in the app environment: the console entry point pyproject.toml declares,
+# written here instead of installing the project, because an environment is shared by every clone
+# with the same lock. It runs the clone it is started in (the folder holding medkit/, or one above).
+LAUNCHER = """#!{python}
+import os
+import sys
+from pathlib import Path
+
+here = Path.cwd()
+root = next((d for d in (here, *here.parents) if (d / "medkit" / "cli.py").is_file()), None)
+if root is None:
+    sys.exit("medkit: run it inside a clone of the toolkit (no medkit/cli.py here or above)")
+os.chdir(root)
+sys.path.insert(0, str(root))
+from medkit.cli import main  # noqa: E402
+sys.exit(main())
+"""
+
+
+def write_launcher() -> Path:
+    """<app env>/bin/medkit, rewritten at every `make setup`."""
+    target = env_dir("app") / "bin" / "medkit"
+    target.write_text(LAUNCHER.format(python=python_of("app")))
+    target.chmod(0o755)
+    return target
+
+
 def main(argv: list[str]) -> int:
     if len(argv) >= 1 and argv[0] == "setup":
         names = argv[1:] or list(NAMES)
@@ -226,6 +253,8 @@ def main(argv: list[str]) -> int:
             uv_bin()  # once, before the side-by-side builds
         with ThreadPoolExecutor(max_workers=len(names)) as pool:
             list(pool.map(create, names))  # re-raises the first failure (its SystemExit names the log)
+        if "app" in names:
+            write_launcher()
         return 0
     if argv == ["lock"]:
         check_platform()

@@ -7,7 +7,7 @@ Run as:
 import argparse
 import sys
 
-from core.stage import cli
+from core.stage import cli, command_status
 from evaluation import evaluate, suites
 
 
@@ -32,4 +32,4 @@ def main(argv: list[str]) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main(sys.argv[1:]))
+    sys.exit(command_status(main, sys.argv[1:]))

@@ -23,6 +23,7 @@ import re
 import sys
 from pathlib import Path
 from typing import Any
+from core.stage import command_status
 
 
 def request_key(target: str, model: str, base_url: str, item_id: str, variant: str, params: dict) -> str:
@@ -106,4 +107,4 @@ def main(argv: list[str]) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main(sys.argv[1:]))
+    sys.exit(command_status(main, sys.argv[1:]))

@@ -44,6 +44,7 @@ import sys
 from typing import Iterable, Optional
 
 from evaluation.overlap import tokenizer
+from core.stage import command_status
 
 _CITE = re.compile(r"[\[［]\s*(\d+(?:\s*(?:[,，、]|-|–)\s*\d+)*)\s*[\]］]")
 _HEADER = re.compile(r"【[^】\n]{1,10}】")
@@ -171,4 +172,4 @@ def main(argv: list[str]) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main(sys.argv[1:]))
+    sys.exit(command_status(main, sys.argv[1:]))

@@ -43,12 +43,13 @@ from typing import Optional
 from evaluation import multiturn, reading, report, suites
 from evaluation.cache import Cache, file_name
 from evaluation.items import load
-from core.endpoints import api_key, is_rag_model, rag_suffix, url_for_model, vllm_url
+from core.endpoints import api_key, is_rag_model, models_answer, rag_suffix, url_for_model, vllm_url
 from core.layout import RunLayout
 from core.stage import StageFailed, begin
 from evaluation.runner import Outcome, Runner, Target
-from serve import process
-from recipes.schema import EvalSection, Recipe
+from core.recipe.schema import EvalSection, Recipe
+from core.server_record import ServerRecord
+from evaluation.results import EvalResults
 
 
 def resolve_targets(recipe: Recipe, section: EvalSection) -> tuple[list[Target], list[tuple[str, str, str]]]:
@@ -78,12 +79,13 @@ def merged_stand_in(recipe: Recipe, model: str) -> tuple[str, str] | None:
     adapters = recipe.serve.adapters
     if len(adapters) != 1 or model != adapters[0].name or not RunLayout.of(recipe).merged.exists():
         return None
-    record = process.read_record(RunLayout.of(recipe).pid_file("vllm-merged"))
-    if not record or not record.get("leader_alive") or not record.get("models"):
+    record = ServerRecord.read(RunLayout.of(recipe).pid_file("vllm-merged"))
+    key = api_key(recipe)
+    if not record or not record.models or record.models[0] not in (models_answer(record.url, key) or []):
         print(f"   note: eval.prefer_merged, but no merged server runs for this run directory; '{model}' is "
               f"evaluated as mounted (start one: make serve ARGS=\"serve.mode=merged serve.port=...\")")
         return None
-    return record["models"][0], record["url"].rstrip("/")
+    return record.models[0], record.url.rstrip("/")
 
 
 def eval_paths(recipe: Recipe, section: EvalSection) -> list[Path]:
@@ -209,7 +211,7 @@ def choice_loglikelihood(targets: list[Target], info: list[dict], suite_results:
 
 def judge_answers(recipe: Recipe, section: EvalSection, out: Path, rows: dict[str, list[dict]], items: list[dict],
                   quiet: bool) -> Optional[dict]:
-    """results["judge"] (evaluation/judge.py), or None when eval.judge is not set. Never raises:
+    """EvalResults.judge (evaluation/judge.py), or None when eval.judge is not set. Never raises:
     a judge that fails leaves the rest of the evaluation standing."""
     if section.judge is None:
         return None
@@ -229,7 +231,7 @@ def judge_answers(recipe: Recipe, section: EvalSection, out: Path, rows: dict[st
 
 def multiturn_suite(recipe: Recipe, section: EvalSection, out: Path, runner: Runner, targets: list[Target],
                     target_info: list[dict], notes: list[str]) -> Optional[dict]:
-    """results["multiturn"], or None (with a note) when the suite is off or has no items file."""
+    """EvalResults.multiturn, or None (with a note) when the suite is off or has no items file."""
     if "multiturn" not in section.suites:
         return None
     if not section.multiturn:
@@ -237,10 +239,7 @@ def multiturn_suite(recipe: Recipe, section: EvalSection, out: Path, runner: Run
                      "data/samples/multiturn/consultations_zh.jsonl)")
         return None
     up = [t for t, info in zip(targets, target_info) if info["status"] != "failed"]
-    try:
-        found = multiturn.suite(Path(section.multiturn), section, up, runner, out / "judge_cache", vllm_url(recipe))
-    except SystemExit as exc:  # a malformed items file: configuration, like a bad recipe
-        raise StageFailed(f"eval.multiturn: {str(exc.code).removeprefix('error: ')}", 2) from None
+    found = multiturn.suite(Path(section.multiturn), section, up, runner, out / "judge_cache", vllm_url(recipe))
     for name, figures in found["targets"].items():
         if figures["error"]:
             notes.append(f"multiturn: target '{name}' went down after {figures['complete']} complete "
@@ -266,22 +265,22 @@ def check_grounded_passages(recipe: Recipe, section: EvalSection, items: list[di
                           "drop 'grounded' from eval.suites", 2)
 
 
-def print_summary(results: dict) -> None:
+def print_summary(results: EvalResults) -> None:
     """The headline figures (%), one line per target."""
     labels: list[str] = []
-    for per in results["headline"].values():
+    for per in results.headline.values():
         labels += [k for k in per if k not in labels]
     if not labels:
         return
-    width = max(len(t) for t in results["headline"]) + 2
+    width = max(len(t) for t in results.headline) + 2
     print("\n   " + "target".ljust(width) + " | ".join(labels))
-    for target, per in results["headline"].items():
+    for target, per in results.headline.items():
         cells = [f"{per[label] * 100:{len(label)}.1f}" if per.get(label) is not None else "—".rjust(len(label))
                  for label in labels]
         print("   " + target.ljust(width) + " | ".join(cells))
 
 
-def run(recipe: Recipe, serving_items: int = suites.SERVING_ITEMS, progress: bool = True) -> dict:
+def run(recipe: Recipe, serving_items: int = suites.SERVING_ITEMS, progress: bool = True) -> EvalResults:
     """Evaluate every target; the results (also in <run_dir>/eval/results.json). StageFailed (exit 1)
     when there is nothing to evaluate or a target stayed down (the report is written first)."""
     section = recipe.eval or EvalSection()
@@ -370,31 +369,28 @@ def run(recipe: Recipe, serving_items: int = suites.SERVING_ITEMS, progress: boo
     for name, model, why in skipped:
         target_info.append({"name": name, "model": model, "base_url": None, "rag": True, "status": "skipped",
                             "error": why})
-    results = {
-        "recipe": recipe.name, "run_dir": str(layout.root),
-        "created": dt.datetime.now().astimezone().isoformat(timespec="seconds"),
-        "scale": "fractions in [0, 1] unless the key ends in _ms, _chars, _mean (counts) or is tokens_per_s, "
-                 "tokens, n, seconds, items_per_s or (median_item_)perplexity",
-        "params": {"temperature": section.temperature, "seed": section.seed, "max_tokens": section.max_tokens,
-                   "choice_scoring": section.choice_scoring, "prompt_preset": section.prompt_preset,
-                   "concurrency": section.concurrency, "timeout_s": section.timeout_s, "retries": section.retries,
-                   "limit": section.limit, "minimal_prompt": section.minimal_prompt,
-                   "support_threshold": section.support_threshold, "suites": list(section.suites),
-                   "serving_items": len(serving_ids)},
-        "rouge_tokenizer": section.rouge_tokenizer,
-        "items": {"total": len(items), "sets": [str(p) for p in paths], "rejected": len(rejects),
-                  "by_dataset": dict(Counter(i.get("dataset") for i in items)),
-                  "by_kind": dict(Counter(i["kind"] for i in items))},
-        "targets": target_info, "suites": suite_results, "headline": headline,
-        "paired": {"against": first, "resamples": suites.P.RESAMPLES, "seed": section.seed, "targets": paired,
-                   "compare": compared},
-        "judge": judged, "multiturn": consultations, "anchors": report.ANCHORS, "notes": notes,
-        "reading": {t: reading.summary(rs, section.seed) for t, rs in rows.items()},
-        "runner": {k: round(v, 3) if isinstance(v, float) else v for k, v in runner.stats.items()},
-    }
+    results = EvalResults(
+        recipe=recipe.name, run_dir=str(layout.root),
+        created=dt.datetime.now().astimezone().isoformat(timespec="seconds"),
+        params={"temperature": section.temperature, "seed": section.seed, "max_tokens": section.max_tokens,
+                "choice_scoring": section.choice_scoring, "prompt_preset": section.prompt_preset,
+                "concurrency": section.concurrency, "timeout_s": section.timeout_s, "retries": section.retries,
+                "limit": section.limit, "minimal_prompt": section.minimal_prompt,
+                "support_threshold": section.support_threshold, "suites": list(section.suites),
+                "serving_items": len(serving_ids)},
+        rouge_tokenizer=section.rouge_tokenizer,
+        items={"total": len(items), "sets": [str(p) for p in paths], "rejected": len(rejects),
+               "by_dataset": dict(Counter(i.get("dataset") for i in items)),
+               "by_kind": dict(Counter(i["kind"] for i in items))},
+        targets=target_info, suites=suite_results, headline=headline,
+        paired={"against": first, "resamples": suites.P.RESAMPLES, "seed": section.seed, "targets": paired,
+                "compare": compared},
+        judge=judged, multiturn=consultations, anchors=report.ANCHORS, notes=notes,
+        reading={t: reading.summary(rs, section.seed) for t, rs in rows.items()},
+        runner={k: round(v, 3) if isinstance(v, float) else v for k, v in runner.stats.items()})
     report.write(out, results, rows, trainer_log=layout.trainer_log)
     print_summary(results)
-    print(f"\n   wrote {out}/report.md, results.json, predictions/, {', '.join(results['plots']) or 'no plots'}")
+    print(f"\n   wrote {out}/report.md, results.json, predictions/, {', '.join(results.plots) or 'no plots'}")
     if failed:
         raise StageFailed(f"{len(failed)} target(s) failed; partial results kept in {out}/:\n"
                           + "\n".join(f"  - {message}" for message in failed))

@@ -95,6 +95,7 @@ from typing import Mapping, NamedTuple, Optional
 
 from evaluation.refusal import is_refusal  # noqa: F401  (re-exported: older imports)
 from evaluation.textnorm import normalise
+from core.stage import command_status
 
 
 def _letters(found: str, options: Mapping[str, str]) -> Optional[str]:
@@ -616,4 +617,4 @@ def main(argv: list[str]) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main(sys.argv[1:]))
+    sys.exit(command_status(main, sys.argv[1:]))

@@ -30,6 +30,7 @@ from typing import Optional
 
 from evaluation import metrics as M
 from evaluation.citations import cited, strip_citations
+from core.stage import command_status
 
 
 def _norm(text: str) -> str:
@@ -96,4 +97,4 @@ def main(argv: list[str]) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main(sys.argv[1:]))
+    sys.exit(command_status(main, sys.argv[1:]))

@@ -31,6 +31,7 @@ import sys
 from pathlib import Path
 from typing import Iterable, Optional
 
+from core.stage import command_status
 from core.jsonl import Reject, read_jsonl
 
 KINDS = ("choice", "label", "open", "refusal", "noisy-context")
@@ -121,4 +122,4 @@ def main(argv: list[str]) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main(sys.argv[1:]))
+    sys.exit(command_status(main, sys.argv[1:]))

@@ -42,6 +42,7 @@ from pathlib import Path
 from typing import Optional
 
 from evaluation.runner import Request, Runner, Target
+from core.stage import command_status
 
 SYSTEM = "You are a strict grader of a medical assistant's replies. Follow the instruction exactly."
 RUBRICS = {
@@ -177,7 +178,7 @@ def summarise(rows: list[dict], verdicts: dict[tuple[str, str], str], by_id: dic
 
 def run(settings, seed: int, timeout_s: float, retries: int, concurrency: int, cache_dir: Path,
         rows: dict[str, list[dict]], items: list[dict], default_url: str, progress: bool = False) -> dict:
-    """results["judge"]: {"model", "base_url", "status", "error", "targets": {target: summarise(...)}}."""
+    """EvalResults.judge: {"model", "base_url", "status", "error", "targets": {target: summarise(...)}}."""
     url = (settings.base_url or default_url).rstrip("/")
     key = os.environ.get(settings.api_key_env) if settings.api_key_env else None
     info = {"model": settings.model, "base_url": url, "status": "ok", "error": None, "targets": {}}
@@ -226,4 +227,4 @@ def main(argv: list[str]) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main(sys.argv[1:]))
+    sys.exit(command_status(main, sys.argv[1:]))

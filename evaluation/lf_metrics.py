@@ -37,6 +37,7 @@ import re
 import sys
 from collections import Counter
 from functools import lru_cache
+from core.stage import command_status
 
 
 @lru_cache(maxsize=1)
@@ -139,4 +140,4 @@ def main(argv: list[str]) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main(sys.argv[1:]))
+    sys.exit(command_status(main, sys.argv[1:]))

@@ -43,6 +43,7 @@ from evaluation.cache import Cache, file_name, request_key
 from evaluation.items import LABELS
 from evaluation.prompt_logprobs import next_token_logprobs, token_logprobs, tokenize
 from evaluation.suites import CHOICE_KINDS
+from core.stage import command_status
 
 _CJK = re.compile(r"[\u4e00-\u9fff]")
 DELIMITER = " "  # lm-evaluation-harness's target_delimiter
@@ -175,4 +176,4 @@ def main(argv: list[str]) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main(sys.argv[1:]))
+    sys.exit(command_status(main, sys.argv[1:]))

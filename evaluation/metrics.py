@@ -31,6 +31,7 @@ import statistics
 import sys
 from typing import Iterable, Optional, Sequence
 
+from core.stage import command_status
 from core.answer_format import HEADERS, SECTIONS  # noqa: F401
 from evaluation.citations import answer_scores, hit, sentences, support  # noqa: F401  (re-exported)
 from evaluation.extract import conflicting_choice, conflicting_label, extract_choice, extract_label  # noqa: F401
@@ -115,4 +116,4 @@ def main(argv: list[str]) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main(sys.argv[1:]))
+    sys.exit(command_status(main, sys.argv[1:]))

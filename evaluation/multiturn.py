@@ -20,7 +20,7 @@ Scores, per target:
                consistent with the earlier turns (YES/NO); None without a judge
 In `make eval` (evaluation/evaluate.py calls suite()): the items of eval.multiturn, every target
 that answered the other suites (gateway -rag targets included: the gateway retrieves for a follow-up
-with the conversation), answers cached with the others; results["multiturn"] and a report section
+with the conversation), answers cached with the others; EvalResults.multiturn and a report section
 (evaluation/report_multiturn.py). Without eval.multiturn the suite is skipped with a note.
 Bad input: a line that is not an object with an `id` and a non-empty list of turns, each
 with a non-empty `user` string, is an error naming the file and line.
@@ -37,6 +37,7 @@ from evaluation.judge import SYSTEM as JUDGE_SYSTEM, read_verdict
 from evaluation.metrics import five_sections, mean
 from evaluation.overlap import rouge
 from evaluation.runner import Request, Runner, Target
+from core.errors import StageFailed
 
 FACT_WORDS = {  # a question about one missing fact names one of these
     "age": ("多大", "几岁", "年龄", "岁数", "how old", "age"),
@@ -58,17 +59,19 @@ def load(path: Path) -> list[dict]:
         try:
             item = json.loads(line)
         except ValueError as exc:
-            raise SystemExit(f"error: {where}: not JSON ({exc})") from None
+            raise StageFailed(f"eval.multiturn: {where}: not JSON ({exc})", 2) from None
         turns = item.get("turns") if isinstance(item, dict) else None
         if not isinstance(item, dict) or not str(item.get("id") or "").strip() or not isinstance(turns, list) \
                 or not turns:
-            raise SystemExit(f"error: {where}: a multi-turn item needs an 'id' and a non-empty list 'turns'")
+            raise StageFailed(f"eval.multiturn: {where}: a multi-turn item needs an 'id' and a non-empty list "
+                              f"'turns'", 2)
         for k, turn in enumerate(turns, start=1):
             if not isinstance(turn, dict) or not isinstance(turn.get("user"), str) or not turn["user"].strip():
-                raise SystemExit(f"error: {where}: turn {k} needs a non-empty 'user' string")
+                raise StageFailed(f"eval.multiturn: {where}: turn {k} needs a non-empty 'user' string", 2)
         unknown = set(item.get("missing") or []) - set(FACT_WORDS)
         if unknown:
-            raise SystemExit(f"error: {where}: 'missing' may list {', '.join(FACT_WORDS)}; not {sorted(unknown)}")
+            raise StageFailed(f"eval.multiturn: {where}: 'missing' may list {', '.join(FACT_WORDS)}; "
+                              f"not {sorted(unknown)}", 2)
         items.append(item)
     return items
 
@@ -180,7 +183,7 @@ def judge_consistency(section, cache_dir: Path, default_url: str, items: list[di
 
 
 def suite(path: Path, section, targets: list[Target], runner: Runner, cache_dir: Path, default_url: str) -> dict:
-    """results["multiturn"]: {"file", "items", "targets": {name: score() + model, status}, "judge"}.
+    """EvalResults.multiturn: {"file", "items", "targets": {name: score() + model, status}, "judge"}.
     A target that goes down keeps what it answered (status says why); a judge that fails leaves a status."""
     items = load(path)
     out = {"file": str(path), "items": len(items), "targets": {}, "judge": None}

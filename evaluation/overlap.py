@@ -46,6 +46,7 @@ import unicodedata
 from collections import Counter
 from functools import lru_cache
 from typing import Sequence
+from core.stage import command_status
 
 _CJK = "\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff\u3040-\u30ff"
 # a CJK character | a run of letters/digits of any other script | one math symbol or % ‰ °
@@ -153,4 +154,4 @@ def main(argv: list[str]) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main(sys.argv[1:]))
+    sys.exit(command_status(main, sys.argv[1:]))

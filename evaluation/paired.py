@@ -34,6 +34,7 @@ from __future__ import annotations
 import math
 import sys
 from typing import Mapping, Optional
+from core.stage import command_status
 
 RESAMPLES = 2000
 Z_POWER = 2.8016  # z_0.975 + z_0.80 = 1.95996 + 0.84162 (scipy.stats.norm.ppf; checked in the tests)
@@ -102,4 +103,4 @@ def main(argv: list[str]) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main(sys.argv[1:]))
+    sys.exit(command_status(main, sys.argv[1:]))

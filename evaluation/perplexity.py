@@ -32,6 +32,7 @@ import httpx
 
 from evaluation.prompt_logprobs import token_logprobs, tokenize
 from evaluation.suites import OPEN_KINDS, messages
+from core.stage import command_status
 
 
 def reference_nll(client: httpx.Client, base_url: str, model: str, item: dict) -> tuple[float, int]:
@@ -84,4 +85,4 @@ def main(argv: list[str]) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main(sys.argv[1:]))
+    sys.exit(command_status(main, sys.argv[1:]))

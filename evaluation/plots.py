@@ -24,6 +24,7 @@ import matplotlib
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 
+from core.stage import command_status
 from core.plot_fonts import cjk_font  # noqa: E402
 
 COLOURS = ("#4C72B0", "#DD8452", "#55A868", "#C44E52", "#8172B3", "#937860", "#DA8BC3", "#8C8C8C")
@@ -123,12 +124,12 @@ def loss(trainer_log: Path, path: Path) -> bool:
 
 
 def main(argv: list[str]) -> int:
-    results = json.loads(Path(argv[0]).read_text(encoding="utf-8"))
+    results = EvalResults.load(Path(argv[0]))
     out = Path(argv[0]).parent
-    values = {t: v for t, v in results["headline"].items()}
+    values = {t: v for t, v in results.headline.items()}
     print("bars", bars(values, out / "metrics_bars.png"), "radar", radar(values, out / "radar.png"))
     return 0
 
 
 if __name__ == "__main__":
-    sys.exit(main(sys.argv[1:]))
+    sys.exit(command_status(main, sys.argv[1:]))

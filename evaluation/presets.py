@@ -56,8 +56,9 @@ from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable, Optional
+from core.stage import command_status
 
-PRESETS = ("opencompass",)  # recipes/schema.py EvalSection.prompt_preset lists the same names
+PRESETS = ("opencompass",)  # core/recipe/schema.py EvalSection.prompt_preset lists the same names
 OPENCOMPASS_COMMIT = "a5acc4bba3b658f151617a3b393602110fb7a740"
 
 CMB_TEMPLATE = ("以下是中国{exam_type}中{exam_class}考试的一道{question_type}，不需要做任何分析和解释，"
@@ -218,4 +219,4 @@ def main(argv: list[str]) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main(sys.argv[1:]))
+    sys.exit(command_status(main, sys.argv[1:]))

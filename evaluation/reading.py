@@ -16,6 +16,7 @@ from __future__ import annotations
 import random
 from typing import Optional
 
+from evaluation.results import EvalResults
 from evaluation.suites import CHOICE_KINDS, OPEN_KINDS
 
 SAMPLES = 3       # replies shown per kind and target
@@ -59,9 +60,9 @@ def summary(rows: list[dict], seed: int) -> dict:
     return out
 
 
-def section(results: dict) -> list[str]:
-    """report.md's 'How the replies were read' from results["reading"]."""
-    reading: Optional[dict] = results.get("reading")
+def section(results: EvalResults) -> list[str]:
+    """report.md's 'How the replies were read' from results.reading."""
+    reading: Optional[dict] = results.reading
     if not reading:
         return []
     out = ["## How the replies were read", "",

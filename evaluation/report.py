@@ -24,12 +24,14 @@ import sys
 from pathlib import Path
 from typing import Callable, Optional
 
+from evaluation.results import EvalResults
 from evaluation import plots, reading
 from evaluation.cache import file_name
 from evaluation.report_grounded import section_grounded, section_nosystem
 from evaluation.report_judge import section_judge
 from evaluation.report_multiturn import section_multiturn
 from evaluation.report_paired import bracket, section_ablation, section_paired
+from core.stage import command_status
 
 # DESIGN.md §6, "Published anchors for the report"
 ANCHORS = {
@@ -67,8 +69,8 @@ def num(value: Optional[float], digits: int = 1) -> str:
 class Table:
     """A markdown table whose numeric cells carry the paired difference to the first target."""
 
-    def __init__(self, results: dict, targets: list[str], suite: str):
-        self.results, self.suites, self.suite = results, results["suites"], suite
+    def __init__(self, results: EvalResults, targets: list[str], suite: str):
+        self.results, self.suites, self.suite = results, results.suites, suite
         self.targets = [t for t in targets if suite in self.suites.get(t, {})]
         self.first = self.targets[0] if self.targets else None
 
@@ -88,8 +90,8 @@ class Table:
         return lines
 
 
-def section_choice(results: dict, targets: list[str]) -> list[str]:
-    suites = results["suites"]
+def section_choice(results: EvalResults, targets: list[str]) -> list[str]:
+    suites = results.suites
     t = Table(results, targets, "choice")
     if not t.targets:
         return []
@@ -115,8 +117,8 @@ def section_choice(results: dict, targets: list[str]) -> list[str]:
     return out
 
 
-def section_loglikelihood(results: dict, targets: list[str]) -> list[str]:
-    suites = results["suites"]
+def section_loglikelihood(results: EvalResults, targets: list[str]) -> list[str]:
+    suites = results.suites
     t = Table(results, targets, "loglikelihood")
     if not t.targets:
         return []
@@ -138,8 +140,8 @@ def section_loglikelihood(results: dict, targets: list[str]) -> list[str]:
         num(suites[x]["loglikelihood"]["items_per_s"])]) + [""]
 
 
-def section_open(results: dict, targets: list[str], tokenizer: str) -> list[str]:
-    suites = results["suites"]
+def section_open(results: EvalResults, targets: list[str], tokenizer: str) -> list[str]:
+    suites = results.suites
     t = Table(results, targets, "open")
     if not t.targets:
         return []
@@ -161,8 +163,8 @@ def section_open(results: dict, targets: list[str], tokenizer: str) -> list[str]
     return out
 
 
-def section_format(results: dict, targets: list[str]) -> list[str]:
-    suites = results["suites"]
+def section_format(results: EvalResults, targets: list[str]) -> list[str]:
+    suites = results.suites
     t = Table(results, targets, "format")
     if not t.targets:
         return []
@@ -173,8 +175,8 @@ def section_format(results: dict, targets: list[str]) -> list[str]:
     return out + [""]
 
 
-def section_safety(results: dict, targets: list[str]) -> list[str]:
-    suites = results["suites"]
+def section_safety(results: EvalResults, targets: list[str]) -> list[str]:
+    suites = results.suites
     t = Table(results, targets, "safety")
     if not t.targets:
         return []
@@ -189,8 +191,8 @@ def section_safety(results: dict, targets: list[str]) -> list[str]:
     return out + [""]
 
 
-def section_rag(results: dict, targets: list[str], threshold: float) -> list[str]:
-    suites = results["suites"]
+def section_rag(results: EvalResults, targets: list[str], threshold: float) -> list[str]:
+    suites = results.suites
     t = Table(results, targets, "rag")
     if not t.targets:
         return []
@@ -209,8 +211,8 @@ def section_rag(results: dict, targets: list[str], threshold: float) -> list[str
     return out + [""]
 
 
-def section_serving(results: dict, targets: list[str]) -> list[str]:
-    suites = results["suites"]
+def section_serving(results: EvalResults, targets: list[str]) -> list[str]:
+    suites = results.suites
     t = Table(results, targets, "serving")
     if not t.targets:
         return []
@@ -227,8 +229,8 @@ def section_serving(results: dict, targets: list[str]) -> list[str]:
     return out + [""]
 
 
-def section_perplexity(results: dict, targets: list[str]) -> list[str]:
-    suites = results["suites"]
+def section_perplexity(results: EvalResults, targets: list[str]) -> list[str]:
+    suites = results.suites
     t = Table(results, targets, "perplexity")
     if not t.targets:
         return []
@@ -241,24 +243,24 @@ def section_perplexity(results: dict, targets: list[str]) -> list[str]:
         num(suites[x]["perplexity"]["perplexity"], 2), num(suites[x]["perplexity"]["median_item_perplexity"], 2)]) + [""]
 
 
-def section_targets(results: dict) -> list[str]:
+def section_targets(results: EvalResults) -> list[str]:
     out = ["| target | model | base URL | status | answers (cached + new) | failed requests |",
            "|---|---|---|---|---|---|"]
-    for t in results["targets"]:
+    for t in results.targets:
         status = t["status"] + (f": {t['error']}" if t.get("error") else "")
-        missing = (results["suites"].get(t["name"], {}).get("coverage") or {}).get("missing")
+        missing = (results.suites.get(t["name"], {}).get("coverage") or {}).get("missing")
         failed = missing if missing is not None else t.get("failures", 0)
         out.append(f"| {t['name']} | {t['model']} | {t['base_url']} | {status} | "
                    f"{t.get('cached', 0)} + {t.get('fresh', 0)} | {failed} |")
     return out + [""]
 
 
-def render(results: dict) -> str:
-    suites, params = results["suites"], results["params"]
-    targets = [t["name"] for t in results["targets"] if t["name"] in suites]
-    items = results["items"]
-    lines = [f"# Evaluation: recipe '{results['recipe']}'", "",
-             f"{results['created']} · run directory `{results['run_dir']}` · {items['total']} items "
+def render(results: EvalResults) -> str:
+    suites, params = results.suites, results.params
+    targets = [t["name"] for t in results.targets if t["name"] in suites]
+    items = results.items
+    lines = [f"# Evaluation: recipe '{results.recipe}'", "",
+             f"{results.created} · run directory `{results.run_dir}` · {items['total']} items "
              f"({', '.join(f'{k} {v}' for k, v in items['by_kind'].items())}) from "
              f"{len(items['by_dataset'])} sets, {items['rejected']} rejected lines · temperature "
              f"{params['temperature']}, seed {params['seed']}, max_tokens {params['max_tokens']}, "
@@ -270,7 +272,7 @@ def render(results: dict) -> str:
              *section_targets(results)]
     lines += section_choice(results, targets)
     lines += section_loglikelihood(results, targets)
-    lines += section_open(results, targets, results["rouge_tokenizer"])
+    lines += section_open(results, targets, results.rouge_tokenizer)
     lines += section_format(results, targets)
     lines += section_safety(results, targets)
     lines += section_rag(results, targets, params["support_threshold"])
@@ -285,17 +287,17 @@ def render(results: dict) -> str:
     lines += reading.section(results)
     pngs = [(name, title) for name, title in (("metrics_bars.png", "Metrics by target"),
                                               ("radar.png", "Profile"), ("training_loss.png", "Training loss"))
-            if name in results.get("plots", [])]
+            if name in results.plots]
     if pngs:
         lines += ["## Plots", ""] + [f"![{title}]({name})" for name, title in pngs] + [""]
-    if results.get("notes"):
-        lines += ["## Notes", ""] + [f"- {n}" for n in results["notes"]] + [""]
+    if results.notes:
+        lines += ["## Notes", ""] + [f"- {n}" for n in results.notes] + [""]
     lines += ["Per-item answers: `predictions/<target>.jsonl`; all figures: `results.json`."
               + (" Rejected item lines: `rejects.jsonl`." if items["rejected"] else ""), ""]
     return "\n".join(lines)
 
 
-def write(out: Path, results: dict, rows: dict[str, list[dict]], trainer_log: Optional[Path] = None) -> None:
+def write(out: Path, results: EvalResults, rows: dict[str, list[dict]], trainer_log: Optional[Path] = None) -> None:
     out.mkdir(parents=True, exist_ok=True)
     (out / "predictions").mkdir(exist_ok=True)
     for target, target_rows in rows.items():
@@ -305,23 +307,23 @@ def write(out: Path, results: dict, rows: dict[str, list[dict]], trainer_log: Op
     made = []
     for stale in ("metrics_bars.png", "radar.png", "training_loss.png"):
         (out / stale).unlink(missing_ok=True)
-    if plots.bars(results["headline"], out / "metrics_bars.png"):
+    if plots.bars(results.headline, out / "metrics_bars.png"):
         made.append("metrics_bars.png")
-    if plots.radar(results["headline"], out / "radar.png"):
+    if plots.radar(results.headline, out / "radar.png"):
         made.append("radar.png")
     if trainer_log is not None and plots.loss(trainer_log, out / "training_loss.png"):
         made.append("training_loss.png")
-    results["plots"] = made
-    (out / "results.json").write_text(json.dumps(results, indent=2, ensure_ascii=False), encoding="utf-8")
+    results.plots = made
+    results.write(out / "results.json")
     (out / "report.md").write_text(render(results), encoding="utf-8")
 
 
 def main(argv: list[str]) -> int:
     path = Path(argv[0])
-    (path.parent / "report.md").write_text(render(json.loads(path.read_text(encoding="utf-8"))), encoding="utf-8")
+    (path.parent / "report.md").write_text(render(EvalResults.load(path)), encoding="utf-8")
     print(f"wrote {path.parent / 'report.md'}")
     return 0
 
 
 if __name__ == "__main__":
-    sys.exit(main(sys.argv[1:]))
+    sys.exit(command_status(main, sys.argv[1:]))

@@ -2,12 +2,13 @@
 suite nosystem of evaluation/suites.py compute them)."""
 from __future__ import annotations
 
+from evaluation.results import EvalResults
 from evaluation.report_paired import LEGEND, NS, interval, pct, points
 
 
-def section_grounded(results: dict, targets: list[str], bracket) -> list[str]:
+def section_grounded(results: EvalResults, targets: list[str], bracket) -> list[str]:
     """`bracket(target, key)`: the paired difference to the first target for a cell, or ''."""
-    suites = results["suites"]
+    suites = results.suites
     shown = [t for t in targets if "grounded" in suites.get(t, {})]
     if not shown:
         return []
@@ -33,8 +34,8 @@ def section_grounded(results: dict, targets: list[str], bracket) -> list[str]:
 NOSYSTEM_LABELS = ("five-section format", "answered (medical)", "refusal (out of scope)")
 
 
-def section_nosystem(results: dict, targets: list[str]) -> list[str]:
-    suites = results["suites"]
+def section_nosystem(results: EvalResults, targets: list[str]) -> list[str]:
+    suites = results.suites
     shown = [t for t in targets if "nosystem" in suites.get(t, {})]
     if not shown:
         return []

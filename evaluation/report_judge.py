@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 from typing import Optional
+from evaluation.results import EvalResults
 
 
 def _pct(value: Optional[float]) -> str:
@@ -19,8 +20,8 @@ RULE_TEXT = {"correct": "extracted answer right (choice items)", "safe": "advise
              "refusal": "evaluation/refusal.py", "faithful": "no hallucinated sentence"}
 
 
-def section_judge(results: dict) -> list[str]:
-    info = results.get("judge")
+def section_judge(results: EvalResults) -> list[str]:
+    info = results.judge
     if not info:
         return []
     out = ["## LLM judge", "", f"Judge: model `{info['model']}` at {info['base_url']} (temperature 0, one-word "

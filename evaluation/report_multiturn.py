@@ -2,14 +2,15 @@
 from __future__ import annotations
 
 from typing import Optional
+from evaluation.results import EvalResults
 
 
 def _pct(value: Optional[float]) -> str:
     return "—" if value is None else f"{value * 100:.1f}"
 
 
-def section_multiturn(results: dict) -> list[str]:
-    found = results.get("multiturn")
+def section_multiturn(results: EvalResults) -> list[str]:
+    found = results.multiturn
     if not found:
         return []
     out = ["## Multi-turn consultations", "",

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from typing import Optional
 
+from evaluation.results import EvalResults
 from evaluation.suites import HEADLINE, RAG_HEADLINE
 
 # (suite, key in the suite table) -> (headline label, sign): the per-item metric behind the cell
@@ -33,10 +34,10 @@ def pct(value: Optional[float]) -> str:
     return "—" if value is None else f"{value * 100:.1f}"
 
 
-def bracket(results: dict, target: str, suite: str, key: str) -> str:
+def bracket(results: EvalResults, target: str, suite: str, key: str) -> str:
     """' (+12.5)' / ' (+12.5 NS)' for a suite-table cell, '' when no paired difference applies."""
     label, sign = CELL_LABELS.get((suite, key), (None, 1))
-    found = ((results.get("paired") or {}).get("targets") or {}).get(target, {}).get(label) if label else None
+    found = ((results.paired or {}).get("targets") or {}).get(target, {}).get(label) if label else None
     if not found:
         return ""
     return f" ({points(sign * found['delta'])}{' ' + NS if found['spans_zero'] else ''})"
@@ -60,8 +61,8 @@ def power(c: dict) -> str:
     return f"±{c['mde'] * 100:.1f}" + (" underpowered" if c.get("underpowered") else "")
 
 
-def section_paired(results: dict) -> list[str]:
-    info = results.get("paired") or {}
+def section_paired(results: EvalResults) -> list[str]:
+    info = results.paired or {}
     rows = [(t, label, c) for t, per in (info.get("targets") or {}).items() for label, c in per.items()]
     if not rows:
         return []

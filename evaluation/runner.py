@@ -43,6 +43,7 @@ from openai import AsyncOpenAI
 from tqdm import tqdm
 
 from evaluation.cache import Cache, file_name, messages_digest, request_key
+from core.stage import command_status
 
 FATAL_STATUS = (401, 403, 404)
 
@@ -296,4 +297,4 @@ def main(argv: list[str]) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main(sys.argv[1:]))
+    sys.exit(command_status(main, sys.argv[1:]))

@@ -57,6 +57,7 @@ from evaluation import grounded
 from evaluation import metrics as M
 from evaluation import paired as P
 from evaluation.runner import Request
+from core.stage import command_status
 
 MAX_SCORED_CHARS = 8000  # characters of a reply the overlap and citation metrics read (see above)
 CHOICE_KINDS = ("choice", "label")
@@ -336,4 +337,4 @@ def main(argv: list[str]) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main(sys.argv[1:]))
+    sys.exit(command_status(main, sys.argv[1:]))

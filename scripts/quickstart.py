@@ -32,10 +32,9 @@ import train.export
 import train.training
 from core.endpoints import api_key, gateway_url, rag_model, vllm_url
 from core.layout import RunLayout
-from core.stage import StageFailed, print_recipe
+from core.stage import StageFailed, command_status, print_recipe, recipe_from_argv
 from envs.manage import has_nvidia_gpu
-from recipes.load import load_or_exit
-from recipes.schema import Recipe
+from core.recipe.schema import Recipe
 from serve import control
 
 RECIPE = "recipes/quickstart.yaml"
@@ -67,7 +66,7 @@ def chat_check(url: str, model: str, key: str | None, question: str) -> str:
             first = first or time.time()
             pieces.append(chunk.choices[0].delta.content)
     if "".join(pieces) != text:
-        raise SystemExit(f"error: {model}: streamed and non-streamed greedy answers differ")
+        raise StageFailed(f"{model}: streamed and non-streamed greedy answers differ")
     ttft = f"{(first - started) * 1000:.0f} ms" if first else "n/a"
     shown = text.replace("\n", "⏎")[:40]
     return (f"{model:12s} {reply.usage.completion_tokens:3d} tokens, {len(pieces):3d} stream chunks, "
@@ -87,7 +86,7 @@ def rag_check(url: str, model: str, key: str | None, question: str) -> str:
         if chunk.choices and chunk.choices[0].delta.content:
             pieces.append(chunk.choices[0].delta.content)
     if not sources:
-        raise SystemExit(f"error: {model}: the gateway returned no sources")
+        raise StageFailed(f"{model}: the gateway returned no sources")
     titles = ", ".join(f"[{s['index']}] {s['title'][:12]} ({s['score']:.2f})" for s in sources[:3])
     return f"{model:16s} {len(sources)} sources: {titles}; answer: {''.join(pieces).replace(chr(10), '⏎')[:30]}"
 
@@ -97,7 +96,8 @@ def step(name: str, func, timings: dict, *args, **kwargs):
     try:
         return func(*args, **kwargs)
     except StageFailed as exc:
-        raise SystemExit(f"error: {exc}\nquickstart: step '{name}' failed (exit {exc.code}); see the messages above")
+        raise StageFailed(f"{exc}\nquickstart: step '{name}' failed (exit {exc.code}); see the messages above",
+                          exc.code) from None
     finally:
         timings[name] = time.time() - started
 
@@ -168,8 +168,8 @@ def run(recipe: Recipe, keep_serving: bool = False) -> dict[str, float]:
     """Every stage in order on one recipe, the servers stopped at the end (unless keep_serving, or a
     step failed); seconds per step."""
     if recipe.rag is None or not recipe.serve.adapters:
-        raise SystemExit(f"error: the quickstart needs a recipe with a `rag` section and a LoRA adapter in "
-                         f"serve.adapters; '{recipe.name}' lacks {'rag' if recipe.rag is None else 'serve.adapters'}")
+        raise StageFailed(f"the quickstart needs a recipe with a `rag` section and a LoRA adapter in "
+                          f"serve.adapters; '{recipe.name}' lacks {'rag' if recipe.rag is None else 'serve.adapters'}")
     merged = merged_twin(recipe)
     split_cores(recipe, merged)
     timings: dict[str, float] = {}
@@ -192,7 +192,7 @@ def main(args: list[str]) -> int:
     keep_serving = "--keep-serving" in args
     args = [a for a in args if a != "--keep-serving"]
     argv = args if args and args[0].endswith((".yaml", ".yml")) else [RECIPE, *args]
-    recipe = load_or_exit(argv)
+    recipe = recipe_from_argv(argv)
     print_recipe(recipe)
     began = time.time()
     timings = run(recipe, keep_serving)
@@ -218,4 +218,4 @@ def main(args: list[str]) -> int:
 
 if __name__ == "__main__":
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
-    sys.exit(main(sys.argv[1:]))
+    sys.exit(command_status(main, sys.argv[1:]))

@@ -8,7 +8,7 @@ Run as:
 import sys
 from pathlib import Path
 
-from core.stage import cli, exit_status
+from core.stage import cli, command_status, exit_status
 from serve import control
 
 
@@ -25,5 +25,5 @@ def main(argv: list[str]) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main(sys.argv[1:]))
+    sys.exit(command_status(main, sys.argv[1:]))
 

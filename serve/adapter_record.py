@@ -12,7 +12,7 @@ import json
 from pathlib import Path
 
 from core.layout import RunLayout
-from recipes.schema import Recipe
+from core.recipe.schema import Recipe
 
 
 def record_file(recipe: Recipe) -> Path:

@@ -33,10 +33,12 @@ from pathlib import Path
 
 import httpx
 
-from core.endpoints import api_key
+from core.errors import StageFailed
+from core.endpoints import api_key, models_answer
 from core.layout import RunLayout
-from recipes.load import load_or_exit
-from recipes.schema import Recipe
+from core.stage import command_status, recipe_from_argv
+from core.recipe.schema import Recipe
+from core.server_record import ServerRecord
 from serve import adapter_record, process
 from serve.vllm_cmd import lora_rank
 
@@ -49,67 +51,67 @@ def fingerprint(folder: Path) -> list:
                   if f.is_file() and f.name.startswith("adapter_"))
 
 
-def running_server(recipe: Recipe) -> dict:
+def running_server(recipe: Recipe) -> ServerRecord:
     record = process.read_record(RunLayout.of(recipe).pid_file("vllm-lora"))
-    if not record or not record.get("leader_alive"):
-        raise SystemExit(f"error: no LoRA-mode vLLM is running for '{recipe.name}'; start it with `make serve`")
+    if not record or not record.leader_alive:
+        raise StageFailed(f"no LoRA-mode vLLM is running for '{recipe.name}'; start it with `make serve`")
     if not recipe.serve.runtime_adapters:
-        raise SystemExit("error: the server was not started for runtime adapters; set serve.runtime_adapters: true "
-                         "in the recipe and restart it (`make stop`, `make serve`)")
+        raise StageFailed("the server was not started for runtime adapters; set serve.runtime_adapters: true "
+                          "in the recipe and restart it (`make stop`, `make serve`)")
     return record
 
 
-def served_models(record: dict, key: str | None) -> list[str]:
-    listed = process.models_answer(record["url"], key)
+def served_models(record: ServerRecord, key: str | None) -> list[str]:
+    listed = models_answer(record.url, key)
     if listed is None:
-        raise SystemExit(f"error: vLLM at {record['url']} does not answer /models; see `make status`")
+        raise StageFailed(f"vLLM at {record.url} does not answer /models; see `make status`")
     return listed
 
 
-def call(record: dict, key: str | None, route: str, body: dict) -> None:
+def call(record: ServerRecord, key: str | None, route: str, body: dict) -> None:
     headers = {"Authorization": f"Bearer {key}"} if key else {}
     try:
-        reply = httpx.post(f"{record['url']}/{route}", json=body, headers=headers, timeout=300)
+        reply = httpx.post(f"{record.url}/{route}", json=body, headers=headers, timeout=300)
     except httpx.HTTPError as exc:
-        raise SystemExit(f"error: vLLM at {record['url']} did not answer {route}: {exc}") from None
+        raise StageFailed(f"vLLM at {record.url} did not answer {route}: {exc}") from None
     if reply.status_code != 200:
-        raise SystemExit(f"error: vLLM refused {route} ({reply.status_code}): {reply.text[:500]}")
+        raise StageFailed(f"vLLM refused {route} ({reply.status_code}): {reply.text[:500]}")
 
 
-def current_record(recipe: Recipe, server: dict) -> dict:
+def current_record(recipe: Recipe, server: ServerRecord) -> dict:
     """The adapters record, with 'served' reset when the server was restarted since."""
     record = adapter_record.read(recipe)
-    if record["served"].get("started") != server["started"]:
-        record["served"] = {"started": server["started"], "fingerprints": {}}
+    if record["served"].get("started") != server.started:
+        record["served"] = {"started": server.started, "fingerprints": {}}
     return record
 
 
 def add(recipe: Recipe, name: str, folder: Path) -> str:
     if not NAME.match(name):
-        raise SystemExit(f"error: adapter name {name!r}: use letters, digits, '.', '_' or '-'")
+        raise StageFailed(f"adapter name {name!r}: use letters, digits, '.', '_' or '-'")
     server, key = running_server(recipe), api_key(recipe)
     adapters = served_models(server, key)[1:]  # the first model is the base
     if name in adapters:
-        raise SystemExit(f"error: '{name}' is already served; remove it first (REMOVE={name}) or pick another name")
+        raise StageFailed(f"'{name}' is already served; remove it first (REMOVE={name}) or pick another name")
     folder = folder.resolve()
     if not folder.is_dir():
-        raise SystemExit(f"error: no adapter folder {folder}")
+        raise StageFailed(f"no adapter folder {folder}")
     rank = lora_rank(folder)  # exits when adapter_config.json is missing
-    limit = server.get("max_lora_rank")
+    limit = server.max_lora_rank
     if limit is None or rank > limit:
-        raise SystemExit(f"error: {folder} has LoRA rank {rank} but the server mounts at most rank {limit}; "
-                         f"set serve.max_lora_rank: {rank} (or more) and restart (`make stop`, `make serve`)")
-    most = server.get("max_adapters")  # CPU only: vLLM's LoRA slots less the spare one (serve/vllm_cmd.py)
+        raise StageFailed(f"{folder} has LoRA rank {rank} but the server mounts at most rank {limit}; "
+                          f"set serve.max_lora_rank: {rank} (or more) and restart (`make stop`, `make serve`)")
+    most = server.max_adapters  # CPU only: vLLM's LoRA slots less the spare one (serve/vllm_cmd.py)
     if most is not None and len(adapters) >= most:
-        raise SystemExit(f"error: the server serves {len(adapters)} adapter(s), the most it can on CPU without "
-                         f"vLLM applying an adapter to base-model requests batched beside it; set "
-                         f"serve.max_loras: {len(adapters) + 1} (or more) and restart (`make stop`, `make serve`)")
+        raise StageFailed(f"the server serves {len(adapters)} adapter(s), the most it can on CPU without "
+                          f"vLLM applying an adapter to base-model requests batched beside it; set "
+                          f"serve.max_loras: {len(adapters) + 1} (or more) and restart (`make stop`, `make serve`)")
     record = current_record(recipe, server)
     seen = record["served"]["fingerprints"].get(name)
     now = fingerprint(folder)
     if seen and seen["path"] == str(folder) and seen["fingerprint"] != now:
-        raise SystemExit(f"error: '{name}' was served from {folder} before its files changed; vLLM's prefix cache "
-                         f"could answer with the old weights. Add it under a new name, or restart the server")
+        raise StageFailed(f"'{name}' was served from {folder} before its files changed; vLLM's prefix cache "
+                          f"could answer with the old weights. Add it under a new name, or restart the server")
     call(server, key, "load_lora_adapter", {"lora_name": name, "lora_path": str(folder)})
     record["served"]["fingerprints"][name] = {"path": str(folder), "fingerprint": now}
     record["added"][name] = str(folder)
@@ -122,7 +124,7 @@ def remove(recipe: Recipe, name: str) -> str:
     server, key = running_server(recipe), api_key(recipe)
     listed = served_models(server, key)
     if name not in listed[1:]:  # the first model is the base, which cannot be unloaded
-        raise SystemExit(f"error: '{name}' is not a served adapter; served: {', '.join(listed[1:]) or 'none'}")
+        raise StageFailed(f"'{name}' is not a served adapter; served: {', '.join(listed[1:]) or 'none'}")
     call(server, key, "unload_lora_adapter", {"lora_name": name})
     record = current_record(recipe, server)
     if record["added"].pop(name, None) is None and name not in record["removed"]:
@@ -143,17 +145,17 @@ def main(argv: list[str]) -> int:
     args = parser.parse_intermixed_args(argv)
     if bool(args.add) != bool(args.dir):
         parser.error("--add NAME needs --dir FOLDER (make adapter ADD=name DIR=folder), and --dir needs --add")
-    recipe = load_or_exit([args.recipe, *args.overrides])
+    recipe = recipe_from_argv([args.recipe, *args.overrides])
     if args.add:
         print(f"== adapter: {add(recipe, args.add, args.dir)}")
     elif args.remove:
         print(f"== adapter: {remove(recipe, args.remove)}")
     server = running_server(recipe)
     listed = served_models(server, api_key(recipe))
-    print(f"   served at {server['url']}: {', '.join(listed)}")
+    print(f"   served at {server.url}: {', '.join(listed)}")
     print(f"   recorded for the next `make serve`: {json.dumps({k: v for k, v in adapter_record.read(recipe).items() if k != 'served'})}")
     return 0
 
 
 if __name__ == "__main__":
-    sys.exit(main(sys.argv[1:]))
+    sys.exit(command_status(main, sys.argv[1:]))

@@ -13,10 +13,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Optional
 
-from core.endpoints import api_key, is_rag_model
+from core.endpoints import api_key, is_rag_model, models_answer
 from core.layout import RUNS_ROOT, RunLayout
 from core.stage import begin
-from recipes.schema import DataParallelNodes, Recipe
+from core.recipe.schema import DataParallelNodes, Recipe
+from core.server_record import ServerRecord
 from serve import process
 from serve.process import ServerSpec
 from serve.servers import ensure_chroma, gateway_server, vllm_server
@@ -25,8 +26,8 @@ from train.base_model import ensure_base_model
 
 @dataclass
 class Served:
-    vllm: dict                      # the pid-file record: url, models, pid, ...
-    gateway: Optional[dict] = None
+    vllm: ServerRecord
+    gateway: Optional[ServerRecord] = None
 
 
 def start(recipe: Recipe) -> Served:
@@ -41,20 +42,20 @@ def start(recipe: Recipe) -> Served:
     record = process.start(spec)
     key = api_key(recipe)
     key_note = f" (Bearer key from ${recipe.serve.api_key_env})" if key else ""
-    print(f"   ready after {record.get('ready_after_s', 0)} s, pid {record['pid']}")
-    print(f"   base URL  {record['url']}{key_note}")
-    print(f"   models    {', '.join(record['models'])}")
-    if record.get("autogroup_nice"):
-        print(f"   scheduler its session's autogroup at nice {record['autogroup_nice']}: clients in any session "
+    print(f"   ready after {record.ready_after_s or 0} s, pid {record.pid}")
+    print(f"   base URL  {record.url}{key_note}")
+    print(f"   models    {', '.join(record.models)}")
+    if record.autogroup_nice:
+        print(f"   scheduler its session's autogroup at nice {record.autogroup_nice}: clients in any session "
               f"get a core at once (serve.cpu_autogroup_nice)")
     served = Served(record)
     if recipe.rag is not None:
         ensure_chroma(recipe)
-        gw_spec = gateway_server(recipe, record["models"])
-        print(f"== serve: RAG gateway on {gw_spec.host}:{gw_spec.port}, log {gw_spec.log}")
+        gw_spec = gateway_server(recipe, record.models)
+        print(f"== serve: RAG gateway on {gw_spec.plan.host}:{gw_spec.plan.port}, log {gw_spec.log}")
         served.gateway = process.start(gw_spec)
-        listed = process.models_answer(served.gateway["url"], key) or []
-        print(f"   gateway   {served.gateway['url']}  models {', '.join(listed)}")
+        listed = models_answer(served.gateway.url, key) or []
+        print(f"   gateway   {served.gateway.url}  models {', '.join(listed)}")
         if not any(is_rag_model(m, recipe.rag.gateway.model_suffix) for m in listed):
             print(f"   note: no retrieval-augmented models: the index is missing; run `make index` for this "
                   f"recipe and restart the gateway (`make stop`, `make serve`)")
@@ -69,7 +70,7 @@ def start_headless(spec: ServerSpec, nodes: DataParallelNodes) -> Served:
     print(f"== serve: vLLM replicas {nodes.start_rank}-{last}, headless, joining node 0 at {nodes.address}:"
           f"{nodes.rpc_port}, log {spec.log}")
     record = process.start(spec)
-    print(f"   ready after {record.get('ready_after_s', 0)} s, pid {record['pid']}: served through {record['url']}")
+    print(f"   ready after {record.ready_after_s or 0} s, pid {record.pid}: served through {record.url}")
     print("   stop with `make stop` (same RECIPE and ARGS)")
     return Served(record)
 
@@ -82,7 +83,7 @@ def stop(recipe: Recipe) -> list[str]:
     return stopped
 
 
-def status(roots: list[Path] = ()) -> list[tuple[Path, dict]]:
+def status(roots: list[Path] = ()) -> list[tuple[Path, ServerRecord]]:
     roots = list(roots) or [RUNS_ROOT]
     rows = [r for root in roots for r in process.records(root)]
     if not rows:
@@ -90,12 +91,12 @@ def status(roots: list[Path] = ()) -> list[tuple[Path, dict]]:
         return rows
     print(f"{'server':22s} {'pid':>7s} {'port':>6s} {'up':>8s}  url / models")
     for path, rec in rows:
-        up = f"{(time.time() - rec['started']) / 60:.1f} min"
-        if not rec["leader_alive"]:  # workers of a server whose leader was killed: memory held, nothing served
-            print(f"{rec['name']:22s} {rec['pid']:7d} {rec['port']:6d} {up:>8s}  LEADER GONE: "
-                  f"{len(rec['pids'])} processes left ({', '.join(map(str, rec['pids']))}), "
-                  f"{rec['rss'] / 2**30:.1f} GiB resident; `make stop` ends them  ({path})")
+        up = f"{(time.time() - rec.started) / 60:.1f} min"
+        if not rec.leader_alive:  # workers of a server whose leader was killed: memory held, nothing served
+            print(f"{rec.name:22s} {rec.pid:7d} {rec.port:6d} {up:>8s}  LEADER GONE: "
+                  f"{len(rec.pids)} processes left ({', '.join(map(str, rec.pids))}), "
+                  f"{rec.rss / 2**30:.1f} GiB resident; `make stop` ends them  ({path})")
             continue
-        print(f"{rec['name']:22s} {rec['pid']:7d} {rec['port']:6d} {up:>8s}  {rec['url']}  "
-              f"[{', '.join(rec['models'])}]  {len(rec['pids'])} processes, {rec['rss'] / 2**30:.1f} GiB  ({path})")
+        print(f"{rec.name:22s} {rec.pid:7d} {rec.port:6d} {up:>8s}  {rec.url}  "
+              f"[{', '.join(rec.models)}]  {len(rec.pids)} processes, {rec.rss / 2**30:.1f} GiB  ({path})")
     return rows

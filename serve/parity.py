@@ -42,16 +42,16 @@ from pathlib import Path
 import httpx
 
 from core.endpoints import api_key, bearer
-from core.layout import RunLayout
-from core.stage import StageFailed, begin, cli
+from core.layout import RunLayout, base_model_path
+from core.recipe.packaged import default_system
+from core.stage import StageFailed, begin, cli, command_status
 from envs import bin_of
-from recipes.render import base_model_path, train_config
-from recipes.schema import Recipe
+from core.recipe.schema import Recipe
 from serve import process
 from serve.servers import vllm_server
 from serve.vllm_cmd import model_path, preference_paths
 from train.base_model import ensure_base_model
-from train.logged import run_logged
+from core.logged import run_logged
 
 MODES = ("merged", "lora")
 RANK_HEADER = "X-data-parallel-rank"  # vLLM routes a request to this replica of its data-parallel engines
@@ -139,7 +139,7 @@ def hf_references(recipe: Recipe, checked: list[Column], chats: list[list[dict]]
     references = list({c.reference: None for c in checked})
     requests = [{"base": ref.base, "adapter": str(ref.adapter.resolve()) if ref.adapter else None,
                  "template": recipe.model.template,
-                 "default_system": train_config(recipe).get("default_system"),
+                 "default_system": default_system(recipe.model.name_or_path),
                  "max_new_tokens": recipe.parity.max_new_tokens, "chats": chats,
                  "served": {c.name: [o["output_ids"] for o in served[c.name]] for c in checked if c.reference == ref}}
                 for ref in references]
@@ -218,7 +218,7 @@ def ensure_server(recipe: Recipe, mode: str, started: list) -> dict:
         return running
     spec = vllm_server(recipe, mode=mode, port=process.free_port(), server=f"parity-{mode}",
                        name=f"vLLM parity ({mode})")
-    print(f"   starting a temporary vLLM ({mode}) on port {spec.port}")
+    print(f"   starting a temporary vLLM ({mode}) on port {spec.plan.port}")
     record = process.start(spec)
     started.append(spec.pid_file)
     return record
@@ -226,7 +226,7 @@ def ensure_server(recipe: Recipe, mode: str, started: list) -> dict:
 
 def per_replica(column: Column, record: dict) -> list[Column]:
     """The column once per replica of a data-parallel server (each holds its own copy of the model)."""
-    replicas = record.get("data_parallel_size", 1)
+    replicas = record.data_parallel_size
     if replicas == 1:
         return [column]
     return [replace(column, name=f"{column.name}@rank{r}", label=f"{column.label}@{r}", rank=r)
@@ -246,8 +246,8 @@ def served_outputs(recipe: Recipe, wanted: list[Column],
             if wanted_column.mode not in servers:
                 servers[wanted_column.mode] = ensure_server(recipe, wanted_column.mode, started)
             record = servers[wanted_column.mode]
-            for column in per_replica(replace(wanted_column, dtype=record.get("dtype", "float32")), record):
-                served[column.name] = vllm_outputs(record["url"], column.model or record["models"][0],
+            for column in per_replica(replace(wanted_column, dtype=record.dtype or "float32"), record):
+                served[column.name] = vllm_outputs(record.url, column.model or record.models[0],
                                                    api_key(recipe), chats, recipe.parity.max_new_tokens,
                                                    beside=column.beside, rank=column.rank)
                 checked.append(column)
@@ -338,4 +338,4 @@ def main(argv: list[str]) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main(sys.argv[1:]))
+    sys.exit(command_status(main, sys.argv[1:]))

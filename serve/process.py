@@ -16,22 +16,24 @@ in that session with an ordinary environment but without the tag is never touche
 from __future__ import annotations
 
 import errno
-import json
 import os
 import secrets
 import signal
 import socket
 import subprocess
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Optional
 
 import httpx
 
+from core.errors import StageFailed
 from core.cpu import autogroups_enabled
-from core.endpoints import bearer
+from core.endpoints import models_answer
+from core.errors import StageFailed
 from core.layout import pid_files_under
+from core.server_record import ServerRecord
 
 
 def log_tail(log: Path, lines: int = 40) -> str:
@@ -77,12 +79,12 @@ def _session_and_env(pid_dir: Path) -> tuple[int, bytes] | None:
         return None
 
 
-def server_pids(record: dict) -> list[int]:
+def server_pids(record: ServerRecord) -> list[int]:
     """Live processes of the server in `record`: in its session with its tag or a blanked
     environment (a process title was set over it), or anywhere with its tag."""
-    if not record.get("tag"):  # a pid file written before tags: the leader only
-        return [record["pid"]] if record["marker"] in cmdline(record["pid"]) else []
-    needle, sid, found = f"{TAG_VAR}={record['tag']}".encode(), record["pgid"], []
+    if not record.tag:  # a pid file written before tags: the leader only
+        return [record.pid] if record.marker in cmdline(record.pid) else []
+    needle, sid, found = f"{TAG_VAR}={record.tag}".encode(), record.pgid, []
     for entry in Path("/proc").iterdir():
         if not entry.name.isdigit():
             continue
@@ -109,31 +111,21 @@ def rss_bytes(pids: list[int]) -> int:
     return total
 
 
-def read_record(pid_file: Path) -> dict | None:
+def read_record(pid_file: Path) -> ServerRecord | None:
     """The record if its leader still runs the recorded command or processes with its tag are left;
-    stale files are removed. Adds `leader_alive` and `pids` (every live process of the server)."""
-    if not pid_file.exists():
+    stale files are removed. Fills `leader_alive` and `pids` (every live process of the server)."""
+    record = ServerRecord.read(pid_file)
+    if record is None:
         return None
-    record = json.loads(pid_file.read_text())
-    alive = record["marker"] in cmdline(record["pid"])
+    alive = record.marker in cmdline(record.pid)
     pids = set(server_pids(record))
     if alive:
-        pids.add(record["pid"])
+        pids.add(record.pid)
     if not pids:
         pid_file.unlink(missing_ok=True)
         return None
-    record["leader_alive"], record["pids"] = alive, sorted(pids)
+    record.leader_alive, record.pids = alive, sorted(pids)
     return record
-
-
-def models_answer(url: str, key: str | None, timeout: float = 2.0) -> list[str] | None:
-    try:
-        reply = httpx.get(f"{url}/models", headers=bearer(key), timeout=timeout)
-    except httpx.HTTPError:
-        return None
-    if reply.status_code != 200:
-        return None
-    return [m["id"] for m in reply.json().get("data", [])]
 
 
 def answers(url: str, timeout: float = 2.0) -> bool:
@@ -166,7 +158,7 @@ def kill_group(pgid: int, grace_s: float = 20.0) -> None:
         pass
 
 
-def kill_server(record: dict, grace_s: float = 20.0) -> list[int]:
+def kill_server(record: ServerRecord, grace_s: float = 20.0) -> list[int]:
     """SIGTERM every process of the server, SIGKILL what is left after `grace_s`; the pids found."""
     first = server_pids(record)
     for sig, wait_s in ((signal.SIGTERM, grace_s), (signal.SIGKILL, 5.0)):
@@ -185,11 +177,11 @@ def kill_server(record: dict, grace_s: float = 20.0) -> list[int]:
     return first
 
 
-def end_server(record: dict, grace_s: float = 20.0) -> None:
+def end_server(record: ServerRecord, grace_s: float = 20.0) -> None:
     """The whole server: its group while the leader lives (a clean vLLM shutdown), then what is left."""
-    if record.get("leader_alive", True):
-        kill_group(record["pgid"], grace_s)
-    if record.get("tag"):
+    if record.leader_alive:
+        kill_group(record.pgid, grace_s)
+    if record.tag:
         kill_server(record, grace_s)
 
 
@@ -211,85 +203,106 @@ def set_autogroup_nice(pid: int, nice: int) -> str | None:
 
 
 @dataclass
-class ServerSpec:
-    """Everything needed to start one background server and to know when it is ready."""
-    name: str                  # shown in messages and `make status`, e.g. "vLLM (lora)"
+class LaunchPlan:
+    """A server's command line as data: what to run, with which environment, what it will serve."""
     argv: list[str]
-    env: dict[str, str]        # added to this process's environment
-    host: str                  # bind address (checked free before starting)
-    port: int                  # 0: binds no port of its own (a headless vLLM node)
-    url: str                   # base URL a local client uses (.../v1)
-    models: list[str]          # GET {url}/models must list these before the server counts as ready
+    env: dict[str, str]               # added to this process's environment
+    models: list[str]                 # served model names, base/merged first (ready once /models lists them)
+    url: str                          # where a local client reaches it (core/endpoints.py)
+    host: str = "127.0.0.1"           # bind address (checked free before starting)
+    port: int = 0                     # 0: binds no port of its own (a headless vLLM node)
+    max_lora_rank: int | None = None  # lora mode: the largest rank the server can mount
+    max_adapters: int | None = None   # CPU: the most adapters it may serve at once (see SPARE_LORA_SLOT)
+    autogroup_nice: int = 0           # CPU: serve.cpu_autogroup_nice (set_autogroup_nice once started)
+    dtype: str | None = None          # vLLM: what --dtype says (auto: vLLM chooses)
+    data_parallel_size: int = 1       # engine replicas behind the API server, on every node together
+    headless: bool = False            # a data-parallel node without HTTP: its engines join node 0's API server
+
+
+@dataclass(kw_only=True)
+class ServerSpec:
+    """A plan plus what `start` needs around it: where its pid file and log go, how long it may take."""
+    name: str                     # shown in messages and `make status`, e.g. "vLLM (lora)"
+    plan: LaunchPlan
     pid_file: Path
     log: Path
     timeout_s: int
     api_key: Optional[str] = None
-    extra: dict = field(default_factory=dict)  # kept in the pid file (e.g. the serve mode)
-    autogroup_nice: int = 0    # set_autogroup_nice on its session once started (serve.cpu_autogroup_nice)
+    mode: Optional[str] = None    # recorded: what a vLLM server serves (base, merged, lora)
+    marker: Optional[str] = None  # recognises its leader's command line (default: the module or program)
     health: Optional[str] = None  # a URL answering 200 once ready, for servers without /models (Chroma)
 
+    @property
+    def url(self) -> str:
+        return self.plan.url
 
-def start(spec: ServerSpec) -> dict:
+    @property
+    def models(self) -> list[str]:
+        return self.plan.models
+
+
+def start(spec: ServerSpec) -> ServerRecord:
     """Start the server in the background and wait until GET {url}/models lists its models.
 
-    Raises SystemExit with the log tail when the process dies or never answers;
+    Raises StageFailed with the log tail when the process dies or never answers;
     in both cases nothing is left running.
     """
-    name, argv, env, host, port, url = spec.name, spec.argv, spec.env, spec.host, spec.port, spec.url
-    expect_models, pid_file, log, timeout_s, api_key = spec.models, spec.pid_file, spec.log, spec.timeout_s, spec.api_key
+    plan, name, log, pid_file = spec.plan, spec.name, spec.log, spec.pid_file
     running = read_record(pid_file)
-    if running and running["leader_alive"]:
-        print(f"   {name} already running: pid {running['pid']}, {running['url']}")
+    if running and running.leader_alive:
+        print(f"   {name} already running: pid {running.pid}, {running.url}")
         return running
     if running:  # the leader died and left workers behind: they hold memory (and maybe the GPU)
-        print(f"   {name}: pid {running['pid']} is gone but left processes {running['pids']}; stopping them")
+        print(f"   {name}: pid {running.pid} is gone but left processes {running.pids}; stopping them")
         end_server(running)
         pid_file.unlink(missing_ok=True)
-    if port and not port_free(host, port):  # port 0: binds none (a headless vLLM node)
-        raise SystemExit(f"error: port {port} on {host} is already in use. Stop what holds it "
-                         f"(`make status` lists our servers) or pick another port, e.g. "
-                         f"ARGS=\"serve.port={port + 1}\"")
+    if plan.port and not port_free(plan.host, plan.port):  # port 0: binds none (a headless vLLM node)
+        raise StageFailed(f"port {plan.port} on {plan.host} is already in use. Stop what holds it "
+                          f"(`make status` lists our servers) or pick another port, e.g. "
+                          f"ARGS=\"serve.port={plan.port + 1}\"")
     log.parent.mkdir(parents=True, exist_ok=True)
     pid_file.parent.mkdir(parents=True, exist_ok=True)
     with log.open("a", encoding="utf-8") as out:
-        out.write(f"\n=== {time.strftime('%Y-%m-%d %H:%M:%S')} starting {name} on port {port}\n")
+        out.write(f"\n=== {time.strftime('%Y-%m-%d %H:%M:%S')} starting {name} on port {plan.port}\n")
         out.flush()
         tag = secrets.token_hex(8)
-        proc = subprocess.Popen(argv, stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
-                                env={**os.environ, **env, TAG_VAR: tag}, start_new_session=True)
-    refused = set_autogroup_nice(proc.pid, spec.autogroup_nice)  # its own session: a group of its own
+        proc = subprocess.Popen(plan.argv, stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+                                env={**os.environ, **plan.env, TAG_VAR: tag}, start_new_session=True)
+    refused = set_autogroup_nice(proc.pid, plan.autogroup_nice)  # its own session: a group of its own
     if refused:
         print(f"   warning: {name}: {refused}; clients in other sessions may be served several times "
               f"slower (serve.cpu_autogroup_nice in the recipe explains why)")
-    record = {"name": name, "pid": proc.pid, "pgid": proc.pid, "tag": tag, "port": port, "url": url,
-              "models": expect_models, "log": str(log), "marker": argv[2] if len(argv) > 2 else argv[0],
-              "started": time.time(), "autogroup_nice": None if refused else spec.autogroup_nice, **spec.extra}
-    pid_file.write_text(json.dumps(record, indent=2))
-    started = time.time()
+    argv = plan.argv
+    record = ServerRecord(name=name, url=plan.url, port=plan.port, models=plan.models, log=str(log), pid=proc.pid,
+                          pgid=proc.pid, marker=spec.marker or (argv[2] if len(argv) > 2 else argv[0]),
+                          started=time.time(), tag=tag, autogroup_nice=None if refused else plan.autogroup_nice,
+                          mode=spec.mode, dtype=plan.dtype, max_lora_rank=plan.max_lora_rank,
+                          max_adapters=plan.max_adapters, data_parallel_size=plan.data_parallel_size)
+    record.write(pid_file)
     try:
         while True:
             if proc.poll() is not None:
                 pid_file.unlink(missing_ok=True)
                 end_server(record, grace_s=5)
-                raise SystemExit(f"error: {name} exited with status {proc.returncode} during start-up. "
-                                 f"Last lines of {log}:\n{log_tail(log)}")
+                raise StageFailed(f"{name} exited with status {proc.returncode} during start-up. "
+                                  f"Last lines of {log}:\n{log_tail(log)}")
             if spec.health:
                 if answers(spec.health):
                     break
             else:
-                listed = models_answer(url, api_key)
-                if listed is not None and all(m in listed for m in expect_models):
+                listed = models_answer(plan.url, spec.api_key)
+                if listed is not None and all(m in listed for m in plan.models):
                     break
-            if time.time() - started > timeout_s:
+            if time.time() - record.started > spec.timeout_s:
                 raise TimeoutError
             time.sleep(1.0)
     except (TimeoutError, KeyboardInterrupt) as exc:
         end_server(record)
         pid_file.unlink(missing_ok=True)
-        why = "interrupted" if isinstance(exc, KeyboardInterrupt) else f"not ready after {timeout_s} s"
-        raise SystemExit(f"error: {name} {why}; stopped it. Last lines of {log}:\n{log_tail(log)}") from None
-    record["ready_after_s"] = round(time.time() - started, 1)
-    pid_file.write_text(json.dumps(record, indent=2))
+        why = "interrupted" if isinstance(exc, KeyboardInterrupt) else f"not ready after {spec.timeout_s} s"
+        raise StageFailed(f"{name} {why}; stopped it. Last lines of {log}:\n{log_tail(log)}") from None
+    record.ready_after_s = round(time.time() - record.started, 1)
+    record.write(pid_file)
     return record
 
 
@@ -300,17 +313,17 @@ def stop(pid_file: Path) -> str | None:
     if not record:
         return None
     end_server(record)
-    if not record["leader_alive"]:
-        return (f"{record['name']} (pid {record['pid']} had died; stopped the {len(record['pids'])} "
-                f"processes it left: {', '.join(map(str, record['pids']))})")
-    return f"{record['name']} (pid {record['pid']}, port {record['port']})"
+    if not record.leader_alive:
+        return (f"{record.name} (pid {record.pid} had died; stopped the {len(record.pids)} "
+                f"processes it left: {', '.join(map(str, record.pids))})")
+    return f"{record.name} (pid {record.pid}, port {record.port})"
 
 
-def records(root: Path) -> list[tuple[Path, dict]]:
+def records(root: Path) -> list[tuple[Path, ServerRecord]]:
     found = []
     for pid_file in pid_files_under(root):
         record = read_record(pid_file)
         if record:
-            record["rss"] = rss_bytes(record["pids"])
+            record.rss = rss_bytes(record.pids)
             found.append((pid_file, record))
     return found

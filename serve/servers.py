@@ -10,18 +10,19 @@ log and how long it may take to come up (serve/process.py starts it).
 from __future__ import annotations
 
 import os
+from dataclasses import replace
 from pathlib import Path
 from typing import Optional
 
 from core.endpoints import api_key, gateway, gateway_url
 from core.layout import RunLayout
 from envs import bin_of
-from recipes.load import resolved_yaml
-from recipes.schema import Recipe
+from core.recipe.load import resolved_yaml
+from core.recipe.schema import Recipe
 from serve import process
-from serve.process import ServerSpec
+from serve.process import LaunchPlan, ServerSpec
 from serve.rag.store import chroma_path
-from serve.vllm_cmd import LaunchPlan, plan
+from serve.vllm_cmd import plan
 
 
 def vllm_server(recipe: Recipe, mode: Optional[str] = None, port: Optional[int] = None,
@@ -34,11 +35,9 @@ def vllm_server(recipe: Recipe, mode: Optional[str] = None, port: Optional[int] 
     nodes = recipe.serve.data_parallel_nodes
     if launch.headless:  # binds no port; ready once node 0's API lists the models (its replicas joined)
         server, name = f"{server}-rank{nodes.start_rank}", name or f"vLLM ({mode}, headless)"
-    return ServerSpec(name or f"vLLM ({mode})", launch.argv, launch.env, launch.host,
-                      0 if launch.headless else launch.port, launch.url, launch.models, layout.pid_file(server),
-                      layout.log(server), recipe.serve.startup_timeout_s, api_key(recipe),
-                      {"mode": mode, "max_lora_rank": launch.max_lora_rank, "max_adapters": launch.max_adapters,
-                       "dtype": launch.dtype, "data_parallel_size": launch.data_parallel_size}, launch.autogroup_nice)
+    return ServerSpec(name=name or f"vLLM ({mode})", plan=replace(launch, port=0) if launch.headless else launch,
+                      pid_file=layout.pid_file(server), log=layout.log(server),
+                      timeout_s=recipe.serve.startup_timeout_s, api_key=api_key(recipe), mode=mode)
 
 
 def gateway_plan(recipe: Recipe, recipe_file: Path) -> LaunchPlan:
@@ -55,8 +54,8 @@ def gateway_server(recipe: Recipe, upstream_models: list[str], server: str = "ga
     recipe_file.parent.mkdir(parents=True, exist_ok=True)
     recipe_file.write_text(resolved_yaml(recipe), encoding="utf-8")
     launch = gateway_plan(recipe, recipe_file)
-    return ServerSpec(name, launch.argv, launch.env, launch.host, launch.port, launch.url, upstream_models,
-                      layout.pid_file(server), layout.log(server), gateway(recipe).startup_timeout_s, api_key(recipe))
+    return ServerSpec(name=name, plan=replace(launch, models=upstream_models), pid_file=layout.pid_file(server),
+                      log=layout.log(server), timeout_s=gateway(recipe).startup_timeout_s, api_key=api_key(recipe))
 
 
 def chroma_server(recipe: Recipe) -> ServerSpec:
@@ -65,8 +64,10 @@ def chroma_server(recipe: Recipe) -> ServerSpec:
     data = chroma_path(chroma, layout.index).resolve()
     url = f"http://{chroma.host}:{chroma.port}"
     argv = [bin_of("app", "chroma"), "run", "--path", str(data), "--host", chroma.host, "--port", str(chroma.port)]
-    return ServerSpec("Chroma", argv, {}, chroma.host, chroma.port, url, [], layout.pid_file("chroma"),
-                      layout.log("chroma"), 120, extra={"marker": str(data)}, health=f"{url}/api/v2/heartbeat")
+    return ServerSpec(name="Chroma", plan=LaunchPlan(argv=argv, env={}, models=[], url=url, host=chroma.host,
+                                                     port=chroma.port),
+                      pid_file=layout.pid_file("chroma"), log=layout.log("chroma"), timeout_s=120, marker=str(data),
+                      health=f"{url}/api/v2/heartbeat")
 
 
 def ensure_chroma(recipe: Recipe) -> None:
@@ -77,6 +78,6 @@ def ensure_chroma(recipe: Recipe) -> None:
     spec = chroma_server(recipe)
     if process.answers(spec.health):
         return
-    print(f"== Chroma server on {chroma.host}:{chroma.port}, data {spec.extra['marker']}, log {spec.log}")
+    print(f"== Chroma server on {chroma.host}:{chroma.port}, data {spec.marker}, log {spec.log}")
     record = process.start(spec)
-    print(f"   ready after {record.get('ready_after_s', 0)} s, pid {record['pid']}")
+    print(f"   ready after {record.ready_after_s or 0} s, pid {record.pid}")

@@ -12,18 +12,17 @@ from __future__ import annotations
 
 import json
 import os
-from dataclasses import dataclass
 from pathlib import Path
 
 from core import cpu
-from core.endpoints import api_key, unresolvable, vllm_url
-from core.layout import RunLayout
+from core.errors import StageFailed
+from core.endpoints import api_key, preference_model, unresolvable, vllm_url
+from core.layout import RunLayout, base_model_path, preference_dir
 from envs import bin_of
 from envs.manage import has_nvidia_gpu
-from recipes.render import base_model_path
-from recipes.render_preference import preference_dir, served_name
 from serve import adapter_record
-from recipes.schema import Recipe
+from serve.process import LaunchPlan
+from core.recipe.schema import Recipe
 
 # Modules run inside vLLM's environment: the key guard for every route, not only /v1 (see its docstring),
 # and `vllm serve` for headless nodes.
@@ -49,23 +48,6 @@ BYTES_PER_PARAM = {"float32": 4, "bfloat16": 2, "float16": 2}
 SPARE_LORA_SLOT = 1
 
 
-@dataclass
-class LaunchPlan:
-    """A server's command line as data: what to run, with which environment, what it will serve."""
-    argv: list[str]
-    env: dict[str, str]
-    models: list[str]  # served model names, base/merged first
-    url: str           # where a local client reaches it (core/endpoints.py)
-    host: str = "127.0.0.1"
-    port: int = 0
-    max_lora_rank: int | None = None  # lora mode: the largest rank the server can mount
-    max_adapters: int | None = None   # CPU: the most adapters it may serve at once (see SPARE_LORA_SLOT)
-    autogroup_nice: int = 0           # CPU: serve.cpu_autogroup_nice (serve/process.py sets it)
-    dtype: str = "auto"               # what --dtype says (auto: vLLM chooses)
-    data_parallel_size: int = 1       # engine replicas behind the API server, on every node together
-    headless: bool = False            # a data-parallel node without HTTP: its engines join node 0's API server
-
-
 def adapter_paths(recipe: Recipe) -> dict[str, Path]:
     """The recipe's adapters, with what `make adapter` added and removed while serving
     (recorded in the run directory, so a restart mounts the same set)."""
@@ -81,7 +63,7 @@ def preference_paths(recipe: Recipe, mode: str) -> dict[str, Path]:
     pref = recipe.preference
     if pref is None or mode != ("lora" if pref.start_from == "adapter" else "merged"):
         return {}
-    return {served_name(recipe): preference_dir(recipe)}
+    return {preference_model(recipe): preference_dir(recipe)}
 
 
 def model_path(recipe: Recipe, mode: str) -> str:
@@ -94,15 +76,15 @@ def allowed_rank(r: int, what: str) -> int:
     for allowed in VLLM_LORA_RANKS:
         if r <= allowed:
             return allowed
-    raise SystemExit(f"error: {what} has rank {r}; vLLM supports at most {VLLM_LORA_RANKS[-1]}")
+    raise StageFailed(f"{what} has rank {r}; vLLM supports at most {VLLM_LORA_RANKS[-1]}")
 
 
 def lora_rank(adapter: Path) -> int:
     """The adapter's `r`, rounded up to a rank vLLM accepts."""
     config = adapter / "adapter_config.json"
     if not config.exists():
-        raise SystemExit(f"error: no LoRA adapter at {adapter}/ (adapter_config.json missing); "
-                         f"run `make train` first or fix serve.adapters[].path")
+        raise StageFailed(f"no LoRA adapter at {adapter}/ (adapter_config.json missing); "
+                          f"run `make train` first or fix serve.adapters[].path")
     return allowed_rank(int(json.loads(config.read_text())["r"]), f"adapter {adapter}")
 
 
@@ -119,7 +101,7 @@ def weights_gib(model_dir: str, dtype: str) -> float:
 
 def replicas_fit(recipe: Recipe, model_dir: str, dtype: str) -> None:
     """On CPU every replica on this node computes on a core of its own and holds its own weights and KV cache
-    (serve.cpu_kvcache_space_gib); SystemExit naming the keys when this machine cannot hold them."""
+    (serve.cpu_kvcache_space_gib); StageFailed naming the keys when this machine cannot hold them."""
     s = recipe.serve
     replicas = s.data_parallel_nodes.size_local if s.data_parallel_nodes else s.data_parallel_size
     if replicas == 1:
@@ -127,13 +109,13 @@ def replicas_fit(recipe: Recipe, model_dir: str, dtype: str) -> None:
     key = "serve.data_parallel_nodes.size_local" if s.data_parallel_nodes else "serve.data_parallel_size"
     cores = os.cpu_count() or 1
     if replicas > cores:
-        raise SystemExit(f"error: {key} asks for {replicas} replicas on this machine, which has {cores} cores: each "
-                         f"replica's worker computes on a core of its own (at most {cores} here)")
+        raise StageFailed(f"{key} asks for {replicas} replicas on this machine, which has {cores} cores: each "
+                          f"replica's worker computes on a core of its own (at most {cores} here)")
     need, available = replicas * (s.cpu_kvcache_space_gib + weights_gib(model_dir, dtype)), cpu.mem_available_gib()
     if available is not None and need > available:
-        raise SystemExit(f"error: {key} asks for {replicas} replicas, each with its weights and "
-                         f"serve.cpu_kvcache_space_gib={s.cpu_kvcache_space_gib} GiB of KV cache: {need:.1f} GiB, and "
-                         f"{available:.1f} GiB is available; serve fewer replicas or lower cpu_kvcache_space_gib")
+        raise StageFailed(f"{key} asks for {replicas} replicas, each with its weights and "
+                          f"serve.cpu_kvcache_space_gib={s.cpu_kvcache_space_gib} GiB of KV cache: {need:.1f} GiB, and "
+                          f"{available:.1f} GiB is available; serve fewer replicas or lower cpu_kvcache_space_gib")
 
 
 def worker_cores(workers: int) -> str | None:
@@ -145,8 +127,8 @@ def worker_cores(workers: int) -> str | None:
         return None
     cores = sorted(os.sched_getaffinity(0))
     if workers > len(cores):
-        raise SystemExit(f"error: serve.tensor_parallel_size x serve.pipeline_parallel_size = {workers} CPU workers, "
-                         f"and this machine lets vLLM use {len(cores)} cores: at most {len(cores)} here")
+        raise StageFailed(f"serve.tensor_parallel_size x serve.pipeline_parallel_size = {workers} CPU workers, "
+                          f"and this machine lets vLLM use {len(cores)} cores: at most {len(cores)} here")
     share = len(cores) // workers
     ranges = [cores[i * share:(i + 1) * share] for i in range(workers)]
     return "|".join(f"{r[0]}-{r[-1]}" if len(r) > 1 else str(r[0]) for r in ranges)
@@ -160,8 +142,8 @@ def data_parallel_args(recipe: Recipe) -> list[str]:
         return argv
     why = unresolvable(nodes.address)
     if why:
-        raise SystemExit(f"error: serve.data_parallel_nodes.address {nodes.address!r} does not resolve ({why}); "
-                         f"give node 0's address as every node reaches it")
+        raise StageFailed(f"serve.data_parallel_nodes.address {nodes.address!r} does not resolve ({why}); "
+                          f"give node 0's address as every node reaches it")
     argv += ["--data-parallel-size-local", str(nodes.size_local), "--data-parallel-address", nodes.address,
              "--data-parallel-rpc-port", str(nodes.rpc_port)]
     if nodes.headless:  # start rank 0 stays vLLM's default: given, it would switch node 0 to hybrid balancing
@@ -175,13 +157,13 @@ def plan(recipe: Recipe, mode: str | None = None, port: int | None = None) -> La
     port = port or s.port
     gpu = has_nvidia_gpu()
     if s.distributed_executor_backend == "ray" and not gpu:
-        raise SystemExit("error: serve.distributed_executor_backend is 'ray', and this machine has no GPU: vLLM's "
-                         "CPU build runs its workers with the mp executor and the serve environment has no Ray "
-                         "(vLLM issue #21602); leave it unset (or mp) here, keep ray for GPU machines")
+        raise StageFailed("serve.distributed_executor_backend is 'ray', and this machine has no GPU: vLLM's "
+                          "CPU build runs its workers with the mp executor and the serve environment has no Ray "
+                          "(vLLM issue #21602); leave it unset (or mp) here, keep ray for GPU machines")
     if mode == "merged":
         if not RunLayout.of(recipe).has_merged:
-            raise SystemExit(f"error: no merged model in {RunLayout.of(recipe).merged}/; run `make export` first "
-                             f"(or serve the adapter with serve.mode=lora)")
+            raise StageFailed(f"no merged model in {RunLayout.of(recipe).merged}/; run `make export` first "
+                              f"(or serve the adapter with serve.mode=lora)")
         names = [s.merged_name or f"{recipe.name}-merged"]
     else:
         names = [s.base_name]

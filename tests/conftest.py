@@ -1,4 +1,11 @@
-"""Shared helpers: run the toolkit's own commands the way `make` does."""
+"""Shared helpers: run the toolkit's own commands the way `make` does; the two test lanes.
+
+Lanes: a test is marked `engine` when it trains, starts vLLM, a Chroma server or a browser, or loads
+a real model: every test under tests/integration/, every test that uses the shared `pipeline`
+(`make quickstart` with its servers), and the modules in ENGINE_MODULES. A test marked `slow` (by
+its own decorator) runs a whole command as a subprocess against fake servers, 2-10 s each.
+`make test-fast` runs the rest (pytest -m "not engine and not slow"); `make test` runs everything.
+"""
 from __future__ import annotations
 
 import os
@@ -12,6 +19,23 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
+# modules outside tests/integration whose tests run an engine without the shared pipeline
+ENGINE_MODULES = {"tests/serve/rag/test_rag_server.py"}  # `chroma run`
+
+
+def pytest_configure(config):
+    config.addinivalue_line("markers", "engine: trains, serves (vLLM, a Chroma server), drives a browser or "
+                                       "loads a real model; left out by `make test-fast`")
+    config.addinivalue_line("markers", "slow: a whole command against fake servers (2-10 s); left out by "
+                                       "`make test-fast`")
+
+
+def pytest_collection_modifyitems(config, items):
+    for item in items:
+        path = Path(str(item.fspath)).relative_to(ROOT)
+        if (path.parts[:2] == ("tests", "integration") or path.as_posix() in ENGINE_MODULES
+                or "pipeline" in getattr(item, "fixturenames", ())):
+            item.add_marker(pytest.mark.engine)
 
 
 def run_module(*args: str, env: dict | None = None, timeout: int = 900) -> subprocess.CompletedProcess:

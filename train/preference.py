@@ -1,7 +1,7 @@
 """The preference stage of `make train`: DPO (sigmoid / orpo / simpo) or KTO after SFT, through
 `llamafactory-cli train`. train/training.py calls it after SFT when the recipe has `preference:`.
 
-Steps: check SFT finished, render <run_dir>/llamafactory/preference.yaml (recipes/render_preference.py;
+Steps: check SFT finished, render <run_dir>/llamafactory/preference.yaml (train/render_preference.py;
 a dataset missing from dataset_info.json, of the wrong kind, or empty is a stage error, exit 2), train
 into <run_dir>/adapter-<dpo|orpo|simpo|kto>/ and stamp it done like SFT. The stamp's digest covers the
 rendered config, the pair datasets (medkit_pairs_*, medkit_kto_*, dataset_info.json), SFT's own
@@ -21,12 +21,12 @@ import json
 from pathlib import Path
 
 from core.layout import RunLayout
-from core.stage import StageFailed
+from core.errors import StageFailed
 from envs import bin_of
-from recipes.render_preference import PreferenceConfigError, check_dataset, method_name, write_preference_config
-from recipes.schema import Recipe
+from train.render_preference import PreferenceConfigError, check_dataset, method_name, write_preference_config
+from core.recipe.schema import Recipe
 from train.export import merged_digest
-from train.logged import run_logged
+from core.logged import run_logged
 from train.resume import TrainResult, prepare_output_dir, train_env
 
 PAIR_FILES = ("medkit_pairs_", "medkit_kto_")  # the preference datasets `make data` writes

@@ -11,10 +11,10 @@ from pathlib import Path
 from typing import Optional
 
 from core.endpoints import unresolvable
-from core.stage import StageFailed
+from core.errors import StageFailed
 from envs import bin_of
 from envs.manage import has_nvidia_gpu
-from recipes.schema import Recipe
+from core.recipe.schema import Recipe
 from train.base_model import OFFLINE
 
 

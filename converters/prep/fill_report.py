@@ -21,6 +21,7 @@ from converters import FORMATS
 from converters.common import Example
 from converters.prep.five_section import fill_rates, restructure, tally
 from converters.sources import read_source
+from core.stage import command_status
 
 
 def measure(fmt: str, sources: list[str]) -> dict:
@@ -53,4 +54,4 @@ def main(argv: list[str]) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main(sys.argv[1:]))
+    sys.exit(command_status(main, sys.argv[1:]))

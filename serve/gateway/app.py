@@ -35,7 +35,7 @@ from starlette.datastructures import Headers
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from recipes.schema import GatewaySettings
+from core.recipe.schema import GatewaySettings
 from serve.gateway import openapi as docs
 from serve.gateway.metrics import GatewayMetrics
 from serve.gateway.protocol import (DIFY_AUTH_FAILED, DIFY_BAD_AUTH_FORMAT, DIFY_NO_KNOWLEDGE,

@@ -14,7 +14,7 @@ from typing import Optional
 
 from core.endpoints import api_key, upstream_url
 from core.stage import StageFailed, begin
-from recipes.schema import RagSection, Recipe
+from core.recipe.schema import RagSection, Recipe
 from serve.gateway.app import create_app
 from serve.gateway.service import GatewayService
 from serve.process import port_free

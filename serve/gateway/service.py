@@ -29,7 +29,7 @@ from typing import Any, AsyncIterator, Callable, Optional
 import aiohttp
 
 from core import rag_prompt
-from recipes.schema import RagSection
+from core.recipe.schema import RagSection
 from serve.gateway import follow_up
 from serve.gateway.protocol import ChatCompletionRequest, DifyRecord, SourcePayload, error_body
 from serve.rag.types import IndexNotReady, Retriever, Source

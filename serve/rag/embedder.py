@@ -17,7 +17,7 @@ from pathlib import Path
 
 import numpy as np
 
-from recipes.schema import EmbedderSettings
+from core.recipe.schema import EmbedderSettings
 from serve.rag.store import RagError
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")          # no model hub here; fail fast instead of hanging

@@ -32,8 +32,9 @@ from pathlib import Path
 
 from tqdm import tqdm
 
+from core.stage import command_status
 from core.jsonl import Reject, read_jsonl
-from recipes.schema import RagSection, Recipe
+from core.recipe.schema import RagSection, Recipe
 from serve.rag.chunking import Chunk, chunk_document
 from serve.rag.embedder import Embedder, load_embedder
 from serve.rag.store import (RagError, chroma_client, chroma_path, clean_temporaries, collection_name, mark_building, mark_built,
@@ -182,7 +183,7 @@ def run(recipe: Recipe, reset: bool = False) -> IndexStats:
 
     if recipe.rag is None:
         raise StageFailed("the recipe has no `rag:` section; add `rag: {}` for the defaults "
-                          "(see recipes/schema.py RagSection)", 2)
+                          "(see core/recipe/schema.py RagSection)", 2)
     rag = recipe.rag
     layout = begin(recipe, "index")
     index_dir = layout.index
@@ -214,4 +215,4 @@ def main(argv: list[str]) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main(sys.argv[1:]))
+    sys.exit(command_status(main, sys.argv[1:]))

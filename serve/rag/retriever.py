@@ -21,7 +21,7 @@ import threading
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from recipes.schema import RagSection
+from core.recipe.schema import RagSection
 from serve.rag.embedder import Embedder, load_embedder, model_location
 from serve.rag.store import Bm25Store, RagError, bm25_dir, build_problem, chroma_client, read_meta, sanitise_collection
 from serve.rag.store import META_FILE

@@ -22,7 +22,7 @@ from pathlib import Path
 
 import numpy as np
 
-from recipes.schema import ChromaSettings
+from core.recipe.schema import ChromaSettings
 
 BM25_DIR = "bm25"
 CHUNKS_FILE = "chunks.jsonl"

@@ -3,9 +3,12 @@ from __future__ import annotations
 
 import json
 
+import pytest
+
 from bench import retrieval
 
 
+@pytest.mark.slow
 def test_bench_builds_times_and_reuses_a_kept_index(tmp_path, capsys):
     out = tmp_path / "figures.json"
     argv = ["--chunks", "400", "--queries", "12", "--embed-sample", "16", "--keep", str(tmp_path / "idx"),

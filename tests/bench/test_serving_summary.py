@@ -31,7 +31,7 @@ def test_ratios_are_left_out_where_an_engine_was_not_run():
 def test_the_data_parallel_engine_is_make_serve_with_two_replicas(tmp_path, monkeypatch):
     import json
     from bench.serving import engine_launch
-    from recipes.load import load_recipe
+    from core.recipe.load import load_recipe
     from tests.conftest import ROOT
     monkeypatch.setenv("MEDKIT_SERVE_DEVICE", "cpu")
     (tmp_path / "merged").mkdir()

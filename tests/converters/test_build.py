@@ -5,7 +5,7 @@ import json
 from converters import alpaca, qa_jsonl
 from converters.build import build, split_of
 from converters.common import Example, Reject
-from recipes.schema import DataSection
+from core.recipe.schema import DataSection
 from tests.conftest import run_module
 
 
@@ -99,7 +99,7 @@ def test_convert_by_hand(tmp_path):
 
 def test_format_names_match_the_schema():
     from converters import FORMATS
-    from recipes.schema import DATA_FORMATS
+    from core.recipe.schema import DATA_FORMATS
     assert set(FORMATS) == set(DATA_FORMATS)
 
 

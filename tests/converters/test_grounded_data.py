@@ -13,7 +13,7 @@ from converters.build import build_examples, knowledge_of
 from converters.common import Document, Example, Reject
 from converters.example_meta import question_of
 from core.rag_prompt import WORDINGS
-from recipes.schema import DataSection
+from core.recipe.schema import DataSection
 from tests.conftest import ROOT
 
 SAMPLE = ROOT / "data" / "samples" / "knowledge" / "facts_zh.jsonl"

@@ -8,7 +8,7 @@ from converters import huatuo_conversation, turns
 from converters.build import build
 from converters.common import Example, Reject
 from converters.prep.five_section import is_follow_up
-from recipes.schema import DataSection
+from core.recipe.schema import DataSection
 from tests.conftest import ROOT
 
 SAMPLE = ROOT / "data" / "samples" / "huatuo_conversation" / "conversation_sample.json"

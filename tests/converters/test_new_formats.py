@@ -6,7 +6,7 @@ import json
 from converters import huatuo2_eval, medicalgpt_preference, wenda_jsonl
 from converters.build import build
 from converters.common import Example, Reject
-from recipes.schema import DataSection
+from core.recipe.schema import DataSection
 from converters.__main__ import main as convert
 from tests.conftest import ROOT
 

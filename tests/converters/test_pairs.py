@@ -9,7 +9,7 @@ from converters.__main__ import main as convert
 from converters.build import build
 from converters.common import Example, Reject
 from converters.prep.refusals import DEFAULT_REFUSAL
-from recipes.schema import DataSection
+from core.recipe.schema import DataSection
 from tests.conftest import ROOT
 
 SAMPLE = ROOT / "data" / "samples" / "cmedqa2_pairs"

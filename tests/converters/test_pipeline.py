@@ -9,7 +9,7 @@ import pytest
 from converters.build import build, build_examples
 from converters.prep.refusals import DEFAULT_REFUSAL
 from converters.prep.five_section import DEFAULT_PLACEHOLDERS
-from recipes.load import load_recipe
+from core.recipe.load import load_recipe
 from tests.conftest import ROOT
 
 HEADERS = ["【病情分析】", "【指导建议】", "【药物说明】", "【风险提示】", "【免责声明】"]

@@ -6,8 +6,8 @@ import pytest
 from core import endpoints
 from demo.chat import Settings
 from evaluation.evaluate import resolve_targets
-from recipes.load import load_recipe
-from recipes.schema import EvalSection
+from core.recipe.load import load_recipe
+from core.recipe.schema import EvalSection
 from tests.conftest import ROOT
 
 

@@ -6,7 +6,7 @@ import re
 from pathlib import Path
 
 from core.layout import RunLayout, pid_files_under
-from recipes.load import load_recipe
+from core.recipe.load import load_recipe
 from tests.conftest import ROOT
 
 # the folders of a run directory (core/layout.py's docstring)

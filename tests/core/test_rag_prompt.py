@@ -16,8 +16,8 @@ from converters.example_meta import is_open_answer, question_of
 from converters.prep import noise
 from core import rag_prompt
 from core.rag_prompt import Passage
-from recipes.load import load_recipe
-from recipes.schema import RagSection
+from core.recipe.load import load_recipe
+from core.recipe.schema import RagSection
 from serve.gateway.protocol import ChatCompletionRequest
 from serve.gateway.service import GatewayService, build_prompt
 from serve.rag.types import Source

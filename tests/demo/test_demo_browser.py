@@ -21,8 +21,11 @@ from pathlib import Path
 import httpx
 import pytest
 
+from core.recipe.load import load_recipe
+from core.server_record import ServerRecord
 from serve import process
 from serve.process import free_port
+from serve.servers import gateway_server
 from tests.conftest import ROOT
 
 CHROMIUM = "/usr/bin/chromium"
@@ -66,10 +69,20 @@ def wait_http(url: str, proc: subprocess.Popen, log: Path, timeout_s: float = 90
 
 @pytest.fixture(scope="module")
 def stack(pipeline, browser_present):
+    """The demo in front of a RAG gateway of its own (the backend-down test stops it) on the pipeline's
+    vLLM (LoRA-mounted); the shared gateway keeps serving the other modules."""
     pipeline.serve()  # vLLM (LoRA-mounted) and the gateway, unless already running
-    port, base, env = free_port(), pipeline.base, pipeline.env
+    port, gateway_port, env = free_port(), free_port(), pipeline.env
+    base = [*pipeline.base, f"rag.gateway.port={gateway_port}"]
+    upstream = ServerRecord.read(pipeline.layout.pid_file("vllm-lora")).models
     demo = None
     log = pipeline.layout.log("demo")
+    with pytest.MonkeyPatch.context() as patch:
+        for name, value in env.items():
+            patch.setenv(name, value)  # the gateway's key, as the pipeline's servers have it
+        gateway = gateway_server(load_recipe(ROOT / base[0], base[1:]), upstream, server="demo-gateway",
+                                 name="RAG gateway (demo)")
+        process.start(gateway)
     try:
         with log.open("w") as out:
             demo = subprocess.Popen(
@@ -79,8 +92,9 @@ def stack(pipeline, browser_present):
                 stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, start_new_session=True)
         url = f"http://127.0.0.1:{port}/"
         wait_http(url, demo, log)
-        yield {"url": url, "ports": pipeline.ports, "pipeline": pipeline, "demo": demo, "log": log}
+        yield {"url": url, "gateway": gateway, "gateway_port": gateway_port, "demo": demo, "log": log}
     finally:
+        process.stop(gateway.pid_file)
         if demo is not None and demo.poll() is None:
             os.killpg(demo.pid, signal.SIGTERM)
             try:
@@ -167,14 +181,13 @@ def test_retrieval_off_gives_an_answer_without_sources(page):
 
 
 def test_backend_down_shows_an_error_and_the_page_keeps_working(page, stack):
-    # the gateway only: vLLM stays up for the other modules of the shared pipeline
-    stopped = process.stop(stack["pipeline"].layout.pid_file("gateway"))
-    assert stopped and stopped.startswith("RAG gateway"), stopped
+    stopped = process.stop(stack["gateway"].pid_file)  # the demo's own gateway: the shared one keeps serving
+    assert stopped and stopped.startswith("RAG gateway (demo)"), stopped
     page.locator("#retrieval input[type=checkbox]").check()
     before = ask(page, "头痛怎么办？")
     answer = settled_answer(page, before + 1, timeout_s=30)
     assert "无法连接模型服务" in answer and "connection refused" in answer, answer
-    assert f"127.0.0.1:{stack['ports']['gateway']}/v1" in answer  # names the gateway it tried
+    assert f"127.0.0.1:{stack['gateway_port']}/v1" in answer  # names the gateway it tried
     page.screenshot(path=str(ARTIFACTS / "demo_backend_down.png"), full_page=True)
     # still responsive: refresh reports the outage, clear empties the chat, the app process lives
     page.click("#refresh")

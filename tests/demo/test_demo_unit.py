@@ -12,7 +12,7 @@ from fastapi.responses import JSONResponse, Response
 from demo.chat import (FULL_LABEL, MINIMAL_LABEL, TRAINED_LABEL, DemoError, Settings, chat_messages, default_choice,
                        dropdown_models, error_message, message_text, render_sources, request_model,
                        stream_answer)
-from recipes.load import load_recipe
+from core.recipe.load import load_recipe
 from tests.conftest import Served, dead_url
 
 URL = "http://127.0.0.1:8100/v1"
@@ -164,6 +164,7 @@ def test_stream_answer_yields_the_sources_first_then_the_text(endpoint):
     assert seen["model"] == "med-lora-rag" and seen["stream"] is True and seen["max_tokens"] == 32
 
 
+@pytest.mark.slow
 def test_the_app_builds_and_lists_no_models_when_the_endpoint_is_down():
     from demo.app import build, fetch_models, login
     from serve.process import free_port  # a port nobody listens on

@@ -10,6 +10,8 @@ import sys
 import time
 from pathlib import Path
 
+import pytest
+
 from evaluation.cache import Cache
 from tests.conftest import ROOT, run_module
 from tests.evaluation.conftest import SYSTEM, dead_url, eval_args, user_text, write_items
@@ -51,6 +53,7 @@ def answer(model: str, messages: list[dict]) -> str:
     return CITED if model.endswith("-rag") else FIVE
 
 
+@pytest.mark.slow
 def test_report_compares_targets_and_a_finished_run_rescores_offline(tmp_path, serve_fake):
     fake, url = serve_fake(answer)
     sets = write_items(tmp_path / "set.jsonl", items())
@@ -120,6 +123,7 @@ def cache_keys(path: Path) -> dict[str, str]:
     return {r["item_id"]: k for k, r in Cache(path).entries.items()} if path.exists() else {}
 
 
+@pytest.mark.slow
 def test_killed_run_resumes_with_only_the_missing_requests(tmp_path, serve_fake):
     fake, url = serve_fake(answer, delay_s=0.15)
     sets = write_items(tmp_path / "set.jsonl", open_items(24))
@@ -155,6 +159,7 @@ def test_killed_run_resumes_with_only_the_missing_requests(tmp_path, serve_fake)
     assert results["suites"]["sft"]["format"]["n"] == 24
 
 
+@pytest.mark.slow
 def test_retries_recover_from_5xx(tmp_path, serve_fake):
     fake, url = serve_fake(answer, fail_first=True)
     sets = write_items(tmp_path / "set.jsonl", open_items(3))
@@ -166,6 +171,7 @@ def test_retries_recover_from_5xx(tmp_path, serve_fake):
     assert results["suites"]["sft"]["open"]["n"] == 3
 
 
+@pytest.mark.slow
 def test_targets_are_evaluated_at_once_each_within_its_concurrency(tmp_path, serve_fake):
     fake, url = serve_fake(answer, delay_s=0.2)
     sets = write_items(tmp_path / "set.jsonl", open_items(6))
@@ -178,6 +184,7 @@ def test_targets_are_evaluated_at_once_each_within_its_concurrency(tmp_path, ser
     assert fake.most_in_flight["all"] == 4
 
 
+@pytest.mark.slow
 def test_target_going_down_fails_clearly_and_keeps_partial_results(tmp_path, serve_fake):
     _, failing = serve_fake(answer, fail_after=5)
     _, healthy = serve_fake(answer)
@@ -202,6 +209,7 @@ def test_target_going_down_fails_clearly_and_keeps_partial_results(tmp_path, ser
     assert len(Cache(out / "cache" / "sft.jsonl").entries) == 5
 
 
+@pytest.mark.slow
 def test_unknown_model_is_named_with_what_the_server_serves(tmp_path, serve_fake):
     _, url = serve_fake(answer)
     sets = write_items(tmp_path / "set.jsonl", open_items(2))

@@ -5,12 +5,13 @@ from __future__ import annotations
 import pytest
 
 from core.layout import RunLayout
-from core.stage import StageFailed
+from core.errors import StageFailed
 from evaluation import grounded, suites
 from evaluation.evaluate import check_grounded_passages
 from evaluation.report_grounded import section_grounded
+from evaluation.results import EvalResults
 from evaluation.runner import Target
-from recipes.load import load_recipe
+from core.recipe.load import load_recipe
 from serve.rag.store import save_bm25
 from tests.conftest import ROOT
 
@@ -59,7 +60,8 @@ def test_the_suite_aggregates_answers_and_the_report_shows_it():
     assert found["answers_citing"] == 0.75 and found["citation_precision"] == pytest.approx(0.5)
     assert found["contradicted"] == 0.25 and found["hit_at_k"] == 1.0 and found["fact_when_hit"] == 0.5
     assert 0.15 < found["ci_low"] < 0.5 < found["ci_high"] < 0.85
-    results = {"suites": {"sft+rag": {"grounded": found}}}
+    results = EvalResults(recipe="r", run_dir="runs/r", created="now", params={}, rouge_tokenizer="char", items={},
+                          targets=[], suites={"sft+rag": {"grounded": found}}, headline={})
     table = "\n".join(section_grounded(results, ["sft+rag"], lambda x, key: ""))
     assert "| sft+rag | 4 | 50.0 |" in table and "| 0.0 | 0.0 | 75.0 | 50.0 | 25.0 | 100.0 | 50.0 |" in table
 

@@ -73,6 +73,7 @@ def run_eval(tmp_path, url: str, judge_url: str, judge_model: str = "judge"):
     return json.loads((out / "results.json").read_text()), (out / "report.md").read_text()
 
 
+@pytest.mark.slow
 def test_judge_figures_agreement_and_cache(tmp_path, serve_fake):
     fake, url = serve_fake(answer, served=["plain", "judge"])
     results, report = run_eval(tmp_path, url, url)
@@ -91,6 +92,7 @@ def test_judge_figures_agreement_and_cache(tmp_path, serve_fake):
     assert len(fake.requests) == sent and again["judge"]["requests"]["cached"] == judge["requests"]["planned"]
 
 
+@pytest.mark.slow
 def test_judge_down_or_talking_nonsense_leaves_the_report_standing(tmp_path, serve_fake):
     _, url = serve_fake(answer, served=["plain"])
     results, report = run_eval(tmp_path / "down", url, dead_url())

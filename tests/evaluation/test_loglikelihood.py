@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 
 import httpx
+import pytest
 
 from evaluation import loglikelihood as L
 from tests.conftest import run_module
@@ -45,6 +46,7 @@ def test_whitespace_ending_the_context_moves_to_the_continuation(serve_fake):
     assert head == [ord(c) for c in "Q:"] and tail == [ord(c) for c in "   A"] and other == [ord(c) for c in "   BC"]
 
 
+@pytest.mark.slow
 def test_make_eval_scores_choices_by_loglikelihood_only_when_asked(tmp_path, serve_fake):
     fake, url = serve_fake(lambda model, messages: "【病情分析】多喝水。", served=["plain", "five", "five-rag"],
                            logprob=lambda model: -1.0 if model == "plain" else -0.5)
@@ -73,6 +75,7 @@ def test_make_eval_scores_choices_by_loglikelihood_only_when_asked(tmp_path, ser
     assert "## Multiple choice by log-likelihood" in report and "| base | 2 |" in report
 
 
+@pytest.mark.slow
 def test_an_endpoint_without_prompt_logprobs_fails_naming_the_target_and_the_setting(tmp_path, serve_fake):
     _, url = serve_fake(lambda model, messages: "B", served=["plain"])
     _, other = serve_fake(lambda model, messages: "B", served=["plain"], tokenizer=False)
@@ -87,6 +90,7 @@ def test_an_endpoint_without_prompt_logprobs_fails_naming_the_target_and_the_set
     assert results["suites"]["base"]["loglikelihood"]["n"] == 1  # the other target still scored
 
 
+@pytest.mark.slow
 def test_generate_scoring_leaves_no_loglikelihood_results(tmp_path, serve_fake):
     _, url = serve_fake(lambda model, messages: "B", served=["plain"])
     sets = write_items(tmp_path / "set.jsonl", [CHOICE])

@@ -6,6 +6,7 @@ import json
 import pytest
 from fastapi import FastAPI, Request as HTTPRequest
 
+from core.errors import StageFailed
 from evaluation import multiturn
 from evaluation.runner import Runner, Target
 from tests.conftest import ROOT, Served
@@ -90,7 +91,7 @@ def test_consistency_requests_only_for_finished_conversations():
 def test_bad_items_name_the_file_and_line(tmp_path, line, message):
     path = tmp_path / "mt.jsonl"
     path.write_text(json.dumps({"id": "ok", "turns": [{"user": "q"}]}) + "\n" + line + "\n", encoding="utf-8")
-    with pytest.raises(SystemExit, match=f"{path}:2: .*{message}"):
+    with pytest.raises(StageFailed, match=f"{path}:2: .*{message}"):
         multiturn.load(path)
 
 
@@ -120,6 +121,7 @@ def run_eval(tmp_path, url, *extra):
     return done, results, (out / "report.md").read_text() if results else ""
 
 
+@pytest.mark.slow
 def test_make_eval_runs_the_multiturn_suite_per_target_with_the_judge(tmp_path, serve_fake):
     fake, url = serve_fake(consult, served=["five", "five-rag", "judge"])
     done, results, report = run_eval(tmp_path, url, f"eval.multiturn={SAMPLE}",
@@ -141,6 +143,7 @@ def test_make_eval_runs_the_multiturn_suite_per_target_with_the_judge(tmp_path, 
     assert again.returncode == 0 and len(fake.requests) == sent  # every turn and verdict came from the cache
 
 
+@pytest.mark.slow
 def test_without_a_multiturn_file_the_suite_is_skipped_with_a_note_and_bad_items_exit_2(tmp_path, serve_fake):
     _, url = serve_fake(consult, served=["five", "five-rag"])
     done, results, report = run_eval(tmp_path / "none", url)

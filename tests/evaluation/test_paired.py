@@ -83,6 +83,7 @@ def answer(model: str, messages: list[dict]) -> str:
     return "答案：B" if "题" in user else "注意休息，必要时就医。"
 
 
+@pytest.mark.slow
 def test_report_compares_on_the_items_both_answered(tmp_path, serve_fake):
     # sft's requests fail (HTTP 400) exactly on the two items base got wrong
     _, url = serve_fake(answer, served=["plain", "five"],

@@ -11,6 +11,7 @@ from tests.conftest import run_module
 from tests.evaluation.conftest import eval_args, write_items
 
 
+@pytest.mark.slow
 def test_reference_perplexity_per_target_on_the_same_items(tmp_path, serve_fake):
     # base: every token log p = -1 (perplexity e); sft: -0.5 (perplexity e^0.5)
     _, url = serve_fake(lambda model, messages: "多喝水。", served=["plain", "five", "five-rag"],

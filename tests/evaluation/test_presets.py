@@ -13,8 +13,9 @@ from converters.build import eval_item
 from converters.common import Example
 from evaluation import presets
 from evaluation.report import render
-from recipes.load import RecipeError, load_recipe
-from recipes.schema import EvalSection
+from evaluation.results import EvalResults
+from core.recipe.load import RecipeError, load_recipe
+from core.recipe.schema import EvalSection
 
 SAMPLES = Path(__file__).resolve().parents[2] / "data" / "samples"
 
@@ -118,13 +119,13 @@ def test_unknown_preset_is_a_schema_error_naming_the_key(tmp_path):
 
 
 def test_report_header_names_the_preset():
-    results = {"recipe": "r", "run_dir": "runs/r", "created": "now", "suites": {}, "targets": [], "headline": {},
-               "items": {"total": 0, "by_kind": {}, "by_dataset": {}, "rejected": 0}, "rouge_tokenizer": "char",
-               "params": {"temperature": 0.0, "seed": 0, "max_tokens": 10, "concurrency": 1, "limit": None,
-                          "support_threshold": 0.5, "minimal_prompt": "m", "prompt_preset": "opencompass"},
-               "paired": {"targets": {}, "compare": []}, "reading": {}, "notes": []}
+    results = EvalResults(recipe="r", run_dir="runs/r", created="now", suites={}, targets=[], headline={},
+                          items={"total": 0, "by_kind": {}, "by_dataset": {}, "rejected": 0}, rouge_tokenizer="char",
+                          params={"temperature": 0.0, "seed": 0, "max_tokens": 10, "concurrency": 1, "limit": None,
+                                  "support_threshold": 0.5, "minimal_prompt": "m", "prompt_preset": "opencompass"},
+                          paired={"targets": {}, "compare": []})
     assert "concurrency 1, prompt preset opencompass" in render(results).splitlines()[2]
-    results["params"]["prompt_preset"] = None
+    results.params["prompt_preset"] = None
     assert "prompt preset" not in render(results)
 
 

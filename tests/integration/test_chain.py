@@ -2,13 +2,15 @@
 vLLM (CPU build) serves it both ways, the official openai client talks to it.
 
 The run directory is the session's shared pipeline (tests/pipeline.py: one `make quickstart`
-run, servers left running); tests then use it in order, and the last ones stop everything.
+run, servers left running). A test that kills or stops servers starts its own in a run directory of
+its own (private_run), so no test depends on another's order.
 """
 from __future__ import annotations
 
 import json
 import os
 import re
+import shutil
 import signal
 import subprocess
 import sys
@@ -20,7 +22,8 @@ import openai
 import pytest
 
 from core import cpu
-from recipes.load import load_recipe
+from core.recipe.load import load_recipe
+from core.server_record import ServerRecord
 from serve import process
 from serve.process import free_port
 from tests.conftest import ROOT, run_module
@@ -217,45 +220,61 @@ def in_session(sid: int) -> list[int]:
     return sorted(found)
 
 
-def test_status_and_stop_end_every_process_even_after_a_sigkill(chain):
+@pytest.fixture
+def private_run(chain, tmp_path):
+    """A run directory of this test's own with a copy of the pipeline's models (3 MB each): servers
+    started there are this test's to kill and stop, and its command lines name it; the shared ones
+    keep serving."""
+    run = tmp_path / "run"
+    for name in ("tiny-model", "adapter", "merged", "index", "data"):
+        shutil.copytree(chain["dir"] / name, run / name)
+    argv = [RECIPE, f"run_dir={run}", f"serve.port={free_port()}", f"rag.gateway.port={free_port()}"]
+    yield {"dir": run, "argv": argv, "shared": chain["dir"]}
+    run_module("serve", "stop", *argv)
+
+
+def test_status_and_stop_end_every_process_even_after_a_sigkill(private_run):
     """SIGKILL of vLLM's API server leaves its EngineCore running: status shows it, stop ends it,
     and stop ends exactly this recipe's servers."""
-    listed = run_module("serve", "status", str(chain["dir"].parent))
-    assert "vLLM (lora)" in listed.stdout and "vLLM (merged)" in listed.stdout and "RAG gateway" in listed.stdout
-    record = json.loads((chain["dir"] / "serve" / "vllm-merged.json").read_text())
-    titles = {process.cmdline(pid).strip() for pid in in_session(record["pgid"])}
+    run, argv = private_run["dir"], private_run["argv"] + ["serve.mode=merged"]
+    started = run_module("serve", "start", *argv)
+    assert started.returncode == 0, started.stdout[-2000:] + started.stderr[-2000:]
+    listed = run_module("serve", "status", str(run.parent))
+    assert "vLLM (merged)" in listed.stdout and "RAG gateway" in listed.stdout
+    record = ServerRecord.read(run / "serve" / "vllm-merged.json")
+    titles = {process.cmdline(pid).strip() for pid in in_session(record.pgid)}
     assert {"VLLM::EngineCore", "VLLM::Worker"} <= titles, titles
-    os.kill(record["pid"], signal.SIGKILL)
+    os.kill(record.pid, signal.SIGKILL)
     deadline = time.time() + 10
-    while record["pid"] in in_session(record["pgid"]):
+    while record.pid in in_session(record.pgid):
         assert time.time() < deadline
         time.sleep(0.1)
-    left = in_session(record["pgid"])
+    left = in_session(record.pgid)
     assert {process.cmdline(pid).strip() for pid in left} >= {"VLLM::EngineCore", "VLLM::Worker"}
     assert process.server_pids(record) == left
-    listed = run_module("serve", "status", str(chain["dir"].parent)).stdout
-    assert "LEADER GONE" in listed and all(str(pid) in listed for pid in left) and "vLLM (lora)" in listed
-    print(f"\nafter SIGKILL of pid {record['pid']}:\n{listed}")
-    done = run_module("serve", "stop", *chain["argv"]["lora"])
+    listed = run_module("serve", "status", str(run.parent)).stdout
+    assert "LEADER GONE" in listed and all(str(pid) in listed for pid in left) and "RAG gateway" in listed
+    print(f"\nafter SIGKILL of pid {record.pid}:\n{listed}")
+    done = run_module("serve", "stop", *argv)
     print(done.stdout)
-    assert done.returncode == 0 and "vLLM (lora)" in done.stdout and "RAG gateway" in done.stdout
+    assert done.returncode == 0 and "RAG gateway" in done.stdout
     assert "vLLM (merged) (pid" in done.stdout and "had died" in done.stdout
     time.sleep(1)
-    assert in_session(record["pgid"]) == [] and not any(process.cmdline(pid) for pid in left)
-    assert vllm_pids(str(chain["dir"])) == []
-    assert "nothing running" in run_module("serve", "status", str(chain["dir"].parent)).stdout
+    assert in_session(record.pgid) == [] and not any(process.cmdline(pid) for pid in left)
+    assert vllm_pids(str(run)) == []
+    assert "nothing running" in run_module("serve", "status", str(run.parent)).stdout
+    assert vllm_pids(str(private_run["shared"])) != [], "the shared servers were left alone"
 
 
-def test_vllm_failing_to_start_shows_the_log_and_leaves_no_process(chain):
-    port = free_port()
+def test_vllm_failing_to_start_shows_the_log_and_leaves_no_process(private_run):
+    run = private_run["dir"]
     # 999999 tokens exceed the tiny model's 2048 positions: vLLM refuses at start-up
-    done = run_module("serve", "start", RECIPE, f"run_dir={chain['dir']}", f"serve.port={port}",
-                      "serve.max_model_len=999999")
+    done = run_module("serve", "start", *private_run["argv"], "serve.max_model_len=999999")
     assert done.returncode != 0
     assert "exited with status" in done.stderr and "Last lines of" in done.stderr
     assert "max_model_len" in done.stderr or "max-model-len" in done.stderr
-    assert vllm_pids(str(chain["dir"])) == []
-    assert not (chain["dir"] / "serve" / "vllm-lora.json").exists()
+    assert vllm_pids(str(run)) == []
+    assert not (run / "serve" / "vllm-lora.json").exists()
 
 
 def test_interrupted_training_resumes_from_its_last_checkpoint(tmp_path):

@@ -9,7 +9,7 @@ from concurrent.futures import ThreadPoolExecutor
 
 import httpx
 
-from recipes.load import load_recipe
+from core.recipe.load import load_recipe
 from serve import process
 from serve.process import free_port
 from serve.servers import gateway_server

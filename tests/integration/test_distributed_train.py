@@ -11,8 +11,8 @@ from pathlib import Path
 
 import pytest
 
-from core.stage import StageFailed
-from recipes.load import load_recipe
+from core.errors import StageFailed
+from core.recipe.load import load_recipe
 from serve.process import free_port
 from tests.conftest import ROOT, run_module
 from tests.pipeline import RECIPE

@@ -6,7 +6,7 @@ import shutil
 import subprocess
 
 from envs import bin_of
-from recipes.load import load_recipe
+from core.recipe.load import load_recipe
 from tests.conftest import ROOT
 
 SPEC = json.dumps(load_recipe(ROOT / "recipes/quickstart.yaml").model.tiny.model_dump())

@@ -18,15 +18,16 @@ import pytest
 import yaml
 
 from converters.build import build
-from core.stage import StageFailed
+from core.errors import StageFailed
 from serve import parity
 from serve.vllm_cmd import plan, preference_paths
 from train import training
 from envs import bin_of
-from recipes.load import load_recipe
+from core.recipe.load import load_recipe
 from core.layout import RunLayout
-from recipes.render_preference import preference_dir, write_preference_config
-from recipes.schema import PreferenceSection
+from core.layout import preference_dir
+from train.render_preference import write_preference_config
+from core.recipe.schema import PreferenceSection
 from tests.conftest import ROOT
 from train.base_model import OFFLINE
 

@@ -17,8 +17,8 @@ import openai
 import pytest
 
 from envs import bin_of
-from recipes.load import load_recipe
-from recipes.packaged import PACKAGED, packaged_dir
+from core.recipe.load import load_recipe
+from core.recipe.packaged import PACKAGED, packaged_dir
 from serve.process import free_port
 from tests.conftest import ROOT, run_module
 

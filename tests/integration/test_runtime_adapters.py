@@ -14,7 +14,7 @@ import httpx
 import pytest
 
 from envs import bin_of
-from recipes.load import load_recipe
+from core.recipe.load import load_recipe
 from serve import adapter_record, process
 from serve.gateway.service import GatewayService
 from serve.vllm_cmd import plan

@@ -6,8 +6,8 @@ import zipfile
 import pytest
 
 from converters.consistency import warnings
-from recipes.load import RecipeError, load_recipe
-from recipes.schema import DataSection
+from core.recipe.load import RecipeError, load_recipe
+from core.recipe.schema import DataSection
 from tests.conftest import ROOT, run_module
 
 FIVE = "你是一名专业的医生，请按【病情分析】【指导建议】【药物说明】【风险提示】【免责声明】五个部分回答。"
@@ -45,7 +45,7 @@ def test_one_prompt_for_sources_that_differ_warns_per_source():
 
 
 def test_validate_prints_the_warnings(tmp_path):
-    done = run_module("recipes.validate", "--schema-only", "recipes/quickstart.yaml",
+    done = run_module("medkit.validate", "--schema-only", "recipes/quickstart.yaml",
                       "data.sources.6.system_prompt=null")
     assert done.returncode == 0
     assert "warning: data.sources.6 (medqa" in done.stderr
@@ -64,15 +64,19 @@ def test_validate_checks_release_folders_zips_and_empty_sources(tmp_path):
     bad_zip.write_bytes(bytes(data))
     sources = (f"data.sources=[{{format: cmedqa2, path: {release}}}, {{format: sharegpt, path: {tmp_path / 'empty'}}}, "
                f"{{format: dialogue-csv, path: {bad_zip}}}]")
-    with pytest.raises(RecipeError) as err:  # what every stage checks when it loads the recipe
-        load_recipe(ROOT / "recipes/quickstart.yaml", [sources])
-    problems = err.value.problems
-    assert len(problems) == 3
-    assert problems[0].startswith(f"data.sources.0.path = '{release}': missing file: cmedqa2 needs question.csv")
+    load_recipe(ROOT / "recipes/quickstart.yaml", [sources])  # loading checks only that each path exists
+    with pytest.raises(RecipeError, match="data.sources.0.path = .*file not found"):
+        load_recipe(ROOT / "recipes/quickstart.yaml", [f"data.sources=[{{format: cmedqa2, path: {tmp_path}/no}}]"])
+    done = run_module("converters.build", "recipes/quickstart.yaml", f"run_dir={tmp_path / 'run'}", sources)
+    assert done.returncode == 2  # make data looks inside before converting anything
+    problems = [line for line in done.stderr.splitlines() if line.startswith(("error: data.sources", "data.sources"))]
+    assert len(problems) == 3, done.stderr
+    assert f"data.sources.0.path = '{release}': missing file: cmedqa2 needs question.csv" in problems[0]
     assert "answer.csv or answers.csv" in problems[1]
     assert problems[2] == f"data.sources.1.path = '{tmp_path / 'empty'}': empty folder: no files under it"
+    assert not (tmp_path / "run" / "data" / "dataset_info.json").exists()
     # make validate also reads every zip member: the CRC failure
-    done = run_module("recipes.validate", "recipes/quickstart.yaml",
+    done = run_module("medkit.validate", "recipes/quickstart.yaml",
                       f"data.sources=[{{format: dialogue-csv, path: {bad_zip}}}]")
     assert done.returncode == 2
     assert (f"data.sources.0.path = '{bad_zip}': corrupted zip member: {bad_zip}!a.csv fails its CRC check"

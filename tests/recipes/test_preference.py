@@ -6,10 +6,11 @@ import json
 import pytest
 import yaml
 
-from recipes.load import RecipeError, load_recipe
+from core.recipe.load import RecipeError, load_recipe
 from core.layout import RunLayout
-from recipes.render import train_config
-from recipes.render_preference import PreferenceConfigError, preference_config, preference_dir
+from train.render import train_config
+from core.layout import preference_dir
+from train.render_preference import PreferenceConfigError, preference_config
 from tests.conftest import ROOT
 
 

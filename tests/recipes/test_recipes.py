@@ -5,8 +5,8 @@ from pathlib import Path
 import pytest
 import yaml
 
-from recipes.load import RecipeError, apply_override, load_recipe, parse_overrides, resolved_yaml
-from recipes.render import export_config, train_config, write_configs
+from core.recipe.load import RecipeError, apply_override, load_recipe, parse_overrides, resolved_yaml
+from train.render import export_config, train_config, write_configs
 from tests.conftest import ROOT, run_module
 
 SHIPPED = sorted((ROOT / "recipes").glob("*.yaml"))
@@ -49,7 +49,7 @@ def test_validate_cli_lists_every_error_and_exits_2(tmp_path):
     tree["data"]["sources"][0]["path"] = "data/samples/missing.jsonl"  # missing path
     tree["model"]["name_or_path"] = "./no/such/model"
     bad.write_text(yaml.safe_dump(tree, allow_unicode=True))
-    done = run_module("recipes.validate", str(bad))
+    done = run_module("medkit.validate", str(bad))
     assert done.returncode == 2
     err = done.stderr
     assert "4 error(s)" in err

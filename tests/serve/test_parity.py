@@ -5,7 +5,7 @@ import pytest
 from fastapi import FastAPI
 from fastapi.responses import JSONResponse
 
-from core.stage import StageFailed
+from core.errors import StageFailed
 from serve.parity import compare, vllm_outputs, without_system
 from tests.conftest import Served
 

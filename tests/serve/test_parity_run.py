@@ -9,9 +9,9 @@ import json
 
 import pytest
 
-from core.layout import RunLayout
-from recipes.render import base_model_path
-from recipes.load import load_recipe
+from core.layout import RunLayout, base_model_path
+from core.server_record import ServerRecord
+from core.recipe.load import load_recipe
 from serve import parity
 from tests.conftest import ROOT
 
@@ -59,7 +59,8 @@ def stand_ins(monkeypatch, tmp_path):
 
         def server(recipe, mode, started):
             calls["servers"].append(mode)
-            return {"url": mode, "models": [f"{mode}-own-model"], "data_parallel_size": replicas, "dtype": dtype}
+            return ServerRecord(name=f"vLLM ({mode})", url=mode, port=0, models=[f"{mode}-own-model"], log="", pid=0,
+                                pgid=0, marker="", started=0.0, mode=mode, dtype=dtype, data_parallel_size=replicas)
 
         def outputs(url, model, key, chats, n, beside=None, rank=None):
             calls["asked"].append((url, model) if beside is None else (url, model, beside))

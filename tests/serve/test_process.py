@@ -8,14 +8,21 @@ import socket
 import subprocess
 import sys
 import time
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
 
+from core.errors import StageFailed
 from core.cpu import autogroups_enabled
 from envs import bin_of
 from serve import process
-from serve.process import ServerSpec
+from serve.process import LaunchPlan, ServerSpec
+
+
+def spec_of(name, argv, port, models, pid_file, log, timeout_s) -> ServerSpec:
+    plan = LaunchPlan(argv=argv, env={}, models=models, url=f"http://127.0.0.1:{port}/v1", host="127.0.0.1", port=port)
+    return ServerSpec(name=name, plan=plan, pid_file=pid_file, log=log, timeout_s=timeout_s)
 from tests.conftest import run_module
 
 
@@ -42,21 +49,22 @@ def test_port_in_use_is_a_clear_error(tmp_path):
         sock.bind(("127.0.0.1", 0))
         sock.listen()
         port = sock.getsockname()[1]
-        with pytest.raises(SystemExit, match=f"port {port} on 127.0.0.1 is already in use.*serve.port={port + 1}"):
-            process.start(ServerSpec("x", [sys.executable, "-c", "pass"], {}, "127.0.0.1", port,
-                          f"http://127.0.0.1:{port}/v1", ["m"], tmp_path / "x.json", tmp_path / "x.log", 5))
+        with pytest.raises(StageFailed, match=f"port {port} on 127.0.0.1 is already in use.*serve.port={port + 1}"):
+            process.start(spec_of("x", [sys.executable, "-c", "pass"],
+                                  port, ["m"], tmp_path / "x.json", tmp_path / "x.log", 5))
     assert not (tmp_path / "x.json").exists()
 
 
+@pytest.mark.slow
 def test_server_dying_at_start_shows_log_tail_and_leaves_nothing(tmp_path):
     # parent prints, forks a grandchild that would linger, then fails: the whole group must go
     script = ("import subprocess, sys, time; "
               "subprocess.Popen([sys.executable, '-c', 'import time; time.sleep(60)']); "
               "print('loading model... ValueError: no such model', flush=True); time.sleep(0.5); sys.exit(3)")
     port = process.free_port()
-    with pytest.raises(SystemExit) as info:
-        process.start(ServerSpec("fake server", [sys.executable, "-c", script], {}, "127.0.0.1", port,
-                      f"http://127.0.0.1:{port}/v1", ["m"], tmp_path / "s.json", tmp_path / "s.log", 30))
+    with pytest.raises(StageFailed) as info:
+        process.start(spec_of("fake server", [sys.executable, "-c", script],
+                              port, ["m"], tmp_path / "s.json", tmp_path / "s.log", 30))
     message = str(info.value)
     assert "exited with status 3" in message and "ValueError: no such model" in message
     assert not (tmp_path / "s.json").exists()
@@ -65,30 +73,31 @@ def test_server_dying_at_start_shows_log_tail_and_leaves_nothing(tmp_path):
     assert leftovers == []
 
 
+@pytest.mark.slow
 def test_server_never_ready_times_out_and_is_stopped(tmp_path):
     port = process.free_port()
     argv = [sys.executable, "-c", "import time; print('stuck', flush=True); time.sleep(120)"]
-    with pytest.raises(SystemExit, match="(?s)not ready after 2 s.*stuck"):
-        process.start(ServerSpec("slow", argv, {}, "127.0.0.1", port, f"http://127.0.0.1:{port}/v1", ["m"],
-                      tmp_path / "t.json", tmp_path / "t.log", 2))
+    with pytest.raises(StageFailed, match="(?s)not ready after 2 s.*stuck"):
+        process.start(spec_of("slow", argv, port, ["m"], tmp_path / "t.json", tmp_path / "t.log", 2))
     assert subprocess.run(["pgrep", "-f", "time.sleep\\(120\\)"], capture_output=True).returncode == 1
 
 
+@pytest.mark.slow
 def test_start_wait_status_stop_with_a_real_http_server(tmp_path):
     port = process.free_port()
     server = models_server(port)
     pid_file = tmp_path / "run" / "serve" / "fake.json"
-    record = process.start(ServerSpec("fake", [sys.executable, "-c", server], {}, "127.0.0.1", port,
-                           f"http://127.0.0.1:{port}/v1", ["m1"], pid_file, tmp_path / "f.log", 20))
-    assert alive(record["pid"]) and json.loads(pid_file.read_text())["port"] == port
-    again = process.start(ServerSpec("fake", [sys.executable, "-c", server], {}, "127.0.0.1", port,
-                          f"http://127.0.0.1:{port}/v1", ["m1"], pid_file, tmp_path / "f.log", 20))
-    assert again["pid"] == record["pid"], "a second start reuses the running server"
+    record = process.start(spec_of("fake", [sys.executable, "-c", server],
+                                   port, ["m1"], pid_file, tmp_path / "f.log", 20))
+    assert alive(record.pid) and json.loads(pid_file.read_text())["port"] == port
+    again = process.start(spec_of("fake", [sys.executable, "-c", server],
+                                  port, ["m1"], pid_file, tmp_path / "f.log", 20))
+    assert again.pid == record.pid, "a second start reuses the running server"
     listed = run_module("serve", "status", str(tmp_path))
     assert f"{port}" in listed.stdout and "m1" in listed.stdout
     assert "fake" in process.stop(pid_file)
     time.sleep(0.3)
-    assert not alive(record["pid"]) and not pid_file.exists()
+    assert not alive(record.pid) and not pid_file.exists()
     assert process.stop(pid_file) is None  # stopping twice is harmless
 
 
@@ -149,47 +158,50 @@ started: list[int] = []
 def start_with_workers(tmp_path, port: int) -> tuple[dict, list[int]]:
     """A server whose leader spawned workers, like vLLM's API server and its EngineCore."""
     argv = [sys.executable, "-c", WORKER_SERVER.format(port=port, serve_py=bin_of("serve"))]
-    record = process.start(ServerSpec("fake", argv, {}, "127.0.0.1", port, f"http://127.0.0.1:{port}/v1", ["m1"],
-                           tmp_path / "run" / "serve" / "fake.json", tmp_path / "f.log", 20))
-    started.append(record["pgid"])
+    record = process.start(spec_of("fake", argv,
+                                   port, ["m1"], tmp_path / "run" / "serve" / "fake.json", tmp_path / "f.log", 20))
+    started.append(record.pgid)
     deadline = time.time() + 20
-    while not any("FAKE::EngineCore" in process.cmdline(p) for p in in_session(record["pgid"])):
+    while not any("FAKE::EngineCore" in process.cmdline(p) for p in in_session(record.pgid)):
         assert time.time() < deadline, "the titled worker did not start"
         time.sleep(0.1)
-    workers = [pid for pid in in_session(record["pgid"]) if pid != record["pid"]]
+    workers = [pid for pid in in_session(record.pgid) if pid != record.pid]
     assert len(workers) == 2
     titled = next(p for p in workers if "FAKE::EngineCore" in process.cmdline(p))
     environ = Path(f"/proc/{titled}/environ").read_bytes()
     assert b"MEDKIT_SERVER_TAG" not in environ and environ[:1] == b"\0"  # the title blanked it
-    assert process.server_pids(record) == sorted([record["pid"], *workers])
+    assert process.server_pids(record) == sorted([record.pid, *workers])
     return record, workers
 
 
+@pytest.mark.slow
 def test_leftovers_of_a_killed_leader_are_listed_and_stopped(tmp_path):
     port = process.free_port()
     record, workers = start_with_workers(tmp_path, port)
-    os.kill(record["pid"], signal.SIGKILL)  # the leader only: its workers live on, as vLLM's engine does
-    os.waitpid(record["pid"], 0)
+    os.kill(record.pid, signal.SIGKILL)  # the leader only: its workers live on, as vLLM's engine does
+    os.waitpid(record.pid, 0)
     assert all(alive(w) for w in workers)
     listed = run_module("serve", "status", str(tmp_path)).stdout
     assert "LEADER GONE" in listed and all(str(w) in listed for w in workers)
     message = process.stop(tmp_path / "run" / "serve" / "fake.json")
     assert "had died" in message and all(str(w) in message for w in workers)
-    assert in_session(record["pgid"]) == [] and not any(alive(w) for w in workers)
+    assert in_session(record.pgid) == [] and not any(alive(w) for w in workers)
     assert "nothing running" in run_module("serve", "status", str(tmp_path)).stdout
 
 
+@pytest.mark.slow
 def test_start_clears_the_leftovers_of_a_killed_leader_first(tmp_path):
     port = process.free_port()
     record, workers = start_with_workers(tmp_path, port)
-    os.kill(record["pid"], signal.SIGKILL)
-    os.waitpid(record["pid"], 0)
+    os.kill(record.pid, signal.SIGKILL)
+    os.waitpid(record.pid, 0)
     again, new_workers = start_with_workers(tmp_path, port)
-    assert again["pid"] != record["pid"] and in_session(record["pgid"]) == []
+    assert again.pid != record.pid and in_session(record.pgid) == []
     process.stop(tmp_path / "run" / "serve" / "fake.json")
-    assert in_session(again["pgid"]) == []
+    assert in_session(again.pgid) == []
 
 
+@pytest.mark.slow
 def test_a_process_outside_the_server_is_never_touched(tmp_path):
     port = process.free_port()
     record, _ = start_with_workers(tmp_path, port)
@@ -209,6 +221,7 @@ def autogroup_nice(pid: int) -> int | None:
     return int(text.split("nice")[1]) if "nice" in text else None
 
 
+@pytest.mark.slow
 @pytest.mark.skipif(not autogroups_enabled(), reason="the kernel has no scheduler autogroups")
 def test_a_server_gets_its_own_autogroup_at_the_nice_value_it_was_given(tmp_path):
     """serve.cpu_autogroup_nice: the server's session (its own CFS group) runs at that nice value,
@@ -219,11 +232,10 @@ def test_a_server_gets_its_own_autogroup_at_the_nice_value_it_was_given(tmp_path
         port = process.free_port()
         server = models_server(port)
         pid_file = tmp_path / f"nice{nice}.json"
-        record = process.start(ServerSpec("fake", [sys.executable, "-c", server], {}, "127.0.0.1", port,
-                               f"http://127.0.0.1:{port}/v1", ["m1"], pid_file, tmp_path / "f.log", 20,
-                               autogroup_nice=nice))
+        spec = spec_of("fake", [sys.executable, "-c", server], port, ["m1"], pid_file, tmp_path / "f.log", 20)
+        record = process.start(replace(spec, plan=replace(spec.plan, autogroup_nice=nice)))
         try:
-            found[nice] = (autogroup_nice(record["pid"]), json.loads(pid_file.read_text())["autogroup_nice"])
+            found[nice] = (autogroup_nice(record.pid), json.loads(pid_file.read_text())["autogroup_nice"])
         finally:
             process.stop(pid_file)
     assert found == {10: (10, 10), 0: (0, 0)}

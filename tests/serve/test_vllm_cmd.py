@@ -5,7 +5,8 @@ import os
 
 import pytest
 
-from recipes.load import load_recipe
+from core.errors import StageFailed
+from core.recipe.load import load_recipe
 from serve.vllm_cmd import PLUGIN_DIR, lora_rank, plan
 from tests.conftest import ROOT
 
@@ -22,7 +23,7 @@ def test_lora_rank_rounds_up_to_what_vllm_accepts(tmp_path, r, expected):
 
 
 def test_lora_rank_beyond_vllm_limit(tmp_path):
-    with pytest.raises(SystemExit, match="at most 512"):
+    with pytest.raises(StageFailed, match="at most 512"):
         lora_rank(fake_adapter(tmp_path / "a", 1024))
 
 
@@ -55,7 +56,7 @@ def test_lora_plan_mounts_every_adapter_and_hides_the_key(tmp_path, monkeypatch)
 def test_merged_plan_needs_an_export(tmp_path, monkeypatch):
     monkeypatch.delenv("MEDKIT_API_KEY", raising=False)
     recipe = load_recipe(ROOT / "recipes/quickstart.yaml", [f"run_dir={tmp_path}/run", "serve.mode=merged"])
-    with pytest.raises(SystemExit, match="run `make export` first"):
+    with pytest.raises(StageFailed, match="run `make export` first"):
         plan(recipe)
     (tmp_path / "run" / "merged").mkdir(parents=True)
     (tmp_path / "run" / "merged" / "config.json").write_text("{}")
@@ -66,7 +67,7 @@ def test_merged_plan_needs_an_export(tmp_path, monkeypatch):
 
 def test_lora_plan_without_training_says_what_to_run(tmp_path):
     recipe = load_recipe(ROOT / "recipes/quickstart.yaml", [f"run_dir={tmp_path}/run"])
-    with pytest.raises(SystemExit, match="run `make train` first"):
+    with pytest.raises(StageFailed, match="run `make train` first"):
         plan(recipe)
 
 
@@ -111,7 +112,7 @@ def test_runtime_adapters_plan_uses_the_recorded_set_and_the_rank_setting(tmp_pa
     assert "--max-lora-rank 32" in argv and launch.max_lora_rank == 32
     recipe = load_recipe(ROOT / "recipes/quickstart.yaml", base + ["serve.runtime_adapters=true",
                                                                    "serve.max_lora_rank=1000"])
-    with pytest.raises(SystemExit, match="serve.max_lora_rank has rank 1000"):
+    with pytest.raises(StageFailed, match="serve.max_lora_rank has rank 1000"):
         plan(recipe)
 
 
@@ -139,7 +140,7 @@ def test_the_preference_adapter_is_mounted_beside_the_sft_one(tmp_path, monkeypa
 
 
 def test_a_preference_served_name_that_clashes_is_a_recipe_error(tmp_path):
-    from recipes.load import RecipeError
+    from core.recipe.load import RecipeError
     with pytest.raises(RecipeError, match="preference.serve_name"):
         load_recipe(ROOT / "recipes/quickstart.yaml", [f"run_dir={tmp_path}", "preference.serve_name=base"])
 
@@ -188,7 +189,7 @@ def test_cpu_servers_get_the_recipes_autogroup_nice_and_gpu_servers_none(tmp_pat
     assert plan(recipe).autogroup_nice == 0
     from serve.servers import vllm_server
     recipe.serve.cpu_autogroup_nice = 5
-    assert vllm_server(recipe).autogroup_nice == 5  # what make serve passes to serve/process.py
+    assert vllm_server(recipe).plan.autogroup_nice == 5  # what make serve passes to serve/process.py
     monkeypatch.setenv("MEDKIT_SERVE_DEVICE", "gpu")
     monkeypatch.setattr("serve.vllm_cmd.bin_of", lambda env: f"envs/{env}/bin/python")  # no GPU env built here
     assert plan(recipe).autogroup_nice == 0
@@ -218,7 +219,7 @@ def test_ray_is_refused_on_a_cpu_machine_and_passed_on_a_gpu_one(tmp_path, monke
     recipe = load_recipe(ROOT / "recipes/quickstart.yaml", [f"run_dir={tmp_path}/run",
                                                              "serve.distributed_executor_backend=ray"])
     monkeypatch.setenv("MEDKIT_SERVE_DEVICE", "cpu")
-    with pytest.raises(SystemExit, match=r"serve.distributed_executor_backend is 'ray'.*no GPU.*leave it unset"):
+    with pytest.raises(StageFailed, match=r"serve.distributed_executor_backend is 'ray'.*no GPU.*leave it unset"):
         plan(recipe)
     monkeypatch.setenv("MEDKIT_SERVE_DEVICE", "gpu")
     monkeypatch.setattr("serve.vllm_cmd.bin_of", lambda env: f"envs/{env}/bin/python")  # no GPU env built here
@@ -253,14 +254,14 @@ def test_data_parallel_that_does_not_fit_this_machine_fails_naming_the_key(tmp_p
     fake_adapter(tmp_path / "run" / "adapter", 8)
     base = [f"run_dir={tmp_path}/run"]
     unknown = [*NODES[:2], "serve.data_parallel_nodes.address=no-such-node.invalid", NODES[3]]
-    with pytest.raises(SystemExit, match="serve.data_parallel_nodes.address 'no-such-node.invalid' does not resolve"):
+    with pytest.raises(StageFailed, match="serve.data_parallel_nodes.address 'no-such-node.invalid' does not resolve"):
         plan(load_recipe(ROOT / "recipes/quickstart.yaml", base + unknown))
     many = f"serve.data_parallel_size={(os.cpu_count() or 1) + 1}"
-    with pytest.raises(SystemExit, match=f"serve.data_parallel_size asks for {(os.cpu_count() or 1) + 1} replicas "
+    with pytest.raises(StageFailed, match=f"serve.data_parallel_size asks for {(os.cpu_count() or 1) + 1} replicas "
                                          f"on this machine, which has {os.cpu_count()} cores"):
         plan(load_recipe(ROOT / "recipes/quickstart.yaml", base + [many]))
     monkeypatch.setattr("core.cpu.mem_available_gib", lambda: 1.5)
-    with pytest.raises(SystemExit, match="serve.data_parallel_size asks for 2 replicas, each with its weights and "
+    with pytest.raises(StageFailed, match="serve.data_parallel_size asks for 2 replicas, each with its weights and "
                                          "serve.cpu_kvcache_space_gib=1 GiB of KV cache: 2.0 GiB, and 1.5 GiB"):
         plan(load_recipe(ROOT / "recipes/quickstart.yaml", base + ["serve.data_parallel_size=2"]))
     assert plan(load_recipe(ROOT / "recipes/quickstart.yaml", base)).argv  # one replica: nothing to check
@@ -281,7 +282,7 @@ def test_tensor_parallel_workers_on_one_numa_node_get_the_cores_split_among_them
     assert "VLLM_CPU_OMP_THREADS_BIND" not in plan(load_recipe(ROOT / "recipes/quickstart.yaml", base)).env
     assert plan(load_recipe(ROOT / "recipes/quickstart.yaml", base + ["serve.tensor_parallel_size=2",
                 "serve.cpu_threads_bind=nobind"])).env["VLLM_CPU_OMP_THREADS_BIND"] == "nobind"  # the recipe's wins
-    with pytest.raises(SystemExit, match="= 16 CPU workers, and this machine lets vLLM use 8 cores"):
+    with pytest.raises(StageFailed, match="= 16 CPU workers, and this machine lets vLLM use 8 cores"):
         plan(load_recipe(ROOT / "recipes/quickstart.yaml", base + ["serve.tensor_parallel_size=16"]))
     monkeypatch.setattr("core.cpu.numa_nodes", lambda: 2)  # a node per worker: vLLM's auto binding does it
     assert "VLLM_CPU_OMP_THREADS_BIND" not in plan(load_recipe(ROOT / "recipes/quickstart.yaml", base + [

@@ -9,8 +9,8 @@ import json
 import pytest
 
 from core.layout import RunLayout
-from core.stage import StageFailed
-from recipes.load import load_recipe
+from core.errors import StageFailed
+from core.recipe.load import load_recipe
 from tests.conftest import ROOT
 from train import export
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 
 from core.layout import RunLayout
-from recipes.load import load_recipe
+from core.recipe.load import load_recipe
 from tests.conftest import ROOT
 from train import base_model, tiny_model
 

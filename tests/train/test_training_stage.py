@@ -12,8 +12,8 @@ import pytest
 import yaml
 
 from core.layout import RunLayout
-from core.stage import StageFailed
-from recipes.load import load_recipe
+from core.errors import StageFailed
+from core.recipe.load import load_recipe
 from tests.conftest import ROOT
 from train import export, preference, training
 

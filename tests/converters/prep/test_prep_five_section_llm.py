@@ -9,7 +9,7 @@ from pydantic import ValidationError
 from converters.build import build
 from converters.prep import five_section
 from converters.prep.five_section_llm import Assigner, parse_assignment, prompt, restructure
-from recipes.schema import DataSection, FiveSectionSettings
+from core.recipe.schema import DataSection, FiveSectionSettings
 
 ANSWER = "你好，考虑是慢性咽炎。平时多喝水。可以含服西瓜霜含片。如果症状持续不缓解，建议及时就诊。以上意见仅供参考。"
 

@@ -74,7 +74,7 @@ def test_custom_text_zero_and_negative_count():
 def test_eval_questions_are_test_items_only_and_leave_the_training_data_as_it_was(tmp_path):
     """data.refusals.eval_questions: more out-of-scope items for the refusal suite, never trained on."""
     from converters.build import build_examples
-    from recipes.schema import DataSection
+    from core.recipe.schema import DataSection
     from tests.conftest import ROOT
     held_out = tmp_path / "held_out.txt"
     held_out.write_text("# comment\nWhich planet has the longest day?\nHow do I tune a guitar by ear?\n",

@@ -18,7 +18,7 @@ from fastapi import FastAPI, Request
 from tests.conftest import Served, dead_url  # noqa: F401 (dead_url re-exported for the tests)
 from fastapi.responses import JSONResponse, StreamingResponse
 
-from recipes.schema import RagSection
+from core.recipe.schema import RagSection
 from serve.gateway.app import create_app
 from serve.gateway.service import GatewayService
 from serve.rag.types import Source

@@ -4,7 +4,7 @@ from __future__ import annotations
 import httpx
 import pytest
 
-from recipes.schema import RagSection
+from core.recipe.schema import RagSection
 from serve.gateway import follow_up
 from tests.serve.gateway.conftest import ANSWER, UPSTREAM_KEY, ListRetriever, corpus
 

@@ -71,6 +71,7 @@ def test_the_key_is_documented_as_required_exactly_when_one_is_configured(spec, 
     assert all("security" not in unkeyed["paths"][path][method] for path, method in operations(unkeyed))
 
 
+@pytest.mark.slow
 def test_every_operation_answers_only_what_it_documents(gateway, spec, auth):
     rng = random.Random("openapi")
     seeds = {"/v1/chat/completions": (CHAT, CHAT_FIELDS), "/retrieval": (DIFY, DIFY_FIELDS)}

@@ -19,7 +19,7 @@ import httpx
 import pytest
 import schemathesis
 
-from recipes.schema import GatewaySettings
+from core.recipe.schema import GatewaySettings
 from serve.gateway.app import create_app
 from serve.gateway.service import GatewayService
 from tests.serve.gateway.conftest import UPSTREAM_KEY, rag_settings
@@ -56,6 +56,7 @@ def conformance_gateway(start_gateway):
     return start_gateway(settings=rag_settings(max_body_bytes=BODY_LIMIT))
 
 
+@pytest.mark.slow
 @schema.parametrize()
 def test_the_gateway_answers_as_its_openapi_says(case, conformance_gateway):
     case.call_and_validate(base_url=conformance_gateway.url, headers=AUTH)

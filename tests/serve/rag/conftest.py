@@ -11,6 +11,6 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 @pytest.fixture(scope="session")
 def embedder():
     """The real packaged MiniLM, loaded once for the whole folder (a few seconds on CPU)."""
-    from recipes.schema import EmbedderSettings
+    from core.recipe.schema import EmbedderSettings
     from serve.rag.embedder import load_embedder
     return load_embedder(EmbedderSettings())

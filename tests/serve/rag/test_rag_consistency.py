@@ -6,7 +6,7 @@ import os
 import httpx
 import pytest
 
-from recipes.schema import ChunkSettings, RagSection
+from core.recipe.schema import ChunkSettings, RagSection
 from serve.gateway.app import create_app
 from serve.gateway.service import GatewayService
 from serve.rag import index

@@ -7,7 +7,7 @@ import re
 import pytest
 import yaml
 
-from recipes.schema import ChromaSettings, ChunkSettings, RagSection
+from core.recipe.schema import ChromaSettings, ChunkSettings, RagSection
 from serve.rag import index
 from serve.rag.chunking import chunk_document
 from serve.rag.store import Bm25Store, RagError, chroma_client, collection_name, read_meta, sanitise_collection

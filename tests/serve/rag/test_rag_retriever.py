@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import pytest
 
-from recipes.schema import ChunkSettings, EmbedderSettings, RagSection, RetrievalSettings
+from core.recipe.schema import ChunkSettings, EmbedderSettings, RagSection, RetrievalSettings
 from serve.rag.embedder import model_location
 from serve.rag.index import build_index
 from serve.rag.retriever import Hit, collapse, open_retriever, rrf

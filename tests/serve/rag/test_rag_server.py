@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from recipes.schema import ChromaSettings, ChunkSettings, RagSection
+from core.recipe.schema import ChromaSettings, ChunkSettings, RagSection
 from serve.rag.index import build_index
 from serve.rag.retriever import open_retriever
 from serve.rag.store import RagError

@@ -56,3 +56,10 @@ def model_home() -> Path:
 
 def packaged_dir(name: str) -> Path:
     return model_home() / name
+
+
+def default_system(name_or_path: str) -> str | None:
+    """The system prompt a packaged model's chat template inserts when a chat has none (None for others):
+    training (LLaMA-Factory's default_system) and every reference that formats chats use it."""
+    model = PACKAGED.get(name_or_path)
+    return model.default_system if model else None

@@ -6,16 +6,15 @@ what is allowed, and the process exits with status 2.
 """
 from __future__ import annotations
 
-import sys
+import glob
 from pathlib import Path
 from typing import Any
 
 import yaml
 from pydantic import BaseModel, ValidationError
 
-from converters.sources import check_source
-from recipes.packaged import PACKAGED
-from recipes.schema import TINY, Recipe
+from core.recipe.packaged import PACKAGED
+from core.recipe.schema import TINY, Recipe
 
 
 class RecipeError(Exception):
@@ -125,9 +124,9 @@ def check_paths(tree: dict) -> list[str]:
     sources = section("data").get("sources")
     for i, source in enumerate(sources if isinstance(sources, list) else []):
         path = source.get("path") if isinstance(source, dict) else None
-        fmt = source.get("format") if isinstance(source, dict) else None
-        if isinstance(path, str):  # existence, empty files and folders, zips that fail, release files missing
-            problems += [f"data.sources.{i}.path = {path!r}: {p}" for p in check_source(str(fmt), path)]
+        if isinstance(path, str) and not (Path(path).exists() or glob.glob(path, recursive=True)):
+            problems.append(f"data.sources.{i}.path = {path!r}: file not found (paths are relative to the "
+                            f"repository root)")  # what a source holds is checked by make data / make validate
     refusal_settings = section("data").get("refusals")
     for key in ("questions", "eval_questions"):
         questions = refusal_settings.get(key) if isinstance(refusal_settings, dict) else None
@@ -181,15 +180,3 @@ def load_recipe(path: str | Path, overrides: list[str] = (), check_files: bool =
 
 def resolved_yaml(recipe: Recipe) -> str:
     return yaml.safe_dump(recipe.model_dump(mode="json"), sort_keys=False, allow_unicode=True)
-
-
-def load_or_exit(argv: list[str], check_files: bool = True) -> Recipe:
-    """CLI helper: argv = [recipe.yaml, key=value, ...]; exits 2 with every error."""
-    if not argv or argv[0] in ("-h", "--help"):
-        print("usage: <stage> RECIPE.yaml [key.sub=value ...]", file=sys.stderr)
-        sys.exit(2)
-    try:
-        return load_recipe(argv[0], argv[1:], check_files=check_files)
-    except RecipeError as exc:
-        print(exc.render(), file=sys.stderr)
-        sys.exit(2)

@@ -10,9 +10,9 @@ import json
 from pathlib import Path
 from typing import Any
 
-from core.layout import RunLayout
-from recipes.packaged import PACKAGED, packaged_dir
-from recipes.schema import TINY, Recipe
+from core.layout import RunLayout, base_model_path
+from core.recipe.packaged import default_system
+from core.recipe.schema import Recipe
 
 # ZeRO configs with "auto" values, filled in by the HF Trainer from the recipe.
 _ZERO = {
@@ -22,16 +22,6 @@ _ZERO = {
     3: {"stage": 3, "overlap_comm": False, "contiguous_gradients": True,
         "stage3_gather_16bit_weights_on_model_save": True},
 }
-
-
-def base_model_path(recipe: Recipe) -> str:
-    """What the base model is called on this machine: tiny dir, packaged dir, local dir, or hub id."""
-    if recipe.model.name_or_path == TINY:
-        return str(RunLayout.of(recipe).tiny_model.resolve())
-    if recipe.model.name_or_path in PACKAGED:
-        return str(packaged_dir(recipe.model.name_or_path).resolve())
-    local = Path(recipe.model.name_or_path).expanduser()
-    return str(local.resolve()) if local.exists() else recipe.model.name_or_path
 
 
 def deepspeed_file(layout: RunLayout, stage: int) -> Path:
@@ -95,9 +85,8 @@ def train_config(recipe: Recipe) -> dict[str, Any]:
         cfg[ft.precision] = True
     if ft.max_steps:
         cfg["max_steps"] = ft.max_steps
-    packaged = PACKAGED.get(recipe.model.name_or_path)
-    if packaged and packaged.default_system:
-        cfg["default_system"] = packaged.default_system
+    if default_system(recipe.model.name_or_path):
+        cfg["default_system"] = default_system(recipe.model.name_or_path)
     if ft.deepspeed is not None:
         cfg["deepspeed"] = str(deepspeed_file(layout, ft.deepspeed).resolve())
     if "medkit_validation" in info:

@@ -1,9 +1,9 @@
 """Validate one or more recipes and print every error at once.
 
 Run as:
-    python -m recipes.validate recipes/quickstart.yaml [finetune.epochs=1 ...]
-    python -m recipes.validate recipes/*.yaml
-    python -m recipes.validate --schema-only recipes/*.yaml   # skip data/model file checks
+    python -m medkit.validate recipes/quickstart.yaml [finetune.epochs=1 ...]
+    python -m medkit.validate recipes/*.yaml
+    python -m medkit.validate --schema-only recipes/*.yaml   # skip data/model file checks
 Exit status: 0 all valid, 2 at least one invalid.
 """
 from __future__ import annotations
@@ -12,7 +12,8 @@ import sys
 
 from converters import consistency
 from converters.sources import check_source
-from recipes.load import RecipeError, load_recipe, resolved_yaml
+from core.stage import command_status
+from core.recipe.load import RecipeError, load_recipe, resolved_yaml
 
 
 def main(argv: list[str]) -> int:
@@ -47,4 +48,4 @@ def main(argv: list[str]) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main(sys.argv[1:]))
+    sys.exit(command_status(main, sys.argv[1:]))

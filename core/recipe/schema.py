@@ -10,7 +10,7 @@ from typing import Any, Literal, Optional
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
-from recipes.packaged import PACKAGED
+from core.recipe.packaged import PACKAGED
 
 TINY = "tiny"  # model.name_or_path value selecting the generated embedded model
 
@@ -28,7 +28,7 @@ class Strict(BaseModel):
 
     def changed(self, *names: str) -> set[str]:
         """Those of `names` given a value other than their default. Not model_fields_set alone: a resolved
-        recipe (recipes/load.py resolved_yaml, what the gateway loads) spells out every default."""
+        recipe (core/recipe/load.py resolved_yaml, what the gateway loads) spells out every default."""
         fields = type(self).model_fields
         return {n for n in names
                 if n in self.model_fields_set and getattr(self, n) != fields[n].get_default(call_default_factory=True)}
@@ -64,7 +64,7 @@ class TinyModel(Strict):
 
 class ModelSection(Strict):
     name_or_path: str = Field(description="hub id (org/name), local directory, 'tiny', "
-                                          "or a packaged model name (recipes/packaged.py)")
+                                          "or a packaged model name (core/recipe/packaged.py)")
     template: str = "qwen"  # LLaMA-Factory chat template name
     trust_remote_code: bool = False
     tiny: TinyModel = TinyModel()
@@ -300,7 +300,7 @@ class FinetuneSection(Strict):
 
 class PreferenceSection(Strict):
     """The preference stage after SFT: LLaMA-Factory `stage: dpo` (pref_loss sigmoid = DPO, orpo, simpo)
-    or `stage: kto`, trained from the SFT result on the pairs `make data` writes (recipes/render_preference.py)."""
+    or `stage: kto`, trained from the SFT result on the pairs `make data` writes (train/render_preference.py)."""
     stage: Literal["dpo", "kto"] = "dpo"
     pref_loss: Literal["sigmoid", "orpo", "simpo"] = "sigmoid"  # dpo only
     pref_beta: float = Field(0.1, gt=0.0)     # strength of the preference loss (beta of DPO/KTO)

@@ -1,7 +1,7 @@
 """Render a recipe's `preference` section into LLaMA-Factory's train config for the stage after SFT.
 
 Pure: reads the recipe (and the run's dataset_info.json to check the dataset), returns a dict,
-starts nothing. Apart from recipes/render.py (the SFT render) on purpose: the preference stage
+starts nothing. Apart from train/render.py (the SFT render) on purpose: the preference stage
 is its own training run with its own output folder, started from what SFT left.
 
     stage                 dpo (pref_loss sigmoid | orpo | simpo) or kto
@@ -22,9 +22,9 @@ import json
 from pathlib import Path
 from typing import Any
 
-from core.layout import RunLayout
-from recipes.render import base_model_path, train_config
-from recipes.schema import Recipe
+from core.layout import RunLayout, base_model_path, preference_dir
+from train.render import train_config
+from core.recipe.schema import Recipe
 
 # SFT keys that do not carry over: its datasets and its evaluation on the SFT validation split
 _SFT_ONLY = ("dataset", "eval_dataset", "eval_strategy", "eval_steps", "per_device_eval_batch_size", "max_steps")
@@ -36,16 +36,6 @@ class PreferenceConfigError(ValueError):
 
 def method_name(recipe: Recipe) -> str:
     return recipe.preference.method
-
-
-def served_name(recipe: Recipe) -> str:
-    """The preference adapter's served model name (preference.serve_name, default e.g. med-lora-dpo)."""
-    return recipe.preference.served_name([a.name for a in recipe.serve.adapters])
-
-
-def preference_dir(recipe: Recipe) -> Path:
-    """Where the preference adapter lands: <run_dir>/adapter-dpo (or -orpo, -simpo, -kto)."""
-    return RunLayout.of(recipe).preference_adapter(method_name(recipe))
 
 
 def check_dataset(recipe: Recipe, name: str) -> dict | None:

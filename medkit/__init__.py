@@ -1,0 +1,1 @@
+"""The command line: medkit/cli.py (one table of commands) and validate.py (`medkit validate`)."""
