@@ -224,10 +224,9 @@ sys.exit(main())
 """
 
 
-def write_launcher() -> Path:
-    """<app env>/bin/medkit, rewritten at every `make setup`."""
-    target = env_dir("app") / "bin" / "medkit"
-    target.write_text(LAUNCHER.format(python=python_of("app")))
+def write_launcher(python: Path, target: Path) -> Path:
+    """The `medkit` command at `target`, run by `python` (make setup: the app environment's, in its bin/)."""
+    target.write_text(LAUNCHER.format(python=python))
     target.chmod(0o755)
     return target
 
@@ -254,7 +253,7 @@ def main(argv: list[str]) -> int:
         with ThreadPoolExecutor(max_workers=len(names)) as pool:
             list(pool.map(create, names))  # re-raises the first failure (its SystemExit names the log)
         if "app" in names:
-            write_launcher()
+            write_launcher(python_of("app"), env_dir("app") / "bin" / "medkit")
         return 0
     if argv == ["lock"]:
         check_platform()

@@ -2,7 +2,9 @@
 
 Paths inside a recipe are relative to the directory `make` runs in (the
 repository root). Errors name the file, the dotted key, the value given and
-what is allowed, and the process exits with status 2.
+what is allowed; the command exits with status 2 (core/stage.py).
+Loading checks that files exist; what a data source holds is checked by `make data` and
+`make validate` (converters/sources.py).
 """
 from __future__ import annotations
 

@@ -81,8 +81,13 @@ def test_serve_lora_and_merged_answer_the_openai_client(chain):
         assert streamed == reply.choices[0].message.content
         answers[model] = streamed
     assert answers["med-lora"] != answers["base"], "the adapter must change the base model's answer"
-    assert answers["med-lora"] == answers["med-merged"], "merged and mounted LoRA answer alike"
-    assert answers["med-lora"].startswith("【"), "the tuned model opens with a section header"
+    dtype = ServerRecord.read(chain["dir"] / "serve" / "vllm-merged.json").dtype
+    if dtype == "float32":  # exact: one float32 computation either way
+        assert answers["med-lora"] == answers["med-merged"], "merged and mounted LoRA answer alike"
+    # in bfloat16 the two differ by rounding (the tiny model's logits lie within 0.1 of each other, so a
+    # token can flip): `make parity` judges them by the 16-bit tolerance (test_parity_uses_the_running_servers)
+    for model in ("med-lora", "med-merged"):
+        assert answers[model].startswith("【"), f"{model}: the tuned model opens with a section header"
 
     anonymous = openai.OpenAI(base_url=f"http://127.0.0.1:{chain['ports']['lora']}/v1", api_key="wrong")
     with pytest.raises(openai.AuthenticationError):

@@ -57,8 +57,8 @@ def title(pid: int) -> str:
 def engine_core(record: dict, rank: int) -> Optional[int]:
     """The pid of vLLM's engine core process for replica `rank` among the server's processes."""
     name = f"EngineCore_DP{rank}"
-    found = [p for p in record["pids"] if name in title(p) or name in Path(f"/proc/{p}/comm").read_text(errors="ignore")]
-    assert found, [title(p) for p in record["pids"]]
+    found = [p for p in record.pids if name in title(p) or name in Path(f"/proc/{p}/comm").read_text(errors="ignore")]
+    assert found, [title(p) for p in record.pids]
     return found[0]
 
 
@@ -73,19 +73,19 @@ def test_two_replicas_share_the_load_and_stop_with_the_server(pipeline, tmp_path
     assert started.returncode == 0, started.stdout[-3000:] + started.stderr[-3000:]
     record = process.read_record(run_dir / "serve" / "vllm-lora.json")
     try:
-        url = record["url"]
+        url = record.url
         ask_many(url, "med-lora", 32)
         per_engine = served_per_engine(url)
         assert sorted(per_engine) == ["0", "1"] and all(n > 0 for n in per_engine.values()), per_engine
         assert sum(per_engine.values()) == 32
         status = run_module("serve", "status", str(tmp_path))
-        assert f"[base, med-lora]  {len(record['pids'])} processes" in status.stdout, status.stdout
+        assert f"[base, med-lora]  {len(record.pids)} processes" in status.stdout, status.stdout
         os.kill(engine_core(record, 1), signal.SIGKILL)
         time.sleep(2)
     finally:
         stopped = run_module("serve", "stop", *args)
     assert stopped.returncode == 0, stopped.stdout + stopped.stderr
-    left = [p for p in record["pids"] if Path(f"/proc/{p}").exists() and "vllm" in title(p).lower()]
+    left = [p for p in record.pids if Path(f"/proc/{p}").exists() and "vllm" in title(p).lower()]
     assert not left, [title(p) for p in left]
     assert process.server_pids(record) == [] and not (run_dir / "serve" / "vllm-lora.json").exists()
 
@@ -109,9 +109,9 @@ def test_two_nodes_serve_behind_one_gateway_and_each_replica_passes_parity(pipel
         assert f"replicas 1-1, headless, joining node 0 at 127.0.0.1:{rpc_port}" in second.stdout
         head = process.read_record(run_dir / "serve" / "vllm-lora.json")
         headless = process.read_record(run_dir / "serve" / "vllm-lora-rank1.json")
-        assert headless["url"] == head["url"] and headless["port"] == 0
+        assert headless.url == head.url and headless.port == 0
         ask_many(f"http://127.0.0.1:{gateway_port}/v1", "med-lora-rag", 16)  # retrieval, then vLLM
-        per_engine = served_per_engine(head["url"])
+        per_engine = served_per_engine(head.url)
         assert sorted(per_engine) == ["0", "1"] and all(n > 0 for n in per_engine.values()), per_engine
         checked = run_module("serve.parity", *args, "parity.prompts=2", env=pipeline.env)
         assert checked.returncode == 0, checked.stdout[-3000:] + checked.stderr[-3000:]
