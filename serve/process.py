@@ -28,7 +28,6 @@ from typing import Optional
 
 import httpx
 
-from core.errors import StageFailed
 from core.cpu import autogroups_enabled
 from core.endpoints import models_answer
 from core.errors import StageFailed

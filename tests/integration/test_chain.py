@@ -233,7 +233,8 @@ def private_run(chain, tmp_path):
     run = tmp_path / "run"
     for name in ("tiny-model", "adapter", "merged", "index", "data"):
         shutil.copytree(chain["dir"] / name, run / name)
-    argv = [RECIPE, f"run_dir={run}", f"serve.port={free_port()}", f"rag.gateway.port={free_port()}"]
+    argv = [RECIPE, f"run_dir={run}", f"serve.port={free_port()}", f"rag.gateway.port={free_port()}",
+            "serve.enforce_eager=true"]  # what these tests check is process handling: no compile at start-up
     yield {"dir": run, "argv": argv, "shared": chain["dir"]}
     run_module("serve", "stop", *argv)
 
