@@ -25,14 +25,14 @@ from dataclasses import replace
 
 from bench.eval_runner import measure
 from core import cpu
-from core.errors import StageFailed
 from core.endpoints import api_key
+from core.errors import StageFailed
 from core.layout import RunLayout
+from core.stage import command_status, recipe_from_argv
 from evaluation.items import load
 from evaluation.loglikelihood import doc, score_target
 from evaluation.runner import Target
 from evaluation.suites import CHOICE_KINDS
-from core.stage import command_status, recipe_from_argv
 from serve import process
 from serve.servers import vllm_server
 

@@ -38,15 +38,15 @@ import time
 from dataclasses import replace
 from pathlib import Path
 
+from core.endpoints import api_key
+from core.errors import StageFailed
+from core.layout import RunLayout
+from core.layout import base_model_path
+from core.stage import command_status, recipe_from_argv
+from envs import bin_of
 from evaluation.items import load
 from evaluation.runner import Request, Runner, Target
 from evaluation.suites import messages
-from core.errors import StageFailed
-from core.endpoints import api_key
-from core.layout import RunLayout
-from envs import bin_of
-from core.stage import command_status, recipe_from_argv
-from core.layout import base_model_path
 from serve import process
 from serve.servers import vllm_server
 

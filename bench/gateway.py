@@ -42,8 +42,8 @@ from bench.load_client import percentile
 from bench.serving import DISTINCT_PROMPTS
 from core.endpoints import api_key, models_answer, rag_model as rag_variant
 from core.layout import RunLayout
-from envs.manage import has_nvidia_gpu
 from core.stage import command_status, recipe_from_argv
+from envs.manage import has_nvidia_gpu
 from serve import process
 from serve.parity import load_chats
 from serve.servers import gateway_server, vllm_server

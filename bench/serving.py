@@ -55,14 +55,14 @@ import time
 from pathlib import Path
 
 from core import cpu
-from core.errors import StageFailed
 from core.endpoints import api_key, base_url, models_answer
+from core.errors import StageFailed
 from core.layout import RunLayout
-from envs import bin_of
-from envs.manage import has_nvidia_gpu
-from core.stage import command_status, recipe_from_argv
 from core.layout import base_model_path
 from core.recipe.schema import Recipe
+from core.stage import command_status, recipe_from_argv
+from envs import bin_of
+from envs.manage import has_nvidia_gpu
 from serve import process
 from serve.parity import load_chats
 from serve.process import LaunchPlan, ServerSpec

@@ -51,13 +51,13 @@ from converters import consistency, pairs
 from converters.accounting import accounting, problems
 from converters.common import Document, Example, Reject
 from converters.example_meta import is_open_answer, original_answer, question_of, subject_of  # noqa: F401
-from converters.sources import check_source, read_source
 from converters.prep import clean, dedupe, five_section, five_section_llm, noise, refusals
+from converters.sources import check_source, read_source
 from core.jsonl import write_jsonl
 from core.layout import RunLayout, dataset_info_in, eval_sets_in
 from core.rag_prompt import Passage
-from core.stage import StageFailed, begin, cli, command_status
 from core.recipe.schema import DataSection, Recipe
+from core.stage import StageFailed, begin, cli, command_status
 
 SPLITS = ("train", "validation", "test")
 DATASET_PREFIX = "medkit"

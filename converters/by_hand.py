@@ -14,11 +14,11 @@ from pathlib import Path
 
 from converters import FORMATS, pairs
 from converters.build import lf_entry, sft_rows
-from core.jsonl import write_jsonl
 from converters.common import Document, Reject
 from converters.sources import read_source
-from core.layout import dataset_info_in
 from core.errors import StageFailed
+from core.jsonl import write_jsonl
+from core.layout import dataset_info_in
 
 
 def convert(fmt: str, sources: list[str], out: Path) -> dict[str, int]:

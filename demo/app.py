@@ -24,8 +24,8 @@ import gradio as gr  # noqa: E402
 from demo.chat import (PANEL_IDLE, Settings, chat_messages, default_choice, dropdown_models,  # noqa: E402
                        error_message, list_models, render_sources, request_model, stream_answer)
 from core.endpoints import loopback  # noqa: E402
-from core.stage import StageFailed  # noqa: E402
 from core.recipe.schema import Recipe  # noqa: E402
+from core.stage import StageFailed  # noqa: E402
 
 TITLE = "medkit 医疗问答演示 · Medical QA demo"
 DISCLAIMER = ("**⚕️ 免责声明 Disclaimer**：本演示的回答由研究用模型自动生成，可能有错误，仅供参考，"

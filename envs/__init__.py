@@ -3,8 +3,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from envs.manage import env_dir, is_ready
 from core.errors import StageFailed
+from envs.manage import env_dir, is_ready
 
 
 def bin_of(env: str, program: str = "python") -> str:

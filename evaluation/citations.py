@@ -43,8 +43,8 @@ import re
 import sys
 from typing import Iterable, Optional
 
-from evaluation.overlap import tokenizer
 from core.stage import command_status
+from evaluation.overlap import tokenizer
 
 _CITE = re.compile(r"[\[［]\s*(\d+(?:\s*(?:[,，、]|-|–)\s*\d+)*)\s*[\]］]")
 _HEADER = re.compile(r"【[^】\n]{1,10}】")

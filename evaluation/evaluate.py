@@ -40,16 +40,16 @@ from collections import Counter
 from pathlib import Path
 from typing import Optional
 
+from core.endpoints import api_key, is_rag_model, models_answer, rag_suffix, url_for_model, vllm_url
+from core.layout import RunLayout
+from core.recipe.schema import EvalSection, Recipe
+from core.server_record import ServerRecord
+from core.stage import StageFailed, begin
 from evaluation import multiturn, reading, report, suites
 from evaluation.cache import Cache, file_name
 from evaluation.items import load
-from core.endpoints import api_key, is_rag_model, models_answer, rag_suffix, url_for_model, vllm_url
-from core.layout import RunLayout
-from core.stage import StageFailed, begin
-from evaluation.runner import Outcome, Runner, Target
-from core.recipe.schema import EvalSection, Recipe
-from core.server_record import ServerRecord
 from evaluation.results import EvalResults
+from evaluation.runner import Outcome, Runner, Target
 
 
 def resolve_targets(recipe: Recipe, section: EvalSection) -> tuple[list[Target], list[tuple[str, str, str]]]:

@@ -94,8 +94,8 @@ import sys
 from typing import Mapping, NamedTuple, Optional
 
 from evaluation.refusal import is_refusal  # noqa: F401  (re-exported: older imports)
-from evaluation.textnorm import normalise
 from core.stage import command_status
+from evaluation.textnorm import normalise
 
 
 def _letters(found: str, options: Mapping[str, str]) -> Optional[str]:

@@ -28,9 +28,9 @@ from __future__ import annotations
 import sys
 from typing import Optional
 
+from core.stage import command_status
 from evaluation import metrics as M
 from evaluation.citations import cited, strip_citations
-from core.stage import command_status
 
 
 def _norm(text: str) -> str:

@@ -31,8 +31,8 @@ import sys
 from pathlib import Path
 from typing import Iterable, Optional
 
-from core.stage import command_status
 from core.jsonl import Reject, read_jsonl
+from core.stage import command_status
 
 KINDS = ("choice", "label", "open", "refusal", "noisy-context")
 LABELS = ("yes", "no", "maybe")

@@ -41,8 +41,8 @@ from collections import Counter
 from pathlib import Path
 from typing import Optional
 
-from evaluation.runner import Request, Runner, Target
 from core.stage import command_status
+from evaluation.runner import Request, Runner, Target
 
 SYSTEM = "You are a strict grader of a medical assistant's replies. Follow the instruction exactly."
 RUBRICS = {

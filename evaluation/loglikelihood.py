@@ -38,12 +38,12 @@ from typing import Optional
 
 import httpx
 
+from core.stage import command_status
 from evaluation import metrics as M
 from evaluation.cache import Cache, file_name, request_key
 from evaluation.items import LABELS
 from evaluation.prompt_logprobs import next_token_logprobs, token_logprobs, tokenize
 from evaluation.suites import CHOICE_KINDS
-from core.stage import command_status
 
 _CJK = re.compile(r"[\u4e00-\u9fff]")
 DELIMITER = " "  # lm-evaluation-harness's target_delimiter

@@ -31,12 +31,12 @@ import statistics
 import sys
 from typing import Iterable, Optional, Sequence
 
-from core.stage import command_status
 from core.answer_format import HEADERS, SECTIONS  # noqa: F401
+from core.stage import command_status
 from evaluation.citations import answer_scores, hit, sentences, support  # noqa: F401  (re-exported)
 from evaluation.extract import conflicting_choice, conflicting_label, extract_choice, extract_label  # noqa: F401
-from evaluation.refusal import is_refusal, says_not_covered  # noqa: F401
 from evaluation.overlap import CharTokenizer, JiebaTokenizer, bleu4, char_bleu4, overlap, rouge  # noqa: F401
+from evaluation.refusal import is_refusal, says_not_covered  # noqa: F401
 
 SEEK_CARE_MARKERS = ("就医", "就诊", "到医院", "去医院", "医院检查", "看医生", "找医生", "咨询医生", "请医生",
                      "面诊", "急诊", "专科", "遵医嘱", "在医生指导下", "医生指导", "拨打120", "复诊",

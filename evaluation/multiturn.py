@@ -33,11 +33,11 @@ import re
 from pathlib import Path
 from typing import Optional
 
+from core.errors import StageFailed
 from evaluation.judge import SYSTEM as JUDGE_SYSTEM, read_verdict
 from evaluation.metrics import five_sections, mean
 from evaluation.overlap import rouge
 from evaluation.runner import Request, Runner, Target
-from core.errors import StageFailed
 
 FACT_WORDS = {  # a question about one missing fact names one of these
     "age": ("多大", "几岁", "年龄", "岁数", "how old", "age"),

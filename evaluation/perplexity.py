@@ -30,9 +30,9 @@ from typing import Optional
 
 import httpx
 
+from core.stage import command_status
 from evaluation.prompt_logprobs import token_logprobs, tokenize
 from evaluation.suites import OPEN_KINDS, messages
-from core.stage import command_status
 
 
 def reference_nll(client: httpx.Client, base_url: str, model: str, item: dict) -> tuple[float, int]:

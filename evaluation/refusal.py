@@ -68,8 +68,8 @@ import re
 import sys
 from typing import Optional
 
-from evaluation.textnorm import normalise
 from core.stage import command_status
+from evaluation.textnorm import normalise
 
 _NEG = r"(?:无法|不能|不便|没办法|没有办法|没法|不可以|不会|难以|不予)"
 _ACT = (r"(?:为您|为你|帮您|帮你|给您|给你|向您|替您|就此|对此)?(?:(?:根据|基于|仅凭|从)[^，。,！？\n]{0,10}?)?"

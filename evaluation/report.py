@@ -24,14 +24,14 @@ import sys
 from pathlib import Path
 from typing import Callable, Optional
 
-from evaluation.results import EvalResults
+from core.stage import command_status
 from evaluation import plots, reading
 from evaluation.cache import file_name
 from evaluation.report_grounded import section_grounded, section_nosystem
 from evaluation.report_judge import section_judge
 from evaluation.report_multiturn import section_multiturn
 from evaluation.report_paired import bracket, section_ablation, section_paired
-from core.stage import command_status
+from evaluation.results import EvalResults
 
 # DESIGN.md §6, "Published anchors for the report"
 ANCHORS = {

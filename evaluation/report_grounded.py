@@ -2,8 +2,8 @@
 suite nosystem of evaluation/suites.py compute them)."""
 from __future__ import annotations
 
-from evaluation.results import EvalResults
 from evaluation.report_paired import LEGEND, NS, interval, pct, points
+from evaluation.results import EvalResults
 
 
 def section_grounded(results: EvalResults, targets: list[str], bracket) -> list[str]:

@@ -42,8 +42,8 @@ import openai
 from openai import AsyncOpenAI
 from tqdm import tqdm
 
-from evaluation.cache import Cache, file_name, messages_digest, request_key
 from core.stage import command_status
+from evaluation.cache import Cache, file_name, messages_digest, request_key
 
 FATAL_STATUS = (401, 403, 404)
 

@@ -53,11 +53,11 @@ from collections import defaultdict
 from pathlib import Path
 from typing import Optional
 
+from core.stage import command_status
 from evaluation import grounded
 from evaluation import metrics as M
 from evaluation import paired as P
 from evaluation.runner import Request
-from core.stage import command_status
 
 MAX_SCORED_CHARS = 8000  # characters of a reply the overlap and citation metrics read (see above)
 CHOICE_KINDS = ("choice", "label")

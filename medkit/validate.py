@@ -12,8 +12,8 @@ import sys
 
 from converters import consistency
 from converters.sources import check_source
-from core.stage import command_status
 from core.recipe.load import RecipeError, load_recipe, resolved_yaml
+from core.stage import command_status
 
 
 def main(argv: list[str]) -> int:

@@ -32,9 +32,9 @@ import train.export
 import train.training
 from core.endpoints import api_key, gateway_url, rag_model, vllm_url
 from core.layout import RunLayout
+from core.recipe.schema import Recipe
 from core.stage import StageFailed, command_status, print_recipe, recipe_from_argv
 from envs.manage import has_nvidia_gpu
-from core.recipe.schema import Recipe
 from serve import control
 
 RECIPE = "recipes/quickstart.yaml"

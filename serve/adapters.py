@@ -33,12 +33,12 @@ from pathlib import Path
 
 import httpx
 
-from core.errors import StageFailed
 from core.endpoints import api_key, models_answer
+from core.errors import StageFailed
 from core.layout import RunLayout
-from core.stage import command_status, recipe_from_argv
 from core.recipe.schema import Recipe
 from core.server_record import ServerRecord
+from core.stage import command_status, recipe_from_argv
 from serve import adapter_record, process
 from serve.vllm_cmd import lora_rank
 

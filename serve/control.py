@@ -15,9 +15,9 @@ from typing import Optional
 
 from core.endpoints import api_key, is_rag_model, models_answer
 from core.layout import RUNS_ROOT, RunLayout
-from core.stage import begin
 from core.recipe.schema import DataParallelNodes, Recipe
 from core.server_record import ServerRecord
+from core.stage import begin
 from serve import process
 from serve.process import ServerSpec
 from serve.servers import ensure_chroma, gateway_server, vllm_server

@@ -43,15 +43,15 @@ import httpx
 
 from core.endpoints import api_key, bearer
 from core.layout import RunLayout, base_model_path
+from core.logged import run_logged
 from core.recipe.packaged import default_system
+from core.recipe.schema import Recipe
 from core.stage import StageFailed, begin, cli, command_status
 from envs import bin_of
-from core.recipe.schema import Recipe
 from serve import process
 from serve.servers import vllm_server
 from serve.vllm_cmd import model_path, preference_paths
 from train.base_model import ensure_base_model
-from core.logged import run_logged
 
 MODES = ("merged", "lora")
 RANK_HEADER = "X-data-parallel-rank"  # vLLM routes a request to this replica of its data-parallel engines

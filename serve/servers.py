@@ -16,9 +16,9 @@ from typing import Optional
 
 from core.endpoints import api_key, gateway, gateway_url
 from core.layout import RunLayout
-from envs import bin_of
 from core.recipe.load import resolved_yaml
 from core.recipe.schema import Recipe
+from envs import bin_of
 from serve import process
 from serve.process import LaunchPlan, ServerSpec
 from serve.rag.store import chroma_path

@@ -15,14 +15,14 @@ import os
 from pathlib import Path
 
 from core import cpu
-from core.errors import StageFailed
 from core.endpoints import api_key, preference_model, unresolvable, vllm_url
+from core.errors import StageFailed
 from core.layout import RunLayout, base_model_path, preference_dir
+from core.recipe.schema import Recipe
 from envs import bin_of
 from envs.manage import has_nvidia_gpu
 from serve import adapter_record
 from serve.process import LaunchPlan
-from core.recipe.schema import Recipe
 
 # Modules run inside vLLM's environment: the key guard for every route, not only /v1 (see its docstring),
 # and `vllm serve` for headless nodes.

@@ -14,13 +14,13 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from envs import bin_of
-from core.layout import RunLayout
 from core.errors import StageFailed
+from core.layout import RunLayout
+from core.logged import run_logged
 from core.recipe.packaged import PACKAGED, packaged_dir
 from core.recipe.schema import TINY, Recipe
+from envs import bin_of
 from train import tiny_model
-from core.logged import run_logged
 
 OFFLINE = {"HF_HUB_OFFLINE": "1"}  # built models never need the hub; fail fast instead of hanging
 

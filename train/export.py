@@ -19,13 +19,13 @@ from pathlib import Path
 from typing import Callable, Optional
 
 from core.layout import EXPORT_DONE, TRAIN_DONE, RunLayout
+from core.layout import base_model_path
+from core.logged import run_logged
+from core.recipe.schema import Recipe
 from core.stage import StageFailed, begin, cli, command_status
 from envs import bin_of
-from core.layout import base_model_path
-from train.render import write_configs
-from core.recipe.schema import Recipe
 from train.base_model import ensure_base_model
-from core.logged import run_logged
+from train.render import write_configs
 
 
 def model_digest(folder: Path) -> str:

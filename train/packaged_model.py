@@ -22,8 +22,8 @@ from importlib import metadata
 from pathlib import Path
 
 from core.errors import StageFailed
-from core.stage import command_status
 from core.recipe.packaged import PACKAGED, PackagedModel
+from core.stage import command_status
 
 STAMP = "medkit_packaged.json"
 

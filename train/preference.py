@@ -20,13 +20,13 @@ import hashlib
 import json
 from pathlib import Path
 
-from core.layout import RunLayout
 from core.errors import StageFailed
-from envs import bin_of
-from train.render_preference import PreferenceConfigError, check_dataset, method_name, write_preference_config
-from core.recipe.schema import Recipe
-from train.export import merged_digest
+from core.layout import RunLayout
 from core.logged import run_logged
+from core.recipe.schema import Recipe
+from envs import bin_of
+from train.export import merged_digest
+from train.render_preference import PreferenceConfigError, check_dataset, method_name, write_preference_config
 from train.resume import TrainResult, prepare_output_dir, train_env
 
 PAIR_FILES = ("medkit_pairs_", "medkit_kto_")  # the preference datasets `make data` writes

@@ -23,8 +23,8 @@ from pathlib import Path
 from typing import Any
 
 from core.layout import RunLayout, base_model_path, preference_dir
-from train.render import train_config
 from core.recipe.schema import Recipe
+from train.render import train_config
 
 # SFT keys that do not carry over: its datasets and its evaluation on the SFT validation split
 _SFT_ONLY = ("dataset", "eval_dataset", "eval_strategy", "eval_steps", "per_device_eval_batch_size", "max_steps")

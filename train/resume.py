@@ -12,9 +12,9 @@ from typing import Optional
 
 from core.endpoints import unresolvable
 from core.errors import StageFailed
+from core.recipe.schema import Recipe
 from envs import bin_of
 from envs.manage import has_nvidia_gpu
-from core.recipe.schema import Recipe
 from train.base_model import OFFLINE
 
 

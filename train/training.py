@@ -16,13 +16,13 @@ from pathlib import Path
 
 import converters.build as data_stage
 from core.layout import RunLayout
+from core.logged import run_logged
+from core.recipe.schema import Recipe
 from core.stage import StageFailed, begin
 from envs import bin_of
-from train.render import write_configs
-from core.recipe.schema import Recipe
-from train.base_model import base_model_stamp, ensure_base_model
 from train import preference
-from core.logged import run_logged
+from train.base_model import base_model_stamp, ensure_base_model
+from train.render import write_configs
 from train.resume import TrainResult, prepare_output_dir, train_env
 
 DIGEST_FILES = ("dataset_info.json", "train.jsonl", "validation.jsonl")  # the data a training depends on

@@ -13,8 +13,8 @@ from pathlib import Path
 from typing import Optional
 
 from core.endpoints import api_key, upstream_url
-from core.stage import StageFailed, begin
 from core.recipe.schema import RagSection, Recipe
+from core.stage import StageFailed, begin
 from serve.gateway.app import create_app
 from serve.gateway.service import GatewayService
 from serve.process import port_free

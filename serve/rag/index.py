@@ -32,9 +32,9 @@ from pathlib import Path
 
 from tqdm import tqdm
 
-from core.stage import command_status
 from core.jsonl import Reject, read_jsonl
 from core.recipe.schema import RagSection, Recipe
+from core.stage import command_status
 from serve.rag.chunking import Chunk, chunk_document
 from serve.rag.embedder import Embedder, load_embedder
 from serve.rag.store import (RagError, chroma_client, chroma_path, clean_temporaries, collection_name, mark_building, mark_built,

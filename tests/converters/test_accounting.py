@@ -6,8 +6,8 @@ import re
 
 import pytest
 
-from converters.build import main as make_data
 from converters.__main__ import main as convert
+from converters.build import main as make_data
 from tests.conftest import run_module
 
 LINE = re.compile(r"^\s+(\S+)\s+input (\d+) = kept (\d+) \+ rejected (\d+) \+ duplicates (\d+)"

@@ -4,10 +4,10 @@ from __future__ import annotations
 import json
 
 from converters import huatuo2_eval, medicalgpt_preference, wenda_jsonl
+from converters.__main__ import main as convert
 from converters.build import build
 from converters.common import Example, Reject
 from core.recipe.schema import DataSection
-from converters.__main__ import main as convert
 from tests.conftest import ROOT
 
 SAMPLES = ROOT / "data" / "samples"

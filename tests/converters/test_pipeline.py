@@ -7,8 +7,8 @@ from pathlib import Path
 import pytest
 
 from converters.build import build, build_examples
-from converters.prep.refusals import DEFAULT_REFUSAL
 from converters.prep.five_section import DEFAULT_PLACEHOLDERS
+from converters.prep.refusals import DEFAULT_REFUSAL
 from core.recipe.load import load_recipe
 from tests.conftest import ROOT
 

@@ -6,9 +6,9 @@ import zipfile
 from pathlib import Path
 
 from converters import FORMATS
+from converters.__main__ import main as convert
 from converters.common import Example, Reject
 from converters.sources import check_source, read_source
-from converters.__main__ import main as convert
 from tests.conftest import ROOT, run_module
 
 MAC_ZIP = ROOT / "data/samples/dialogue_csv_zip/Surgical_外科.zip"

@@ -4,10 +4,10 @@ from __future__ import annotations
 import pytest
 
 from core import endpoints
-from demo.chat import Settings
-from evaluation.evaluate import resolve_targets
 from core.recipe.load import load_recipe
 from core.recipe.schema import EvalSection
+from demo.chat import Settings
+from evaluation.evaluate import resolve_targets
 from tests.conftest import ROOT
 
 

@@ -4,14 +4,14 @@ from __future__ import annotations
 
 import pytest
 
-from core.layout import RunLayout
 from core.errors import StageFailed
+from core.layout import RunLayout
+from core.recipe.load import load_recipe
 from evaluation import grounded, suites
 from evaluation.evaluate import check_grounded_passages
 from evaluation.report_grounded import section_grounded
 from evaluation.results import EvalResults
 from evaluation.runner import Target
-from core.recipe.load import load_recipe
 from serve.rag.store import save_bm25
 from tests.conftest import ROOT
 

@@ -4,9 +4,9 @@ from __future__ import annotations
 import time
 
 from core.layout import RunLayout
+from core.recipe.load import load_recipe
 from core.server_record import ServerRecord
 from evaluation.evaluate import resolve_targets
-from core.recipe.load import load_recipe
 from tests.conftest import ROOT
 
 

@@ -11,11 +11,11 @@ from pydantic import ValidationError
 from converters import cmb, medqa
 from converters.build import eval_item
 from converters.common import Example
+from core.recipe.load import RecipeError, load_recipe
+from core.recipe.schema import EvalSection
 from evaluation import presets
 from evaluation.report import render
 from evaluation.results import EvalResults
-from core.recipe.load import RecipeError, load_recipe
-from core.recipe.schema import EvalSection
 
 SAMPLES = Path(__file__).resolve().parents[2] / "data" / "samples"
 

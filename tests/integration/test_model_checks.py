@@ -5,8 +5,8 @@ import json
 import shutil
 import subprocess
 
-from envs import bin_of
 from core.recipe.load import load_recipe
+from envs import bin_of
 from tests.conftest import ROOT
 
 SPEC = json.dumps(load_recipe(ROOT / "recipes/quickstart.yaml").model.tiny.model_dump())

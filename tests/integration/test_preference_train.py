@@ -19,17 +19,17 @@ import yaml
 
 from converters.build import build
 from core.errors import StageFailed
-from serve import parity
-from serve.vllm_cmd import plan, preference_paths
-from train import training
-from envs import bin_of
-from core.recipe.load import load_recipe
 from core.layout import RunLayout
 from core.layout import preference_dir
-from train.render_preference import write_preference_config
+from core.recipe.load import load_recipe
 from core.recipe.schema import PreferenceSection
+from envs import bin_of
+from serve import parity
+from serve.vllm_cmd import plan, preference_paths
 from tests.conftest import ROOT
+from train import training
 from train.base_model import OFFLINE
+from train.render_preference import write_preference_config
 
 STEPS = 3
 

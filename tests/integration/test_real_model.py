@@ -16,9 +16,9 @@ from concurrent.futures import ThreadPoolExecutor
 import openai
 import pytest
 
-from envs import bin_of
 from core.recipe.load import load_recipe
 from core.recipe.packaged import PACKAGED, packaged_dir
+from envs import bin_of
 from serve.process import free_port
 from tests.conftest import ROOT, run_module
 

@@ -13,8 +13,8 @@ import subprocess
 import httpx
 import pytest
 
-from envs import bin_of
 from core.recipe.load import load_recipe
+from envs import bin_of
 from serve import adapter_record, process
 from serve.gateway.service import GatewayService
 from serve.vllm_cmd import plan

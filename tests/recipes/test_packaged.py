@@ -8,10 +8,10 @@ import textwrap
 import pytest
 import yaml
 
-from envs import bin_of
+from core.layout import base_model_path
 from core.recipe.load import RecipeError, load_recipe
 from core.recipe.packaged import PACKAGED, packaged_dir
-from core.layout import base_model_path
+from envs import bin_of
 from tests.conftest import ROOT
 
 LANE = ROOT / "recipes" / "smollm2-135m_cpu_lora.yaml"

@@ -6,12 +6,12 @@ import json
 import pytest
 import yaml
 
-from core.recipe.load import RecipeError, load_recipe
 from core.layout import RunLayout
-from train.render import train_config
 from core.layout import preference_dir
-from train.render_preference import PreferenceConfigError, preference_config
+from core.recipe.load import RecipeError, load_recipe
 from tests.conftest import ROOT
+from train.render import train_config
+from train.render_preference import PreferenceConfigError, preference_config
 
 
 def recipe_with(tmp_path, preference, **sections):

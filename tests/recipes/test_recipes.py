@@ -6,8 +6,8 @@ import pytest
 import yaml
 
 from core.recipe.load import RecipeError, apply_override, load_recipe, parse_overrides, resolved_yaml
-from train.render import export_config, train_config, write_configs
 from tests.conftest import ROOT, run_module
+from train.render import export_config, train_config, write_configs
 
 SHIPPED = sorted((ROOT / "recipes").glob("*.yaml"))
 

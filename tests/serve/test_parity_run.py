@@ -10,8 +10,8 @@ import json
 import pytest
 
 from core.layout import RunLayout, base_model_path
-from core.server_record import ServerRecord
 from core.recipe.load import load_recipe
+from core.server_record import ServerRecord
 from serve import parity
 from tests.conftest import ROOT
 

@@ -13,8 +13,8 @@ from pathlib import Path
 
 import pytest
 
-from core.errors import StageFailed
 from core.cpu import autogroups_enabled
+from core.errors import StageFailed
 from envs import bin_of
 from serve import process
 from serve.process import LaunchPlan, ServerSpec

@@ -8,8 +8,8 @@ import json
 
 import pytest
 
-from core.layout import RunLayout
 from core.errors import StageFailed
+from core.layout import RunLayout
 from core.recipe.load import load_recipe
 from tests.conftest import ROOT
 from train import export

@@ -11,8 +11,8 @@ from pathlib import Path
 import pytest
 import yaml
 
-from core.layout import RunLayout
 from core.errors import StageFailed
+from core.layout import RunLayout
 from core.recipe.load import load_recipe
 from tests.conftest import ROOT
 from train import export, preference, training

@@ -5,8 +5,8 @@ import asyncio
 
 import pytest
 
-from serve.gateway.protocol import ChatCompletionRequest, DifyRecord, SourcePayload
 from core.rag_prompt import WORDINGS
+from serve.gateway.protocol import ChatCompletionRequest, DifyRecord, SourcePayload
 from serve.gateway.service import GatewayError, GatewayService, build_prompt, with_prompt
 from serve.rag.types import Source
 from tests.serve.gateway.conftest import UPSTREAM_KEY, ListRetriever, corpus, rag_settings
