@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import csv
 import hashlib
+import itertools
 import json
 import re
 from dataclasses import dataclass, field
@@ -72,6 +73,19 @@ def txt_files(root: Path) -> list[Path] | Reject:
         return [root]
     files = sorted(p for p in root.glob("*.txt") if p.is_file() and not p.name.startswith("._"))
     return files or Reject(str(root), 0, f"no .txt files: nothing to read in {root}")
+
+
+def line_blocks(lines: Iterable[str]) -> Iterator[tuple[int, list[str]]]:
+    """(1-based first line, its lines without line ends) per block of non-blank lines: plain-text sources
+    separate passages (text-corpus) and question/answer blocks (dialogue-txt) by blank lines."""
+    block, first = [], 0
+    for number, line in enumerate(itertools.chain(lines, [""]), start=1):
+        if line.strip():
+            first = first or number
+            block.append(line.rstrip("\r\n"))
+        elif block:
+            yield first, block
+            block, first = [], 0
 
 
 def text_field(obj: dict, key: str) -> str | None:

@@ -21,22 +21,9 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Iterator
 
-from converters.common import Example, Reject, txt_files
+from converters.common import Example, Reject, line_blocks, txt_files
 from converters.dialogue_csv import question
 from converters.encoding import decode_row, legacy_encoding, preview
-
-
-def _blocks(path: Path) -> Iterator[tuple[int, list[str]]]:
-    """(first line, lines as latin-1 text) per block of non-blank lines."""
-    block, first = [], 0
-    with path.open(encoding="latin-1", newline=None) as fh:
-        for number, line in enumerate(list(fh) + [""], start=1):
-            if line.strip():
-                first = first or number
-                block.append(line.rstrip("\n"))
-            elif block:
-                yield first, block
-                block, first = [], 0
 
 
 def _convert(lines: list[str], subject: str, where: str) -> Example | str:
@@ -63,8 +50,9 @@ def read(path: Path) -> Iterator[Example | Reject]:
                                        "(the CSVs are format dialogue-csv)")
             continue
         legacy = legacy_encoding(file)
-        for line, raw in _blocks(file):
-            decoded = decode_row(raw, legacy)
-            where = f"{file}:{line}"
-            result = decoded if isinstance(decoded, str) else _convert(decoded, file.stem, where)
-            yield Reject(str(file), line, result, preview(raw, legacy)) if isinstance(result, str) else result
+        with file.open(encoding="latin-1", newline=None) as fh:  # bytes as characters: decoded per block below
+            for line, raw in line_blocks(fh):
+                decoded = decode_row(raw, legacy)
+                where = f"{file}:{line}"
+                result = decoded if isinstance(decoded, str) else _convert(decoded, file.stem, where)
+                yield Reject(str(file), line, result, preview(raw, legacy)) if isinstance(result, str) else result

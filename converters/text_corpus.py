@@ -17,7 +17,7 @@ import re
 from pathlib import Path
 from typing import Iterator
 
-from converters.common import Document, Reject, txt_files
+from converters.common import Document, Reject, line_blocks, txt_files
 
 _CJK_END = re.compile(r"[\u3000-\u303f\u4e00-\u9fff\uff00-\uffef]$")
 _CJK_START = re.compile(r"^[\u3000-\u303f\u4e00-\u9fff\uff00-\uffef]")
@@ -31,18 +31,6 @@ def _join(lines: list[str]) -> str:
     return text
 
 
-def _passages(text: str) -> Iterator[tuple[int, str]]:
-    """(first line, passage) per block of non-blank lines."""
-    block, first = [], 0
-    for number, line in enumerate(text.splitlines() + [""], start=1):
-        if line.strip():
-            first = first or number
-            block.append(line.strip())
-        elif block:
-            yield first, _join(block)
-            block, first = [], 0
-
-
 def read(path: Path) -> Iterator[Document | Reject]:
     files = txt_files(Path(path))
     if isinstance(files, Reject):
@@ -54,6 +42,6 @@ def read(path: Path) -> Iterator[Document | Reject]:
         except UnicodeDecodeError as exc:
             yield Reject(str(file), 0, f"not UTF-8 (byte {exc.start}); the file is skipped: convert it to UTF-8")
             continue
-        for line, passage in _passages(text):
-            yield Document(title=file.stem, text=passage, source=f"{file.name}:{line}",
+        for line, block in line_blocks(text.splitlines()):
+            yield Document(title=file.stem, text=_join([b.strip() for b in block]), source=f"{file.name}:{line}",
                            metadata={"file": file.stem, "line": line})
