@@ -7,12 +7,12 @@ APP     = $(shell python3 envs/manage.py python app)
 MEDKIT  = $(APP) -m medkit
 export PYTHONPATH := $(CURDIR)
 
-.PHONY: help setup lock validate data convert train export index serve adapter stop status parity eval bench demo quickstart test test-fast
+.PHONY: help setup lock validate data convert train export quantize index serve adapter stop status parity eval bench demo quickstart test test-fast
 
 help:        ## list the targets
 	@grep -E '^[a-z-]+:.*## ' Makefile | sed 's/:.*## /\t/' | expand -t 14
 
-setup:       ## create the app / train / serve environments from envs/locks/ (idempotent)
+setup:       ## create the app / train / serve / quant environments from envs/locks/ (idempotent)
 	@python3 envs/manage.py setup
 
 lock:        ## re-resolve envs/locks/*.txt from envs/requirements-*.txt (after editing those)
@@ -32,6 +32,9 @@ train: setup  ## llamafactory-cli train on the rendered recipe (resumes)
 
 export: setup  ## llamafactory-cli export (merge) + checks of the merged model
 	@$(MEDKIT) export $(RECIPE) $(ARGS)
+
+quantize: setup  ## the merged model -> runs/<name>/quantized/ (quantize: section; llmcompressor, CPU)
+	@$(MEDKIT) quantize $(RECIPE) $(ARGS)
 
 index: setup  ## build / update the Chroma + BM25 index of the corpus (ARGS=--reset to rebuild)
 	@$(MEDKIT) index $(RECIPE) $(ARGS)

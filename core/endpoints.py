@@ -58,6 +58,12 @@ def preference_model(recipe: Recipe) -> str:
     return recipe.preference.served_name([a.name for a in recipe.serve.adapters])
 
 
+def quantized_model(recipe: Recipe) -> str:
+    """The quantized model's served name (quantize.served_name, default <recipe name>-quantized)."""
+    named = recipe.quantize.served_name if recipe.quantize is not None else None
+    return named or f"{recipe.name}-quantized"
+
+
 def gateway(recipe: Recipe) -> GatewaySettings:
     return recipe.rag.gateway if recipe.rag is not None else GatewaySettings()
 

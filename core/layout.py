@@ -8,6 +8,7 @@
       adapter/ or model/            LLaMA-Factory's output_dir: LoRA/QLoRA adapter, or the full fine-tune
       adapter-<dpo|orpo|simpo|kto>/ the preference stage's adapter
       merged/                       the merged export, stamped done (a full fine-tune is served from model/)
+      quantized/                    `make quantize`: the merged model in compressed-tensors, stamped done
       index/                        Chroma (embedded) + BM25
       logs/                         one log per stage and server; tensorboard/
       serve/                        pid files of running servers (<name>.json) and their recipes
@@ -24,6 +25,7 @@ from core.recipe.schema import TINY, Recipe
 RUNS_ROOT = Path("runs")
 TRAIN_DONE = "medkit_train_done.json"  # written into the trained folder when training finished
 EXPORT_DONE = "medkit_export_done.json"  # written into the merged folder when `make export` finished
+QUANTIZE_DONE = "medkit_quantize_done.json"  # written into the quantized folder when `make quantize` finished
 ADAPTER_RECORD = "adapters.json"        # beside the pid files: what `make adapter` changed (not a server)
 
 
@@ -136,6 +138,15 @@ class RunLayout:
     def export_done(self) -> Path:
         """The done stamp of `make export`, inside the merged folder, with the merged model's digest."""
         return self.merged / EXPORT_DONE
+
+    @property
+    def quantized(self) -> Path:
+        """`make quantize`'s output: the merged model with compressed weights, served in quantized mode."""
+        return self.root / "quantized"
+
+    @property
+    def quantize_done(self) -> Path:
+        return self.quantized / QUANTIZE_DONE
 
     # --- serving -------------------------------------------------------------------------------------
     @property

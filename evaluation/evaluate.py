@@ -40,7 +40,8 @@ from collections import Counter
 from pathlib import Path
 from typing import Optional
 
-from core.endpoints import api_key, is_rag_model, models_answer, rag_suffix, url_for_model, vllm_url
+from core.endpoints import (api_key, is_rag_model, models_answer, quantized_model, rag_suffix, url_for_model,
+                            vllm_url)
 from core.layout import RunLayout
 from core.recipe.schema import EvalSection, Recipe
 from core.server_record import ServerRecord
@@ -67,9 +68,18 @@ def resolve_targets(recipe: Recipe, section: EvalSection) -> tuple[list[Target],
                   f"{merged[1]} (eval.prefer_merged; `make parity` checks both give the same tokens)")
             targets.append(Target(t.name, merged[0], merged[1], key))
             continue
-        url = t.base_url or url_for_model(recipe, t.model)
+        url = t.base_url or quantized_url(recipe, t.model) or url_for_model(recipe, t.model)
         targets.append(Target(t.name, t.model, url.rstrip("/"), key))
     return targets, skipped
+
+
+def quantized_url(recipe: Recipe, model: str) -> str | None:
+    """Where the quantized server of this run directory answers (`make serve ARGS="serve.mode=quantized
+    serve.port=..."` starts it beside the others), when `model` is its served name and it runs."""
+    if recipe.quantize is None or model != quantized_model(recipe):
+        return None
+    record = ServerRecord.read(RunLayout.of(recipe).pid_file("vllm-quantized"))
+    return record.url if record else None
 
 
 def merged_stand_in(recipe: Recipe, model: str) -> tuple[str, str] | None:

@@ -29,6 +29,7 @@ COMMANDS = {
     "convert": Command("converters.__main__", "convert one source by hand: FORMAT SRC... --out DIR"),
     "train": Command("train.__main__", "LLaMA-Factory training on the rendered recipe (resumes)"),
     "export": Command("train.export", "merge the adapter into the base model and check the export"),
+    "quantize": Command("train.quantize", "compress the merged model for vLLM (llmcompressor: w8a8, w4a16)"),
     "index": Command("serve.rag.index", "build or update the Chroma + BM25 index of the corpus"),
     "serve": Command("serve.__main__", "start vLLM (and the RAG gateway) and wait until ready", ("start",)),
     "stop": Command("serve.__main__", "stop what `medkit serve` started for the recipe", ("stop",)),

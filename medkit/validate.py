@@ -14,6 +14,7 @@ from converters import consistency
 from converters.sources import check_source
 from core.recipe.load import RecipeError, load_recipe, resolved_yaml
 from core.stage import command_status
+from train.quantize import scheme_problem
 
 
 def main(argv: list[str]) -> int:
@@ -38,6 +39,11 @@ def main(argv: list[str]) -> int:
                    for p in (check_source(s.format, s.path, crc=True) if check_files else [])]
         if damaged:  # zip members that fail their CRC check (only this command reads them all)
             print(RecipeError(file, damaged).render(), file=sys.stderr)
+            status = 2
+            continue
+        unservable = scheme_problem(recipe)
+        if unservable:
+            print(RecipeError(file, [unservable]).render(), file=sys.stderr)
             status = 2
             continue
         for warning in consistency.warnings(recipe.data):

@@ -2,7 +2,8 @@
 
 data -> tiny model -> LoRA training (the index is built meanwhile) -> vLLM serving base + LoRA
 (started while the adapter is merged) and the merged model, the RAG gateway in front -> chat requests with
-the official openai client (streamed and not, with and without retrieval) -> parity -> stop.
+the official openai client (streamed and not, with and without retrieval) -> eval -> quantization of the
+merged model (with a quantize section) -> parity (the quantized model too) -> stop.
 The recipe is loaded once; each step calls the same stage function `make <step>` runs.
 
 The same sequence runs any recipe that has a rag section, e.g. the real-model lane:
@@ -29,6 +30,7 @@ import evaluation.evaluate
 import serve.parity
 import serve.rag.index
 import train.export
+import train.quantize
 import train.training
 from core.endpoints import api_key, gateway_url, rag_model, vllm_url
 from core.layout import RunLayout
@@ -180,6 +182,8 @@ def run(recipe: Recipe, keep_serving: bool = False) -> dict[str, float]:
         export_and_serve(recipe, merged, timings)
         chat_checks(recipe, merged)
         step("eval", evaluation.evaluate.run, timings, recipe, progress=False)
+        if recipe.quantize is not None:
+            step("quantize", train.quantize.run, timings, recipe)
         step("parity", serve.parity.run, timings, recipe)
         finished = True
     finally:
@@ -204,6 +208,9 @@ def main(args: list[str]) -> int:
     print(f"   data report        {out.data}/report.md  (+ report_*.png)")
     print(f"   adapter + plots    {out.trained}/  (training_loss.png; TensorBoard in {out.tensorboard})")
     print(f"   merged model       {out.merged}/")
+    if recipe.quantize is not None:
+        print(f"   quantized model    {out.quantized}/  ({recipe.quantize.scheme}; make serve "
+              f"ARGS=\"serve.mode=quantized serve.port=...\")")
     print(f"   parity table       {out.parity}/parity.json")
     print(f"   index              {out.index}/  (Chroma + BM25)")
     print(f"   evaluation         {out.eval}/report.md  (+ results.json, PNG plots)")

@@ -12,6 +12,12 @@ Once the recipe's preference stage has finished (its done stamp), one more colum
 preference adapter under its served name, in the mode that mounts it (serve/vllm_cmd.py: lora for
 start_from adapter, merged for start_from merged), against transformers + peft with that adapter on
 what that server loads (the base model, or the merged SFT model).
+Once `make quantize` has run (a recipe with a quantize section), one more column: vLLM serving the
+quantized model against transformers on the merged model it was made from. Rounded weights move every
+logit, so it is judged by agreement, not token for token: a served token agrees when the full-precision
+model, fed the quantized output, ranks it within parity.tolerance_quantized logits of its own top-1
+('agree a/n' per prompt); the column fails (BELOW) when fewer than parity.agreement_quantized of a
+prompt's tokens agree, and the share over every prompt is reported (parity.json: token_agreement).
 On a data-parallel server (serve.data_parallel_size) each column is checked on every replica, asked
 one by one with vLLM's X-data-parallel-rank header (columns merged@0, merged@1, ...).
 Prompt token ids are compared too: vLLM's against the tokenizer's chat template
@@ -41,6 +47,7 @@ from pathlib import Path
 
 import httpx
 
+from core.chat_rows import prompt_messages, split_rows
 from core.endpoints import api_key, bearer
 from core.layout import RunLayout, base_model_path
 from core.logged import run_logged
@@ -53,9 +60,9 @@ from serve.servers import vllm_server
 from serve.vllm_cmd import model_path, preference_paths
 from train.base_model import ensure_base_model
 
-MODES = ("merged", "lora")
+MODES = ("merged", "lora")  # the modes that can mount the preference adapter
 RANK_HEADER = "X-data-parallel-rank"  # vLLM routes a request to this replica of its data-parallel engines
-FAILING = ("MISMATCH", "PROMPT", "TRAIN-PROMPT")  # verdicts that make `make parity` exit 1
+FAILING = ("MISMATCH", "PROMPT", "TRAIN-PROMPT", "BELOW")  # verdicts that make `make parity` exit 1
 MISMATCH_HELP = ("served outputs differ from the trained model beyond numerics. TRAIN-PROMPT = "
                  "model.template formats prompts differently from the tokenizer's chat template that vLLM "
                  "uses (pick the template that matches, e.g. its default system prompt); PROMPT = vLLM's "
@@ -74,11 +81,8 @@ def load_chats(recipe: Recipe, n: int) -> list[list[dict]]:
         path = layout.split(split)
         if not path.exists():
             continue
-        for line in path.read_text(encoding="utf-8").splitlines():
-            row = json.loads(line)
-            user = row["instruction"] + ("\n" + row["input"] if row.get("input") else "")
-            chat = [{"role": "system", "content": row["system"]}] if row.get("system") else []
-            chats.append(chat + [{"role": "user", "content": user}])
+        for row in split_rows(path):
+            chats.append(prompt_messages(row))
             if len(chats) == n:
                 return chats
     if not chats:
@@ -105,6 +109,7 @@ class Column:
     beside: str | None = None  # a served model asked the same chats at the same time (shared batches)
     rank: int | None = None    # a data-parallel server's replica, asked by vLLM's X-data-parallel-rank header
     dtype: str = "float32"     # what the server computes in (its pid record): picks the tolerance
+    quantized: bool = False    # judged by its share of agreeing tokens, not token for token
 
 
 def preference_columns(recipe: Recipe) -> list[Column]:
@@ -115,6 +120,17 @@ def preference_columns(recipe: Recipe) -> list[Column]:
     (name, adapter), = preference_paths(recipe, mode).items()
     return [Column("preference", recipe.preference.method, mode, name,
                    Reference("preference", model_path(recipe, mode), adapter))]
+
+
+def quantized_columns(recipe: Recipe, layout: RunLayout) -> tuple[list[Column], dict[str, str]]:
+    """The quantized model against transformers on the merged model it was made from, once `make quantize`
+    has run for a recipe with a quantize section."""
+    if recipe.quantize is None:
+        return [], {}
+    if not layout.quantize_done.exists():
+        return [], {"quantized": f"no quantized model in {layout.quantized}/ (run `make quantize`)"}
+    merged = Reference("merged", str(layout.merged.resolve()), None)
+    return [Column("quantized", "quantized", "quantized", None, merged, quantized=True)], {}
 
 
 def columns(recipe: Recipe) -> tuple[list[Column], dict[str, str]]:
@@ -128,7 +144,8 @@ def columns(recipe: Recipe) -> tuple[list[Column], dict[str, str]]:
               *preference_columns(recipe)]
     skipped = {c.name: f"no merged model in {layout.merged}/ (run `make export`)"
                for c in wanted if c.mode == "merged" and not layout.has_merged}
-    return [c for c in wanted if c.name not in skipped], skipped
+    quantized, not_quantized = quantized_columns(recipe, layout)
+    return [c for c in wanted if c.name not in skipped] + quantized, {**skipped, **not_quantized}
 
 
 def hf_references(recipe: Recipe, checked: list[Column], chats: list[list[dict]], served: dict[str, list[dict]],
@@ -205,6 +222,17 @@ def compare(ref: dict, got: dict, gaps: list[float], eos_ids: set[int], toleranc
     return f"numerics@{i}" if beyond is None else f"MISMATCH@{beyond}"
 
 
+def agreement(ref: dict, got: dict, gaps: list[float], tolerance: float, least: float) -> str:
+    """A quantized model's verdict: 'agree a/n' when at least `least` of its n served tokens are ones the
+    full-precision reference, fed the same output, ranks within `tolerance` logits of its own top-1;
+    'BELOW a/n' otherwise. Token for token cannot hold: rounded weights move every logit."""
+    if got["prompt_ids"] is not None and got["prompt_ids"] != ref["prompt_ids"]:
+        return "PROMPT"
+    agreeing = sum(gap <= tolerance for gap in gaps)
+    total = max(len(gaps), 1)
+    return f"{'agree' if agreeing / total >= least else 'BELOW'} {agreeing}/{len(gaps)}"
+
+
 def tolerance_for(recipe: Recipe, dtype: str) -> float:
     """parity.tolerance for a float32 server, parity.tolerance_16bit for any other (vLLM's auto on a GPU
     computes in bfloat16 or float16)."""
@@ -261,7 +289,8 @@ def served_outputs(recipe: Recipe, wanted: list[Column],
 class ParityResult:
     rows: list[dict]             # per prompt: hf_tokens (of the SFT reference) and a verdict per column
     exact_matches: dict[str, int]
-    failed: bool                 # a verdict beyond numerics (PROMPT, TRAIN-PROMPT, MISMATCH)
+    failed: bool                 # a verdict beyond numerics (PROMPT, TRAIN-PROMPT, MISMATCH, BELOW)
+    agreement: dict[str, float]  # quantized columns: share of served tokens within the tolerance
 
 
 def verdict_rows(recipe: Recipe, refs: dict[str, list[dict]], served: dict[str, list[dict]], checked: list[Column],
@@ -272,8 +301,11 @@ def verdict_rows(recipe: Recipe, refs: dict[str, list[dict]], served: dict[str, 
           + "vllm text (start)")
     for i, chat in enumerate(chats):
         gaps = {c.name: refs[c.reference.name][i]["gaps"][c.name] for c in checked}
-        verdicts = {c.name: compare(refs[c.reference.name][i], served[c.name][i], gaps[c.name], eos_ids,
-                                    tolerance_for(recipe, c.dtype)) for c in checked}
+        verdicts = {c.name: agreement(refs[c.reference.name][i], served[c.name][i], gaps[c.name],
+                                      recipe.parity.tolerance_quantized, recipe.parity.agreement_quantized)
+                    if c.quantized else
+                    compare(refs[c.reference.name][i], served[c.name][i], gaps[c.name], eos_ids,
+                            tolerance_for(recipe, c.dtype)) for c in checked}
         failed |= any(v.startswith(FAILING) for v in verdicts.values())
         shown = next(c.name for c in checked if c.mode == "lora" and c.beside is None)
         tokens, text = len(refs["sft"][i]["output_ids"]), served[shown][i]["text"].replace("\n", "⏎")[:24]
@@ -281,7 +313,15 @@ def verdict_rows(recipe: Recipe, refs: dict[str, list[dict]], served: dict[str, 
         rows.append({"prompt": i, "system": "given" if chat[0]["role"] == "system" else "default",
                      "hf_tokens": tokens, **verdicts,
                      "largest_gap": {name: round(max(g, default=0.0), 6) for name, g in gaps.items()}})
-    return ParityResult(rows, {c.name: sum(row[c.name] == "match" for row in rows) for c in checked}, failed)
+    return ParityResult(rows, {c.name: sum(row[c.name] == "match" for row in rows) for c in checked}, failed,
+                        {c.name: token_agreement(rows, c.name) for c in checked if c.quantized})
+
+
+def token_agreement(rows: list[dict], column: str) -> float:
+    """Agreeing tokens over served tokens, every prompt together (the 'agree a/n' verdicts summed)."""
+    pairs = [row[column].split()[-1].split("/") for row in rows if "/" in row[column]]
+    total = sum(int(n) for _, n in pairs)
+    return sum(int(a) for a, _ in pairs) / total if total else 0.0
 
 
 def report(recipe: Recipe, result: ParityResult, checked: list[Column], skipped: dict[str, str]) -> dict:
@@ -289,6 +329,9 @@ def report(recipe: Recipe, result: ParityResult, checked: list[Column], skipped:
     what the preference column served."""
     table = {"rows": result.rows, "exact_matches": result.exact_matches,
              "columns": {c.name: {"dtype": c.dtype, "tolerance": tolerance_for(recipe, c.dtype)} for c in checked}}
+    for name, share in result.agreement.items():
+        table["columns"][name] = {**table["columns"][name], "tolerance": recipe.parity.tolerance_quantized,
+                                  "token_agreement": round(share, 4), "least": recipe.parity.agreement_quantized}
     if skipped:
         table["skipped"] = skipped
     for column in checked:
@@ -327,6 +370,8 @@ def run(recipe: Recipe) -> ParityResult:
     (out / "parity.json").write_text(json.dumps(report(recipe, result, checked, skipped), indent=2))
     n = len(result.rows)
     print("\n   exact: " + ", ".join(f"{c.label} {result.exact_matches[c.name]}/{n}" for c in checked)
+          + "".join(f"; {name} token agreement {share:.1%} (at least {recipe.parity.agreement_quantized:.0%})"
+                    for name, share in result.agreement.items())
           + f"; table in {out}/parity.json")
     if result.failed:
         raise StageFailed(MISMATCH_HELP)

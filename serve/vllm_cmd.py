@@ -1,9 +1,10 @@
 """Translate a recipe's serve section into vLLM's own OpenAI server command line.
 
-vLLM does the serving; this file only chooses its flags. Two modes:
-  merged  --model <merged export> --served-model-name <merged_name>
-  lora    --model <base> --served-model-name <base_name>
-          --enable-lora --lora-modules name=path ... --max-lora-rank <from adapter_config r>
+vLLM does the serving; this file only chooses its flags. Three modes:
+  merged     --model <merged export> --served-model-name <merged_name>
+  quantized  --model <quantized copy of it> --served-model-name <quantize.served_name> (`make quantize`)
+  lora       --model <base> --served-model-name <base_name>
+             --enable-lora --lora-modules name=path ... --max-lora-rank <from adapter_config r>
 The preference stage's adapter (preference.serve_name, default <first adapter>-dpo) is mounted too:
 in lora mode when it continues the SFT adapter (start_from: adapter, so it mounts on the base
 model), in merged mode when it is a LoRA on the merged SFT model (start_from: merged).
@@ -15,7 +16,7 @@ import os
 from pathlib import Path
 
 from core import cpu
-from core.endpoints import api_key, preference_model, unresolvable, vllm_url
+from core.endpoints import api_key, preference_model, quantized_model, unresolvable, vllm_url
 from core.errors import StageFailed
 from core.layout import RunLayout, base_model_path, preference_dir
 from core.recipe.schema import Recipe
@@ -66,9 +67,23 @@ def preference_paths(recipe: Recipe, mode: str) -> dict[str, Path]:
     return {preference_model(recipe): preference_dir(recipe)}
 
 
+# vLLM 0.32's CPU kernel for int4 weights (CPUWNA16) multiplies in 16 bits only: "cpu_gemm_wna16 not
+# implemented for 'Float'" at the first request of a float32 server
+SIXTEEN_BIT_ONLY = ("w4a16",)
+
+
+def quantized_scheme(recipe: Recipe) -> str:
+    """The scheme `make quantize` stamped on the quantized model (the recipe may have changed since)."""
+    return json.loads(RunLayout.of(recipe).quantize_done.read_text())["scheme"]
+
+
 def model_path(recipe: Recipe, mode: str) -> str:
-    """What the server of `mode` loads: the merged export, or the base model the adapters mount on."""
-    return str(RunLayout.of(recipe).merged.resolve()) if mode == "merged" else base_model_path(recipe)
+    """What the server of `mode` loads: the merged export, its quantized copy, or the base model the
+    adapters mount on."""
+    layout = RunLayout.of(recipe)
+    if mode == "quantized":
+        return str(layout.quantized.resolve())
+    return str(layout.merged.resolve()) if mode == "merged" else base_model_path(recipe)
 
 
 def allowed_rank(r: int, what: str) -> int:
@@ -165,6 +180,10 @@ def plan(recipe: Recipe, mode: str | None = None, port: int | None = None) -> La
             raise StageFailed(f"no merged model in {RunLayout.of(recipe).merged}/; run `make export` first "
                               f"(or serve the adapter with serve.mode=lora)")
         names = [s.merged_name or f"{recipe.name}-merged"]
+    elif mode == "quantized":
+        if not RunLayout.of(recipe).quantize_done.exists():
+            raise StageFailed(f"no quantized model in {RunLayout.of(recipe).quantized}/; run `make quantize` first")
+        names = [quantized_model(recipe)]
     else:
         names = [s.base_name]
     model_arg = model_path(recipe, mode)
@@ -179,6 +198,10 @@ def plan(recipe: Recipe, mode: str | None = None, port: int | None = None) -> La
     # auto: on CPU the dtype this CPU computes natively (core/cpu.py), where vLLM's own auto takes bfloat16
     # for a float32 checkpoint even on CPUs that only emulate it; on a GPU vLLM's auto
     dtype = s.dtype if s.dtype != "auto" or gpu else cpu.serving_dtype()
+    if mode == "quantized" and not gpu and dtype == "float32" and quantized_scheme(recipe) in SIXTEEN_BIT_ONLY:
+        print(f"== serve: {quantized_scheme(recipe)} computes in 16 bits on vLLM's CPU build; serving it in "
+              f"bfloat16 (serve.dtype is {s.dtype})", flush=True)
+        dtype = "bfloat16"
     if dtype != "auto":
         argv += ["--dtype", dtype]
     if s.tensor_parallel_size > 1:

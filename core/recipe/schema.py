@@ -352,6 +352,26 @@ class PreferenceSection(Strict):
         return self.serve_name or f"{adapter_names[0] if adapter_names else 'pref'}-{self.method}"
 
 
+# llmcompressor's preset for each scheme a recipe may name (compressed-tensors format, read by vLLM)
+QUANT_SCHEMES = {"w8a8": "W8A8", "w4a16": "W4A16", "w8a16": "W8A16", "fp8": "FP8_DYNAMIC"}
+
+
+class QuantizeSection(Strict):
+    """`make quantize`: the merged model -> <run_dir>/quantized/ (llmcompressor, compressed-tensors)."""
+    # w8a8: int8 weights (per channel) and activations (per token, at run time); w4a16: int4 weights in
+    # groups, 16-bit activations; w8a16 and fp8: GPU builds of vLLM only (train/quantize.py says which loads what)
+    scheme: Literal[tuple(QUANT_SCHEMES)] = "w8a8"  # type: ignore[valid-type]
+    # gptq: each layer's rounding fitted to calibration activations; rtn: round to nearest, no data
+    method: Literal["gptq", "rtn"] = "gptq"
+    calibration_samples: int = Field(128, ge=1)   # training examples (the recipe's train split) for gptq
+    max_seq_length: int = Field(512, ge=16)       # tokens per calibration example
+    # int4 weights share a scale per group of this many input features (w4a16); every quantized layer's
+    # input size must divide by it (SmolLM2-135M's 576: 64 or 32). None: the preset's 128
+    group_size: Optional[int] = Field(None, ge=16)
+    ignore: list[str] = ["lm_head"]               # layers left in full precision (vLLM keeps lm_head unquantized)
+    served_name: Optional[str] = Field(None, pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]*$")  # default <name>-quantized
+
+
 class ExportSection(Strict):
     enabled: bool = True  # merge the LoRA adapter into the base (lora/qlora only)
     shard_size_gb: int = Field(5, ge=1)  # LLaMA-Factory export_size
@@ -381,7 +401,8 @@ class DataParallelNodes(Strict):
 
 
 class ServeSection(Strict):
-    mode: Literal["lora", "merged"] = "lora"  # base + adapters mounted, or the merged export
+    # base + adapters mounted, the merged export, or its quantized copy (`make quantize`)
+    mode: Literal["lora", "merged", "quantized"] = "lora"
     base_name: str = "base"                  # served name of the base model (lora mode)
     merged_name: Optional[str] = None        # served name of the merged model; default <name>-merged
     adapters: list[Adapter] = [Adapter(name="med-lora")]
@@ -469,6 +490,12 @@ class ParitySection(Strict):
     # the logits by far more; docs/measurements.md has the gaps measured on both kinds of server)
     tolerance: float = Field(1e-3, ge=0.0)
     tolerance_16bit: float = Field(0.5, ge=0.0)
+    # The quantized model (`make quantize`) against transformers on the merged model: a served token agrees
+    # when the full-precision model ranks it within `tolerance_quantized` logits of its top-1, and the
+    # column passes when at least `agreement_quantized` of all served tokens agree (docs/benchmarks.md has
+    # the gaps measured for w8a8 and w4a16)
+    tolerance_quantized: float = Field(1.0, ge=0.0)
+    agreement_quantized: float = Field(0.9, ge=0.0, le=1.0)
 
 
 class ChromaSettings(Strict):
@@ -625,6 +652,7 @@ class Recipe(Strict):
     finetune: FinetuneSection = FinetuneSection()
     preference: Optional[PreferenceSection] = None  # off unless set
     export: ExportSection = ExportSection()
+    quantize: Optional[QuantizeSection] = None  # off unless set
     serve: ServeSection = ServeSection()
     parity: ParitySection = ParitySection()
     rag: Optional[RagSection] = None
@@ -642,6 +670,16 @@ class Recipe(Strict):
         if pref.start_from == "merged" and self.finetune.method != "full" and not self.export.enabled:
             raise ValueError("preference.start_from is 'merged' but export.enabled is false: the merged SFT model "
                              "comes from `make export`; enable it or use preference.start_from: adapter")
+        return self
+
+    @model_validator(mode="after")
+    def quantize_has_a_model(self) -> "Recipe":
+        if self.serve.mode == "quantized" and self.quantize is None:
+            raise ValueError("serve.mode is 'quantized' but the recipe has no quantize section: add one "
+                             "(e.g. quantize: {scheme: w8a8}) and run `make quantize`")
+        if self.quantize is not None and self.finetune.method != "full" and not self.export.enabled:
+            raise ValueError("quantize needs the merged model, but export.enabled is false: enable it "
+                             "(`make export` writes what `make quantize` compresses)")
         return self
 
     @model_validator(mode="after")
