@@ -1,5 +1,6 @@
 """The preference stage of `make train`: DPO (sigmoid / orpo / simpo) or KTO after SFT, through
-`llamafactory-cli train`. train/training.py calls it after SFT when the recipe has `preference:`.
+`llamafactory-cli train` (stage grpo: train/grpo.py, through TRL). train/training.py calls it after SFT
+when the recipe has `preference:`.
 
 Steps: check SFT finished, render <run_dir>/llamafactory/preference.yaml (train/render_preference.py;
 a dataset missing from dataset_info.json, of the wrong kind, or empty is a stage error, exit 2), train
@@ -25,6 +26,7 @@ from core.layout import RunLayout
 from core.logged import run_logged
 from core.recipe.schema import Recipe
 from envs import bin_of
+from train import grpo
 from train.export import merged_digest
 from train.render_preference import PreferenceConfigError, check_dataset, method_name, write_preference_config
 from train.resume import TrainResult, prepare_output_dir, train_env
@@ -71,6 +73,8 @@ def last_figures(adapter: Path) -> dict:
 
 
 def run(recipe: Recipe) -> TrainResult:
+    if recipe.preference.stage == "grpo":
+        return grpo.run(recipe)  # TRL, not llamafactory-cli: LLaMA-Factory has no GRPO stage
     layout = RunLayout.of(recipe)
     method = method_name(recipe)
     output = layout.preference_adapter(method)

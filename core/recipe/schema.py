@@ -298,10 +298,17 @@ class FinetuneSection(Strict):
         return self
 
 
+# GRPO's rewards (evaluation/rewards.py holds the functions; a test keeps the two lists equal)
+REWARD_NAMES = ("exam", "format", "citations", "refusal")
+GRPO_ONLY = ("rewards", "num_generations", "max_completion_length", "temperature", "kl_beta", "rollout")
+
+
 class PreferenceSection(Strict):
     """The preference stage after SFT: LLaMA-Factory `stage: dpo` (pref_loss sigmoid = DPO, orpo, simpo)
-    or `stage: kto`, trained from the SFT result on the pairs `make data` writes (train/render_preference.py)."""
-    stage: Literal["dpo", "kto"] = "dpo"
+    or `stage: kto`, trained from the SFT result on the pairs `make data` writes (train/render_preference.py);
+    or `stage: grpo`, TRL's GRPOTrainer on the training prompts, rewarded by the toolkit's own scorers
+    (train/grpo.py)."""
+    stage: Literal["dpo", "kto", "grpo"] = "dpo"
     pref_loss: Literal["sigmoid", "orpo", "simpo"] = "sigmoid"  # dpo only
     pref_beta: float = Field(0.1, gt=0.0)     # strength of the preference loss (beta of DPO/KTO)
     pref_ftx: float = Field(0.0, ge=0.0)      # weight of an SFT loss on the chosen answer, mixed in
@@ -319,12 +326,28 @@ class PreferenceSection(Strict):
     batch_size: Optional[int] = Field(None, ge=1)             # default: finetune.batch_size
     gradient_accumulation: Optional[int] = Field(None, ge=1)  # default: finetune.gradient_accumulation
     extra: dict[str, Any] = {}  # any other LLaMA-Factory key, passed through verbatim
+    # grpo: reward name -> weight (the weighted sum is the reward; evaluation/rewards.py says what each scores)
+    rewards: dict[str, float] = {"exam": 1.0, "format": 0.5, "citations": 1.0, "refusal": 1.0}
+    num_generations: int = Field(4, ge=2)          # grpo: completions sampled per prompt (the group)
+    max_completion_length: int = Field(128, ge=8)  # grpo: tokens per sampled completion
+    temperature: float = Field(1.0, gt=0.0)        # grpo: sampling temperature of the rollouts
+    # grpo: weight of the KL term to a reference model. 0 (TRL's default) needs none; above 0 with
+    # start_from adapter, TRL's reference is the policy with its adapter off: the base model, not SFT
+    kl_beta: float = Field(0.0, ge=0.0)
+    # grpo: who samples the completions: transformers in the training process (CPU and GPU), or vLLM
+    # in that process (TRL's colocate mode: a GPU, with vllm installed in the train environment)
+    rollout: Literal["transformers", "vllm"] = "transformers"
     # the adapter's served name (`make serve` mounts it beside the SFT adapter; -rag through the gateway);
-    # default <first serve.adapters name>-<dpo|orpo|simpo|kto>, e.g. med-lora-dpo
+    # default <first serve.adapters name>-<dpo|orpo|simpo|kto|grpo>, e.g. med-lora-dpo
     serve_name: Optional[str] = Field(None, pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
 
     @model_validator(mode="after")
     def options_fit_the_stage(self) -> "PreferenceSection":
+        if self.stage != "grpo" and self.changed(*GRPO_ONLY):
+            raise ValueError(f"preference.{', '.join(k for k in GRPO_ONLY if self.changed(k))} belong to stage grpo")
+        if self.stage == "grpo":
+            self.grpo_fits()
+            return self
         if self.stage == "kto" and self.changed("pref_loss", "simpo_gamma"):
             raise ValueError("preference.pref_loss and simpo_gamma belong to stage dpo; stage kto has its own "
                              "loss (remove them, or use stage: dpo)")
@@ -334,18 +357,37 @@ class PreferenceSection(Strict):
             raise ValueError(f"pref_loss {self.pref_loss} trains without a reference model; remove preference.reference")
         return self
 
+    def grpo_fits(self) -> None:
+        """Stage grpo: known rewards, one with weight, DPO's keys absent, groups that fill a batch."""
+        unknown = sorted(set(self.rewards) - set(REWARD_NAMES))
+        if unknown:
+            raise ValueError(f"preference.rewards: unknown reward(s) {unknown}; the rewards are {list(REWARD_NAMES)}")
+        if not any(self.rewards.values()):
+            raise ValueError(f"preference.rewards: every weight is zero ({self.rewards}); give at least one "
+                             f"reward a weight, e.g. refusal: 1.0")
+        dpo_keys = [k for k in ("pref_loss", "pref_beta", "pref_ftx", "simpo_gamma", "reference") if self.changed(k)]
+        if dpo_keys:
+            raise ValueError(f"preference.{', '.join(dpo_keys)} belong to stages dpo/kto; grpo's KL weight is kl_beta")
+        if self.batch_size is not None and self.batch_size % self.num_generations:
+            raise ValueError(f"preference.batch_size {self.batch_size} (completions per step) must be a multiple "
+                             f"of preference.num_generations {self.num_generations} (one group per prompt)")
+
     @property
     def default_dataset(self) -> str:
+        if self.stage == "grpo":
+            return "medkit_train"  # the SFT examples: their prompts, and their answers as the rewards' reference
         return "medkit_kto_train" if self.stage == "kto" else "medkit_pairs_train"
 
     @property
     def uses_reference(self) -> bool:
-        return self.stage == "kto" or self.pref_loss == "sigmoid"
+        return self.stage == "kto" or (self.stage == "dpo" and self.pref_loss == "sigmoid")
 
     @property
     def method(self) -> str:
-        """dpo, orpo, simpo or kto: names the adapter folder and the default served name."""
-        return "kto" if self.stage == "kto" else {"sigmoid": "dpo"}.get(self.pref_loss, self.pref_loss)
+        """dpo, orpo, simpo, kto or grpo: names the adapter folder and the default served name."""
+        if self.stage in ("kto", "grpo"):
+            return self.stage
+        return {"sigmoid": "dpo"}.get(self.pref_loss, self.pref_loss)
 
     def served_name(self, adapter_names: list[str]) -> str:
         """preference.serve_name, else <first adapter name>-<method> (or pref-<method> with no adapters)."""
