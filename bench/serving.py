@@ -16,7 +16,8 @@ Three engines load the same merged model (<run_dir>/merged), ONE AT A TIME, in a
 Optional (--engines): make-serve-lora (the base with the adapter mounted, as serve.mode=lora starts
 it), make-serve-dp2 (make-serve with serve.data_parallel_size=2: two vLLM engine replicas behind one API
 server), make-serve-eager (make-serve with --enforce-eager: no torch.compile, which vLLM's CPU build also
-skips whenever LoRA is enabled), transformers-peft (the base with the adapter).
+skips whenever LoRA is enabled), make-serve-quantized (`make quantize`'s model, as serve.mode=quantized
+starts it), transformers-peft (the base with the adapter).
 
 Client placements. The load client (bench/load_client.py) is a process of its own, measured twice on
 every server start: in the caller's session ("caller", as `make eval` in the terminal that ran `make
@@ -72,7 +73,7 @@ from serve.vllm_cmd import plan
 DISTINCT_PROMPTS = 16  # chats taken from the data splits, then cycled
 HOST = "127.0.0.1"
 ENGINES = ("make-serve", "plain-vllm", "transformers", "make-serve-lora", "make-serve-eager", "make-serve-dp2",
-           "transformers-peft")
+           "make-serve-quantized", "transformers-peft")
 DEFAULT_ENGINES = "make-serve,plain-vllm,transformers"
 PLACEMENTS = ("caller", "own")  # the load client in the caller's session / in a session of its own
 GATEWAY = "make-serve via gateway"
@@ -81,7 +82,10 @@ BEST_HAND = ("plain-vllm", "caller")  # plain vLLM and its client in one session
 # LoRA enabled uncompiled, so make-serve-lora/make-serve-eager is what the LoRA computation itself costs
 TARGETS = {"make-serve/plain-vllm": 0.9, "make-serve/transformers": 10.0, "gateway/direct": 0.9,
            "make-serve-lora/make-serve": 0.5, "make-serve-eager/make-serve": None,
-           "make-serve-lora/make-serve-eager": None, "make-serve-dp2/make-serve": None}
+           "make-serve-lora/make-serve-eager": None, "make-serve-dp2/make-serve": None,
+           "make-serve-quantized/make-serve": 1.5}  # issue target: 1.5x the tok/s at c=32, or 2x smaller on disk
+
+AT_32_ONLY = ("make-serve/transformers", "make-serve-quantized/make-serve")
 
 
 def parse_args(argv: list[str]) -> argparse.Namespace:
@@ -113,10 +117,11 @@ def engine_launch(engine: str, recipe: Recipe, port: int) -> dict:
     model_dir = str(RunLayout.of(recipe).merged.resolve())
     if engine.startswith("make-serve"):
         lora = engine == "make-serve-lora"
+        mode = "lora" if lora else "quantized" if engine == "make-serve-quantized" else "merged"
         if engine == "make-serve-dp2":  # two engine replicas (serve.data_parallel_size), the rest as recipe says
             recipe = recipe.model_copy(deep=True)
             recipe.serve.data_parallel_size = 2
-        launch = plan(recipe, mode="lora" if lora else "merged", port=port)  # exits if the model is missing
+        launch = plan(recipe, mode=mode, port=port)  # exits if the model is missing
         eager = ["--enforce-eager"] if engine == "make-serve-eager" else []  # no torch.compile
         # the LoRA server's first adapter (models[1]), the merged server's only model
         return {"argv": launch.argv + eager, "env": launch.env, "url": launch.url, "model": launch.models[int(lora)],
@@ -272,8 +277,8 @@ def print_summary(summary: list[dict]) -> None:
             if name not in row:
                 shown.append("—")
                 continue
-            # make-serve/transformers has its target at concurrency 32 only
-            judged = target and (name != "make-serve/transformers" or row["concurrency"] == 32)
+            # make-serve/transformers and the quantized ratio have their targets at concurrency 32 only
+            judged = target and (name not in AT_32_ONLY or row["concurrency"] == 32)
             verdict = (" ok" if row[name] >= target else " MISSED") if judged else ""
             shown.append(f"{row[name]:6.2f}x" + (f" (target {target:g}{verdict})" if judged else ""))
         print(f"   {row['concurrency']:4d} {row['placement']:>6s} | " + " | ".join(f"{c:>26s}" for c in cells)
