@@ -31,7 +31,7 @@ class ServerRecord:
     tag: Optional[str] = None     # MEDKIT_SERVER_TAG of its processes (serve/process.py)
     autogroup_nice: Optional[int] = None
     ready_after_s: Optional[float] = None
-    mode: Optional[str] = None    # vLLM: base, merged or lora
+    mode: Optional[str] = None    # vLLM: base, merged, quantized or lora
     dtype: Optional[str] = None
     max_lora_rank: Optional[int] = None
     max_adapters: Optional[int] = None

@@ -24,6 +24,7 @@ PACKAGES = BOTTOM | STAGES | TOP
 # the only imports from one stage into another: (importing stage, module it may import)
 INTERFACES = {
     ("train", "converters.build"),       # training builds its data first
+    ("train", "evaluation.rewards"),     # GRPO is rewarded by the evaluation's own scorers
     ("serve", "train.base_model"),       # the base weights on disk, built on demand
     ("evaluation", "serve.rag.store"),   # which grounded passages this run's index holds
 }

@@ -50,6 +50,16 @@ def test_python_of_missing_env_says_run_setup(monkeypatch, tmp_path, capsys):
     assert "run `make setup`" in capsys.readouterr().err
 
 
+def test_lock_of_named_variants_only(monkeypatch, capsys):
+    """`manage.py lock quant` re-resolves that lock alone; an unknown name is refused before anything runs."""
+    locked = []
+    monkeypatch.setattr(manage, "lock_all", lambda variants=manage.LOCKED: locked.append(variants))
+    assert manage.main(["lock", "quant"]) == 0 and locked == [("quant",)]
+    assert manage.main(["lock"]) == 0 and locked[-1] == manage.LOCKED
+    assert manage.main(["lock", "quantum"]) == 2 and len(locked) == 2
+    assert "unknown lock(s) ['quantum']" in capsys.readouterr().err
+
+
 def test_concurrent_setups_build_once(monkeypatch, tmp_path):
     """Two `make` runs at once: the second waits for the first instead of deleting its work."""
     import subprocess

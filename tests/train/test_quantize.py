@@ -107,3 +107,16 @@ def test_agreement_counts_tokens_within_the_tolerance():
     assert agreement(ref, {"prompt_ids": [1, 3]}, [0.0], tolerance=1.0, least=0.5) == "PROMPT"
     rows = [{"quantized": "agree 3/4"}, {"quantized": "BELOW 1/4"}, {"quantized": "PROMPT"}]
     assert token_agreement(rows, "quantized") == 0.5
+
+
+def test_an_eval_target_naming_the_quantized_model_goes_to_its_server(tmp_path):
+    from core.server_record import ServerRecord
+    from evaluation.evaluate import quantized_url
+    r = recipe(tmp_path)
+    assert quantized_url(r, "quickstart-quantized") is None  # not serving: the recipe's vLLM URL applies
+    layout = RunLayout.of(r)
+    layout.servers.mkdir(parents=True)
+    ServerRecord(name="vLLM (quantized)", url="http://127.0.0.1:8002/v1", port=8002, models=["quickstart-quantized"],
+                 log="", pid=1, pgid=1, marker="vllm", started=0.0).write(layout.pid_file("vllm-quantized"))
+    assert quantized_url(r, "quickstart-quantized") == "http://127.0.0.1:8002/v1"
+    assert quantized_url(r, "med-lora") is None
