@@ -187,7 +187,7 @@ def _citations_score(prompt: str, completion: str, reference: str) -> Optional[f
     if not passages or not cites_a_passage(reference, passages):
         return None
     scores = answer_scores(completion, passages, SUPPORT_THRESHOLD)
-    return scores["citation_recall"] if scores else 0.0  # None: no scoreable sentence (an empty reply)
+    return scores["citation_recall"] if scores else 0.0  # an empty reply has no sentence: it cites nothing
 
 
 # --- refusal ----------------------------------------------------------------------------------------------

@@ -224,7 +224,8 @@ def plan(recipe: Recipe, mode: str | None = None, port: int | None = None) -> La
     if gpu:
         argv += ["--gpu-memory-utilization", str(s.gpu_memory_utilization)]
     max_rank = max_adapters = None
-    adapters = adapter_paths(recipe) if mode == "lora" else preference_paths(recipe, "merged")
+    # the quantized model mounts nothing: a LoRA trained on the full-precision weights is not its delta
+    adapters = adapter_paths(recipe) if mode == "lora" else preference_paths(recipe, mode)
     if adapters or (mode == "lora" and s.runtime_adapters):
         max_rank = allowed_rank(max([lora_rank(path) for path in adapters.values()] + [s.max_lora_rank or 1]),
                                 "serve.max_lora_rank")

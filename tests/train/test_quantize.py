@@ -80,7 +80,8 @@ def fake_quantized(r, scheme: str) -> None:
 
 def test_serving_plan_of_the_quantized_model(tmp_path, monkeypatch):
     monkeypatch.setenv("MEDKIT_SERVE_DEVICE", "cpu")
-    r = recipe(tmp_path, "serve.mode=quantized", "serve.dtype=float32")
+    # a preference adapter on the merged model is served in merged mode, never on the quantized weights
+    r = recipe(tmp_path, "serve.mode=quantized", "serve.dtype=float32", "preference.start_from=merged")
     with pytest.raises(StageFailed, match="run `make quantize` first"):
         plan(r)
     fake_quantized(r, "w4a16")
