@@ -114,7 +114,8 @@ def run(recipe: Recipe) -> Path:
         raise StageFailed(f"no training examples in {layout.split('train')} to calibrate on; run `make data` "
                           f"first (or use quantize.method: rtn)")
     settings = {"model": str(layout.merged.resolve()), "output": str(work.resolve()),
-                "scheme": QUANT_SCHEMES[q.scheme], "method": q.method, "group_size": q.group_size,
+                "scheme": QUANT_SCHEMES[q.scheme], "method": q.method, "smoothing": q.smoothing,
+                "group_size": q.group_size,
                 "ignore": q.ignore, "calibration": str(calibration.resolve()),
                 "samples": q.calibration_samples, "max_seq_length": q.max_seq_length}
     digest = hashlib.sha256(merged_digest(layout).encode() + json.dumps(

@@ -3,8 +3,9 @@
     python -m train.quantize_worker SETTINGS.json
 
 SETTINGS.json (written by train/quantize.py): model, output, scheme (an llmcompressor preset such
-as W8A8), method (gptq | rtn), group_size (None = the preset's), ignore, calibration (a JSONL of
-{"messages": [...]}) and its samples / max_seq_length. Only stdlib and the quant environment's
+as W8A8), method (gptq | rtn), smoothing (SmoothQuant's strength before GPTQ, or None), group_size
+(None = the preset's), ignore, calibration (a JSONL of {"messages": [...]}) and its samples /
+max_seq_length. Only stdlib and the quant environment's
 packages here: this file never imports the rest of the toolkit.
 
 gptq: GPTQ fits each layer's rounding to the calibration activations (the recipe's own training
@@ -48,6 +49,7 @@ def main(argv: list[str]) -> int:
     from llmcompressor import oneshot
     from llmcompressor.modifiers.gptq import GPTQModifier
     from llmcompressor.modifiers.quantization import QuantizationModifier
+    from llmcompressor.modifiers.transform import SmoothQuantModifier
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
     started = time.time()
@@ -57,7 +59,9 @@ def main(argv: list[str]) -> int:
     groups = scheme_with_group(settings["scheme"], settings.get("group_size"))
     kwargs = {}
     if settings["method"] == "gptq":
-        modifier = GPTQModifier(config_groups=groups, ignore=settings["ignore"])
+        modifier = [GPTQModifier(config_groups=groups, ignore=settings["ignore"])]
+        if settings.get("smoothing"):
+            modifier.insert(0, SmoothQuantModifier(smoothing_strength=settings["smoothing"]))
         kwargs = {"dataset": calibration_dataset(tokenizer, settings["calibration"], settings["samples"],
                                                  settings["max_seq_length"]),
                   "num_calibration_samples": settings["samples"], "max_seq_length": settings["max_seq_length"]}

@@ -400,11 +400,15 @@ QUANT_SCHEMES = {"w8a8": "W8A8", "w4a16": "W4A16", "w8a16": "W8A16", "fp8": "FP8
 
 class QuantizeSection(Strict):
     """`make quantize`: the merged model -> <run_dir>/quantized/ (llmcompressor, compressed-tensors)."""
+
     # w8a8: int8 weights (per channel) and activations (per token, at run time); w4a16: int4 weights in
     # groups, 16-bit activations; w8a16 and fp8: GPU builds of vLLM only (train/quantize.py says which loads what)
     scheme: Literal[tuple(QUANT_SCHEMES)] = "w8a8"  # type: ignore[valid-type]
     # gptq: each layer's rounding fitted to calibration activations; rtn: round to nearest, no data
     method: Literal["gptq", "rtn"] = "gptq"
+    # w8a8 only: SmoothQuant's migration strength (0-1) before the rounding: moves activation outliers into
+    # the weights so that int8 activations lose less (calibrated on the same examples); None: off
+    smoothing: Optional[float] = Field(None, gt=0.0, le=1.0)
     calibration_samples: int = Field(128, ge=1)   # training examples (the recipe's train split) for gptq
     max_seq_length: int = Field(512, ge=16)       # tokens per calibration example
     # int4 weights share a scale per group of this many input features (w4a16); every quantized layer's
@@ -412,6 +416,15 @@ class QuantizeSection(Strict):
     group_size: Optional[int] = Field(None, ge=16)
     ignore: list[str] = ["lm_head"]               # layers left in full precision (vLLM keeps lm_head unquantized)
     served_name: Optional[str] = Field(None, pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]*$")  # default <name>-quantized
+
+    @model_validator(mode="after")
+    def smoothing_needs_int8_activations(self) -> "QuantizeSection":
+        if self.smoothing is not None and self.scheme != "w8a8":
+            raise ValueError(f"quantize.smoothing applies to scheme w8a8 (int8 activations); {self.scheme} keeps "
+                             f"its activations in 16 bits: remove it")
+        if self.smoothing is not None and self.method != "gptq":
+            raise ValueError("quantize.smoothing needs calibration data: use quantize.method: gptq")
+        return self
 
 
 class ExportSection(Strict):

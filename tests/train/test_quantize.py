@@ -121,3 +121,11 @@ def test_an_eval_target_naming_the_quantized_model_goes_to_its_server(tmp_path):
                  log="", pid=1, pgid=1, marker="vllm", started=0.0).write(layout.pid_file("vllm-quantized"))
     assert quantized_url(r, "quickstart-quantized") == "http://127.0.0.1:8002/v1"
     assert quantized_url(r, "med-lora") is None
+
+
+def test_smoothing_belongs_to_int8_activations_with_calibration(tmp_path):
+    assert recipe(tmp_path, "quantize.smoothing=0.8").quantize.smoothing == 0.8
+    with pytest.raises(RecipeError, match="quantize.smoothing applies to scheme w8a8"):
+        recipe(tmp_path, "quantize.scheme=w4a16", "quantize.smoothing=0.8")
+    with pytest.raises(RecipeError, match="needs calibration data"):
+        recipe(tmp_path, "quantize.method=rtn", "quantize.smoothing=0.5")
