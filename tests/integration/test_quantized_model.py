@@ -1,6 +1,7 @@
 """The quantized model on the shared pipeline: the quickstart quantized the merged tiny model (w8a8,
 llmcompressor) and `make parity` judged it by token agreement; here `make serve` serves it beside the
-other servers and `make eval` evaluates it beside the merged model it was made from, paired."""
+other servers, `make parity` uses that server, and `make eval` evaluates it beside the merged model it was
+made from, paired."""
 from __future__ import annotations
 
 import json
@@ -13,7 +14,7 @@ from serve.process import free_port
 from tests.conftest import run_module
 
 
-def test_the_quickstart_quantized_the_merged_model_and_parity_judged_it(pipeline):
+def test_the_quickstart_quantized_the_merged_model(pipeline):
     layout = pipeline.layout
     stamp = json.loads(layout.quantize_done.read_text())
     assert stamp["scheme"] == "w8a8" and stamp["method"] == "gptq"
@@ -22,14 +23,10 @@ def test_the_quickstart_quantized_the_merged_model_and_parity_judged_it(pipeline
     weights = config["config_groups"]["group_0"]["weights"]
     assert weights["num_bits"] == 8 and weights["type"] == "int"
     assert stamp["bytes"] < stamp["merged_bytes"]
-    table = json.loads((layout.parity / "parity.json").read_text())
-    column = table["columns"]["quantized"]
-    assert column["token_agreement"] >= column["least"] == 0.9
-    assert all(row["quantized"].startswith("agree ") for row in table["rows"]), table["rows"]
-    assert "quantized token agreement" in pipeline.output
+    assert "quantized token agreement" in pipeline.output  # the quickstart's parity judged it
 
 
-def test_make_serve_serves_it_and_make_eval_sets_it_beside_the_merged_model(pipeline, tmp_path):
+def test_make_serve_serves_it_parity_and_eval_use_that_server(pipeline, tmp_path):
     port = free_port()
     started = run_module("serve", "start", *pipeline.base, "serve.mode=quantized", f"serve.port={port}",
                          env=pipeline.env)
@@ -37,6 +34,15 @@ def test_make_serve_serves_it_and_make_eval_sets_it_beside_the_merged_model(pipe
     try:
         listed = httpx.get(f"http://127.0.0.1:{port}/v1/models", headers={"Authorization": "Bearer pipeline-test-key"})
         assert [m["id"] for m in listed.json()["data"]] == ["quickstart-quantized"]
+
+        checked = run_module("serve.parity", *pipeline.base, env=pipeline.env)
+        assert checked.returncode == 0, checked.stdout[-3000:] + checked.stderr[-2000:]
+        assert "starting a temporary vLLM (quantized)" not in checked.stdout  # the one just started
+        table = json.loads((pipeline.layout.parity / "parity.json").read_text())
+        column = table["columns"]["quantized"]
+        assert column["token_agreement"] >= column["least"] == 0.9
+        assert all(row["quantized"].startswith("agree ") for row in table["rows"]), table["rows"]
+
         sets = sorted(str(p) for p in pipeline.layout.eval_sets.glob("*.jsonl"))
         targets = (f"[{{name: sft, model: med-merged, base_url: '{pipeline.url('merged')}'}}, "
                    f"{{name: sft-w8a8, model: quickstart-quantized, base_url: 'http://127.0.0.1:{port}/v1'}}]")
