@@ -134,7 +134,8 @@ def run(recipe: Recipe) -> Path:
     code = run_logged([bin_of("quant"), "-m", "train.quantize_worker", str(work / "settings.json")], log)
     if code != 0:
         raise StageFailed(f"llmcompressor exited {code}; log: {log}", code)
-    calibration.unlink(missing_ok=True)
+    calibration.unlink(missing_ok=True)  # the worker's inputs; llmcompressor's recipe.yaml records what ran
+    (work / "settings.json").unlink()
     shutil.rmtree(layout.quantized, ignore_errors=True)
     work.rename(layout.quantized)
     stamp = {"digest": digest.hexdigest(), "scheme": q.scheme, "method": q.method,
