@@ -22,10 +22,10 @@ from core.chat_rows import prompt_messages, split_rows  # noqa: E402
 from evaluation.rewards import reward_functions  # noqa: E402
 
 
-def dataset(rows_file: str, limit: int | None):
+def dataset(rows_file: str):
     from datasets import Dataset
-    rows = [{"prompt": prompt_messages(row), "reference": row["output"]} for row in split_rows(Path(rows_file))]
-    return Dataset.from_list(rows[:limit] if limit else rows)
+    return Dataset.from_list([{"prompt": prompt_messages(row), "reference": row["output"]}
+                              for row in split_rows(Path(rows_file))])
 
 
 def policy(settings: dict):
@@ -100,7 +100,7 @@ def main(argv: list[str]) -> int:
     base.warnings_issued = getattr(base, "warnings_issued", {})
     tokenizer = AutoTokenizer.from_pretrained(settings["model"])
     trainer = GRPOTrainer(model=model, reward_funcs=reward_functions(names), args=args,
-                          train_dataset=dataset(settings["rows"], settings.get("limit")),
+                          train_dataset=dataset(settings["rows"]),
                           processing_class=tokenizer, peft_config=peft_config)
     trainer.train(resume_from_checkpoint=last_checkpoint(output))
     trainer.save_model(str(output))

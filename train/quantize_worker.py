@@ -36,11 +36,11 @@ def calibration_dataset(tokenizer, path: str, samples: int, max_len: int):
 
 def scheme_with_group(preset: str, group_size: int | None):
     """The preset as llmcompressor's `config_groups`, its weights' group size replaced when one is given."""
-    from compressed_tensors.quantization import QuantizationScheme, preset_name_to_scheme
-    scheme = preset_name_to_scheme(preset, ["Linear"])
+    from compressed_tensors.quantization import preset_name_to_scheme
+    scheme = preset_name_to_scheme(preset, ["Linear"])  # a copy of the preset: safe to change
     if group_size is not None and scheme.weights is not None and scheme.weights.group_size is not None:
         scheme.weights.group_size = group_size
-    return {"group_0": QuantizationScheme.model_validate(scheme.model_dump())}
+    return {"group_0": scheme}
 
 
 def main(argv: list[str]) -> int:
